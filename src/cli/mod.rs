@@ -1,0 +1,25 @@
+//! One file per subcommand: a `clap::Args` struct and a `run` function that
+//! calls the library and prints the result.
+
+pub mod batch;
+pub mod convert;
+pub mod demo;
+pub mod downsample;
+pub mod info;
+pub mod neighbors;
+pub mod normals;
+pub mod odometry;
+pub mod register;
+pub mod simulate;
+
+/// Options shared by every subcommand.
+#[derive(Debug, Clone, Copy)]
+pub struct Context {
+    /// `-q`: no progress bars, only errors.
+    pub quiet: bool,
+}
+
+/// Milliseconds elapsed since `start`.
+pub fn ms_since(start: std::time::Instant) -> f64 {
+    start.elapsed().as_secs_f64() * 1e3
+}

@@ -1,0 +1,281 @@
+//! The point-cloud type at the centre of pointpipe.
+//!
+//! A [`PointCloud`] is a structure of arrays: one `Vec` of positions and one
+//! optional `Vec` per attribute, each of the same length as `points`.
+//!
+//! # Invariants
+//! - Every position is finite (no NaN, no ±Inf). Readers drop non-finite
+//!   points and count them; [`PointCloud::retain_finite`] does the same for
+//!   clouds built by hand; algorithms that need the invariant check it with
+//!   [`PointCloud::check_finite`].
+//! - Every attribute vector that is `Some` has exactly `points.len()` entries
+//!   ([`PointCloud::check_lengths`]).
+//!
+//! # Precision
+//! Positions are `f64` metres (or the CRS unit of a LAS file, e.g. US feet).
+//! A UTM northing of 5,000,000 m keeps a resolution of about 1 nm in `f64`,
+//! so LAS round trips keep millimetres without a local origin. Algorithms that
+//! want `f32` for speed (the k-d tree) subtract their own local origin first.
+
+use nalgebra::{Isometry3, Point3, Vector3};
+
+use crate::error::{Error, Result};
+
+/// Per-point LAS attributes kept so that a LAS/LAZ file can be written back
+/// without losing information. Every vector has one entry per point.
+///
+/// GPS time is stored in [`PointCloud::time`] and intensity in
+/// [`PointCloud::intensity`], not here.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LasAttributes {
+    /// ASPRS classification code (0–255).
+    pub classification: Vec<u8>,
+    /// Return number (1-based; 0 occurs in some real files).
+    pub return_number: Vec<u8>,
+    /// Number of returns of the pulse.
+    pub number_of_returns: Vec<u8>,
+    /// Scan angle in degrees.
+    pub scan_angle: Vec<f32>,
+    /// User data byte.
+    pub user_data: Vec<u8>,
+    /// Point source (flight line) id.
+    pub point_source_id: Vec<u16>,
+    /// RGB colour (16 bit per channel), when the point format has it.
+    pub color: Option<Vec<[u16; 3]>>,
+}
+
+impl LasAttributes {
+    fn select(&self, indices: &[usize]) -> Self {
+        fn pick<T: Copy>(v: &[T], indices: &[usize]) -> Vec<T> {
+            indices.iter().map(|&i| v[i]).collect()
+        }
+        LasAttributes {
+            classification: pick(&self.classification, indices),
+            return_number: pick(&self.return_number, indices),
+            number_of_returns: pick(&self.number_of_returns, indices),
+            scan_angle: pick(&self.scan_angle, indices),
+            user_data: pick(&self.user_data, indices),
+            point_source_id: pick(&self.point_source_id, indices),
+            color: self.color.as_ref().map(|c| pick(c, indices)),
+        }
+    }
+
+    fn lengths_match(&self, n: usize) -> bool {
+        self.classification.len() == n
+            && self.return_number.len() == n
+            && self.number_of_returns.len() == n
+            && self.scan_angle.len() == n
+            && self.user_data.len() == n
+            && self.point_source_id.len() == n
+            && self.color.as_ref().is_none_or(|c| c.len() == n)
+    }
+}
+
+/// A point cloud: positions plus optional per-point attributes.
+///
+/// See the [module docs](self) for the invariants. Construct with
+/// [`PointCloud::from_points`] or a reader in [`crate::io`].
+#[derive(Debug, Clone, Default)]
+pub struct PointCloud {
+    /// Positions in metres (or the LAS file's CRS unit), all finite.
+    pub points: Vec<Point3<f64>>,
+    /// Intensity / reflectance as stored by the source format (KITTI: 0–1,
+    /// LAS: 0–65535), if present.
+    pub intensity: Option<Vec<f32>>,
+    /// Unit surface normals, if estimated or read. A point *without* a normal
+    /// (too few neighbours) holds the zero vector; see [`PointCloud::has_normal`].
+    pub normals: Option<Vec<Vector3<f64>>>,
+    /// Surface variation `λ0 / (λ0 + λ1 + λ2)` in [0, 1/3]; NaN where the
+    /// point has no normal.
+    pub curvature: Option<Vec<f64>>,
+    /// Per-point time in seconds (LAS GPS time, PCD/PLY `t`/`time` fields).
+    pub time: Option<Vec<f64>>,
+    /// Per-point LAS attributes when the cloud came from LAS/LAZ.
+    pub las_attributes: Option<LasAttributes>,
+    /// The LAS header of the source file (scale, offset, CRS VLRs, version,
+    /// point format), kept so that LAS output can reuse it.
+    pub las_header: Option<las::Header>,
+}
+
+impl PointCloud {
+    /// A cloud with positions only.
+    pub fn from_points(points: Vec<Point3<f64>>) -> Self {
+        PointCloud {
+            points,
+            ..Default::default()
+        }
+    }
+
+    /// Number of points.
+    pub fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    /// True when the cloud has no points.
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+
+    /// True when point `i` has a valid (non-zero) normal.
+    pub fn has_normal(&self, i: usize) -> bool {
+        self.normals
+            .as_ref()
+            .is_some_and(|n| n[i] != Vector3::zeros())
+    }
+
+    /// Names of the attributes present besides `x y z`, for reports.
+    pub fn attribute_names(&self) -> Vec<&'static str> {
+        let mut names = Vec::new();
+        if self.intensity.is_some() {
+            names.push("intensity");
+        }
+        if self.normals.is_some() {
+            names.push("normals");
+        }
+        if self.curvature.is_some() {
+            names.push("curvature");
+        }
+        if self.time.is_some() {
+            names.push("time");
+        }
+        if let Some(a) = &self.las_attributes {
+            names.extend([
+                "classification",
+                "return_number",
+                "number_of_returns",
+                "scan_angle",
+                "user_data",
+                "point_source_id",
+            ]);
+            if a.color.is_some() {
+                names.push("color");
+            }
+        }
+        names
+    }
+
+    /// Axis-aligned bounds `(min, max)`, or `None` for an empty cloud.
+    pub fn bounds(&self) -> Option<(Point3<f64>, Point3<f64>)> {
+        let first = *self.points.first()?;
+        Some(
+            self.points
+                .iter()
+                .fold((first, first), |(lo, hi), p| (lo.inf(p), hi.sup(p))),
+        )
+    }
+
+    /// A new cloud with the points at `indices` (in that order), every
+    /// attribute carried along. The LAS header is cloned.
+    ///
+    /// # Panics
+    /// If an index is out of bounds (a programming error, not an input error).
+    pub fn select(&self, indices: &[usize]) -> PointCloud {
+        fn pick<T: Copy>(v: &Option<Vec<T>>, indices: &[usize]) -> Option<Vec<T>> {
+            v.as_ref().map(|v| indices.iter().map(|&i| v[i]).collect())
+        }
+        PointCloud {
+            points: indices.iter().map(|&i| self.points[i]).collect(),
+            intensity: pick(&self.intensity, indices),
+            normals: pick(&self.normals, indices),
+            curvature: pick(&self.curvature, indices),
+            time: pick(&self.time, indices),
+            las_attributes: self.las_attributes.as_ref().map(|a| a.select(indices)),
+            las_header: self.las_header.clone(),
+        }
+    }
+
+    /// Keeps the points for which `keep(index, position)` is true, with their
+    /// attributes; returns the number of points removed.
+    pub fn retain(&mut self, mut keep: impl FnMut(usize, &Point3<f64>) -> bool) -> usize {
+        let indices: Vec<usize> = (0..self.len())
+            .filter(|&i| keep(i, &self.points[i]))
+            .collect();
+        let removed = self.len() - indices.len();
+        if removed > 0 {
+            let header = self.las_header.take();
+            *self = self.select(&indices);
+            self.las_header = header;
+        }
+        removed
+    }
+
+    /// Drops every point with a NaN or infinite coordinate; returns how many
+    /// were dropped.
+    pub fn retain_finite(&mut self) -> usize {
+        self.retain(|_, p| p.coords.iter().all(|c| c.is_finite()))
+    }
+
+    /// Errors with [`Error::NonFinite`] at the first non-finite position.
+    pub fn check_finite(&self, what: &str) -> Result<()> {
+        match self
+            .points
+            .iter()
+            .position(|p| !p.coords.iter().all(|c| c.is_finite()))
+        {
+            Some(index) => Err(Error::NonFinite {
+                what: what.to_string(),
+                index,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// True when every present attribute has one entry per point.
+    pub fn check_lengths(&self) -> bool {
+        let n = self.len();
+        self.intensity.as_ref().is_none_or(|v| v.len() == n)
+            && self.normals.as_ref().is_none_or(|v| v.len() == n)
+            && self.curvature.as_ref().is_none_or(|v| v.len() == n)
+            && self.time.as_ref().is_none_or(|v| v.len() == n)
+            && self
+                .las_attributes
+                .as_ref()
+                .is_none_or(|a| a.lengths_match(n))
+    }
+
+    /// Applies a rigid transform `b_from_a` in place to positions and normals
+    /// (positions in frame `a` become positions in frame `b`).
+    pub fn transform(&mut self, b_from_a: &Isometry3<f64>) {
+        for p in &mut self.points {
+            *p = b_from_a * *p;
+        }
+        if let Some(normals) = &mut self.normals {
+            for n in normals {
+                *n = b_from_a.rotation * *n;
+            }
+        }
+    }
+
+    /// A transformed copy; see [`PointCloud::transform`].
+    pub fn transformed(&self, b_from_a: &Isometry3<f64>) -> PointCloud {
+        let mut out = self.clone();
+        out.transform(b_from_a);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retain_finite_drops_and_counts() {
+        let mut c = PointCloud::from_points(vec![
+            Point3::new(0.0, 0.0, 0.0),
+            Point3::new(f64::NAN, 0.0, 0.0),
+            Point3::new(1.0, f64::INFINITY, 0.0),
+            Point3::new(2.0, 0.0, 0.0),
+        ]);
+        c.intensity = Some(vec![1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(c.retain_finite(), 2);
+        assert_eq!(c.points, vec![Point3::origin(), Point3::new(2.0, 0.0, 0.0)]);
+        assert_eq!(c.intensity, Some(vec![1.0, 4.0]));
+        assert!(c.check_lengths());
+        assert!(c.check_finite("test").is_ok());
+    }
+
+    #[test]
+    fn bounds_of_empty_is_none() {
+        assert!(PointCloud::default().bounds().is_none());
+    }
+}

@@ -1,0 +1,97 @@
+//! The `pointpipe` command line: parses arguments and calls the library.
+//! Every subcommand lives in its own file under `src/cli/`.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// LiDAR frames in, registered and analysed point clouds out.
+#[derive(Debug, Parser)]
+#[command(name = "pointpipe", version, about, long_about = None)]
+struct Cli {
+    /// Worker threads for data parallelism (rayon pool size). Default: all cores.
+    #[arg(long, global = true, value_name = "N")]
+    threads: Option<usize>,
+    /// More log output on stderr (-v info, -vv debug, -vvv trace). Default: warnings only.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only errors on stderr; no progress bars.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print format, point count, bounds, attributes and CRS of point-cloud files.
+    Info(cli::info::Args),
+    /// Convert a point cloud between LAS, LAZ, PLY, PCD and KITTI .bin.
+    Convert(cli::convert::Args),
+    /// Build the k-d tree on a cloud and query every point (kNN, radius); timings.
+    Neighbors(cli::neighbors::Args),
+    /// Voxel-downsample a point cloud.
+    Downsample(cli::downsample::Args),
+    /// Estimate surface normals and curvature.
+    Normals(cli::normals::Args),
+    /// Register SOURCE to TARGET with ICP and print target_from_source.
+    Register(cli::register::Args),
+    /// LiDAR odometry over a sequence of frames: poses, map, evaluation.
+    Odometry(cli::odometry::Args),
+    /// Simulate a drive, run the odometry on it and print the evaluation (no data needed).
+    Demo(cli::demo::Args),
+    /// Write a simulated LiDAR sequence in KITTI layout.
+    Simulate(cli::simulate::Args),
+    /// Batch-process a directory of LAS/LAZ tiles (outliers, voxel, normals).
+    Batch(cli::batch::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = if cli.quiet {
+        log::LevelFilter::Error
+    } else {
+        match cli.verbose {
+            0 => log::LevelFilter::Warn,
+            1 => log::LevelFilter::Info,
+            2 => log::LevelFilter::Debug,
+            _ => log::LevelFilter::Trace,
+        }
+    };
+    env_logger::Builder::new()
+        .filter_level(level)
+        .parse_default_env()
+        .format_target(false)
+        .init();
+    if let Some(n) = cli.threads {
+        if let Err(e) = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+        {
+            eprintln!("error: --threads {n}: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let ctx = cli::Context { quiet: cli.quiet };
+    let result = match cli.command {
+        Command::Info(a) => cli::info::run(a, &ctx),
+        Command::Convert(a) => cli::convert::run(a, &ctx),
+        Command::Neighbors(a) => cli::neighbors::run(a, &ctx),
+        Command::Downsample(a) => cli::downsample::run(a, &ctx),
+        Command::Normals(a) => cli::normals::run(a, &ctx),
+        Command::Register(a) => cli::register::run(a, &ctx),
+        Command::Odometry(a) => cli::odometry::run(a, &ctx),
+        Command::Demo(a) => cli::demo::run(a, &ctx),
+        Command::Simulate(a) => cli::simulate::run(a, &ctx),
+        Command::Batch(a) => cli::batch::run(a, &ctx),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

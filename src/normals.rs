@@ -1,0 +1,1 @@
+//! normals (to be written)

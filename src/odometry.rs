@@ -1,0 +1,1 @@
+//! odometry (to be written)

@@ -1,0 +1,1 @@
+//! voxel (to be written)
