@@ -1,82 +1,11 @@
-//! `pointpipe demo`: simulate a drive, run the odometry on it, print the
-//! evaluation against the simulated ground truth. Needs no data.
-
-use std::path::PathBuf;
-use std::time::Instant;
-
-use pointpipe::eval;
-use pointpipe::io;
-use pointpipe::odometry::{MapBuilder, OdometryConfig, Pipeline};
-use pointpipe::simulate::{SimulationConfig, simulate_sequence};
+//! (to be written)
 
 use super::Context;
-use super::odometry::{PoseFormat, RunReport, print_report, write_poses};
 
-/// Arguments of `pointpipe demo`.
+/// Arguments (to be written).
 #[derive(Debug, clap::Args)]
-pub struct Args {
-    /// Folder for the outputs: poses.txt (estimated, KITTI), gt_poses.txt and map.ply.
-    #[arg(long, value_name = "DIR", default_value = "pointpipe-demo")]
-    pub out: PathBuf,
-    /// Seed of the simulated scene and sensor noise.
-    #[arg(long, default_value_t = 7)]
-    pub seed: u64,
-    /// Print one JSON object with the results instead of text.
-    #[arg(long)]
-    pub json: bool,
-}
+pub struct Args {}
 
-pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
-    let sim_config = SimulationConfig {
-        seed: args.seed,
-        ..SimulationConfig::default()
-    };
-    if !ctx.quiet && !args.json {
-        eprintln!(
-            "simulating {} frames of a {}-beam LiDAR along a {:.0} m drive...",
-            sim_config.frames, sim_config.lidar.beams, sim_config.drive_length
-        );
-    }
-    let start = Instant::now();
-    let sequence = simulate_sequence(&sim_config)?;
-    let simulate_seconds = start.elapsed().as_secs_f64();
-    if !ctx.quiet && !args.json {
-        eprintln!("simulated in {simulate_seconds:.1} s; running the odometry...");
-    }
-    let mut pipeline = Pipeline::new(OdometryConfig::default())?;
-    let mut map = MapBuilder::new(0.1);
-    let progress = super::progress_bar(sequence.frames.len() as u64, "frames", ctx);
-    let mut results = Vec::with_capacity(sequence.frames.len());
-    let mut process_seconds = 0.0;
-    for frame in &sequence.frames {
-        let result = pipeline.process(frame);
-        process_seconds += result.timings.total() / 1e3;
-        map.add(&frame.points, &result.world_from_sensor);
-        results.push(result);
-        progress.inc(1);
-    }
-    progress.finish_and_clear();
-    let poses: Vec<_> = results.iter().map(|r| r.world_from_sensor).collect();
-    // The estimate's world frame is the first sensor frame: express the ground truth there too.
-    let first_inv = sequence.world_from_sensor[0].inverse();
-    let gt: Vec<_> = sequence.world_from_sensor.iter().map(|p| first_inv * p).collect();
-    let evaluation = eval::evaluate(&poses, &gt)?;
-    std::fs::create_dir_all(&args.out)
-        .map_err(|e| pointpipe::Error::io(&args.out, e))?;
-    let poses_path = args.out.join("poses.txt");
-    write_poses(&poses_path, PoseFormat::Kitti, &poses, Some(&sequence.times))?;
-    write_poses(&args.out.join("gt_poses.txt"), PoseFormat::Kitti, &gt, Some(&sequence.times))?;
-    io::write(args.out.join("map.ply"), &map.to_cloud())?;
-    let report = RunReport {
-        frames: results,
-        process_seconds,
-        read_seconds: 0.0,
-        evaluation: Some(evaluation),
-        voxel_size: pipeline.voxel_size(),
-    };
-    print_report(&report, args.json, Some(&poses_path));
-    if !args.json {
-        println!("map written to {}", args.out.join("map.ply").display());
-    }
-    Ok(())
+pub fn run(_args: Args, _ctx: &Context) -> anyhow::Result<()> {
+    anyhow::bail!("not implemented yet")
 }
