@@ -66,14 +66,13 @@ fn main() -> ExitCode {
         .parse_default_env()
         .format_target(false)
         .init();
-    if let Some(n) = cli.threads {
-        if let Err(e) = rayon::ThreadPoolBuilder::new()
+    if let Some(n) = cli.threads
+        && let Err(e) = rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build_global()
-        {
-            eprintln!("error: --threads {n}: {e}");
-            return ExitCode::FAILURE;
-        }
+    {
+        eprintln!("error: --threads {n}: {e}");
+        return ExitCode::FAILURE;
     }
     let ctx = cli::Context { quiet: cli.quiet };
     let result = match cli.command {
