@@ -261,11 +261,44 @@ pub(crate) fn wrong_magic(path: &Path, expected: Format, bytes: &[u8]) -> Error 
     )
 }
 
-/// Appends `p` and its attributes only when all coordinates are finite;
-/// returns whether it was kept. Shared by the readers' inner loops.
+/// True when all three coordinates are finite. Shared by the readers' inner
+/// loops.
 #[inline]
 pub(crate) fn is_finite3(x: f64, y: f64, z: f64) -> bool {
     x.is_finite() && y.is_finite() && z.is_finite()
+}
+
+/// Largest coordinate magnitude (metres) that writers store as `f32`: 8192 m,
+/// where the `f32` spacing is 0.98 mm, so rounding stays within 0.5 mm.
+/// Clouds with larger coordinates (UTM) are written as `f64`.
+pub const F32_EXACT_LIMIT: f64 = 8192.0;
+
+/// True when some coordinate of `cloud` exceeds [`F32_EXACT_LIMIT`] in
+/// magnitude, so that writers must store positions as `f64`.
+pub(crate) fn needs_double(cloud: &PointCloud) -> bool {
+    cloud
+        .points
+        .iter()
+        .any(|p| p.coords.iter().any(|c| c.abs() > F32_EXACT_LIMIT))
+}
+
+/// Applies the readers' normal convention: normals that are zero for every
+/// point carry no information and are removed together with curvature;
+/// otherwise a point with a zero normal gets NaN curvature.
+pub(crate) fn drop_empty_normals(cloud: &mut PointCloud) {
+    let Some(normals) = &cloud.normals else {
+        return;
+    };
+    if normals.iter().all(|n| *n == nalgebra::Vector3::zeros()) {
+        cloud.normals = None;
+        cloud.curvature = None;
+    } else if let Some(curvature) = &mut cloud.curvature {
+        for (c, n) in curvature.iter_mut().zip(normals) {
+            if *n == nalgebra::Vector3::zeros() {
+                *c = f64::NAN;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
