@@ -26,7 +26,10 @@ fn info_json_reports_every_file_and_fails_at_the_end_for_a_bad_one() {
         .arg(&pcd)
         .output()
         .unwrap();
-    assert!(!out.status.success(), "a bad file makes the exit status non-zero");
+    assert!(
+        !out.status.success(),
+        "a bad file makes the exit status non-zero"
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<serde_json::Value> = stdout
         .lines()
@@ -62,7 +65,10 @@ fn convert_writes_a_readable_file_and_refuses_to_overwrite_its_input() {
     assert!(status.success());
     let a = pointpipe::io::read(&src).unwrap();
     let b = pointpipe::io::read(&out).unwrap();
-    assert_eq!(a.points, b.points, "UTM-scale coordinates are written as double");
+    assert_eq!(
+        a.points, b.points,
+        "UTM-scale coordinates are written as double"
+    );
     let refused = pointpipe()
         .arg("convert")
         .arg(&out)
