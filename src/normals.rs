@@ -154,7 +154,8 @@ pub struct NormalReport {
 /// from the cloud's.
 ///
 /// # Algorithm
-/// For every point `p` (in parallel, results in input order):
+/// For every point `p` (in parallel, in the tree's leaf order for cache
+/// locality; results in input order):
 /// 1. Neighbourhood `N(p)` from the tree (radius, hybrid or kNN search).
 /// 2. If `|N(p)| < min_neighbors`: no normal.
 /// 3. Covariance `C = 1/n Σ (q − q̄)(q − q̄)ᵀ`, accumulated in `f64` on
@@ -199,11 +200,15 @@ pub fn estimate_normals(
     }
     let viewpoint = config.viewpoint.unwrap_or_else(Point3::origin);
     let points = &cloud.points;
+    // Queries run in tree order (consecutive queries touch the same leaves,
+    // which stay in cache); results are scattered back to input order.
+    let order: Vec<usize> = tree.tree_order().collect();
     let mut estimates: Vec<Option<(Vector3<f64>, f64)>> = Vec::with_capacity(points.len());
-    points
+    order
         .par_iter()
         .with_min_len(CHUNK)
-        .map_init(Vec::new, |neighbors, p| {
+        .map_init(Vec::new, |neighbors, &i| {
+            let p = &points[i];
             find_neighbors(tree, p, &config.search, neighbors);
             if neighbors.len() < config.min_neighbors {
                 return None;
@@ -215,10 +220,14 @@ pub fn estimate_normals(
         .collect_into_vec(&mut estimates);
 
     let with_normal = estimates.iter().filter(|e| e.is_some()).count();
-    let (normals, curvature) = estimates
-        .into_iter()
-        .map(|e| e.unwrap_or((Vector3::zeros(), f64::NAN)))
-        .unzip();
+    let mut normals = vec![Vector3::zeros(); points.len()];
+    let mut curvature = vec![f64::NAN; points.len()];
+    for (&i, estimate) in order.iter().zip(estimates) {
+        if let Some((n, c)) = estimate {
+            normals[i] = n;
+            curvature[i] = c;
+        }
+    }
     cloud.normals = Some(normals);
     cloud.curvature = Some(curvature);
     Ok(NormalReport {
