@@ -1,1 +1,0 @@
-//! odometry (to be written)

@@ -1,0 +1,184 @@
+//! The local map of the odometry: a voxel hash map of world-frame points
+//! around the sensor, flattened into a fresh [`PointCloud`] every frame for the
+//! k-d tree rebuild and the normals.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, DefaultHasher};
+
+use nalgebra::{Point3, Vector3};
+use rayon::prelude::*;
+
+use crate::cloud::PointCloud;
+use crate::kdtree::{KdTree, Neighbor};
+use crate::normals::fit_normal;
+use crate::voxel::voxel_key;
+
+/// A fixed-seed hasher: iteration order depends only on the insertion history,
+/// never on a random seed, so runs are reproducible.
+type FixedState = BuildHasherDefault<DefaultHasher>;
+
+#[derive(Debug, Clone)]
+struct Voxel {
+    key: [i64; 3],
+    points: Vec<Point3<f64>>,
+    /// Unit normal per point, zero until estimated.
+    normals: Vec<Vector3<f64>>,
+    /// Neighbours that supported each normal (0 = not estimated yet).
+    support: Vec<u32>,
+}
+
+/// World-frame points in voxels of `voxel_size` metres, at most
+/// `max_points_per_voxel` per voxel and no two closer than
+/// `voxel_size / sqrt(max_points_per_voxel)` within a voxel (KISS-ICP's
+/// `VoxelHashMap`).
+///
+/// Every point carries a normal. Normals are (re-)estimated each frame, from
+/// the tree rebuilt that frame, for every point whose normal is missing or was
+/// supported by fewer than `max_nn` neighbours (points at the map's growing
+/// edge); points with a full neighbourhood keep theirs, which is what makes
+/// the per-frame normal cost proportional to the new points, not the map size.
+#[derive(Debug, Clone)]
+pub struct LocalMap {
+    voxel_size: f64,
+    max_points_per_voxel: usize,
+    min_point_distance_sq: f64,
+    voxels: Vec<Voxel>,
+    index: HashMap<[i64; 3], usize, FixedState>,
+    /// (voxel, slot) of every point of the last flattened cloud.
+    slots: Vec<(u32, u32)>,
+}
+
+impl LocalMap {
+    /// An empty map. `voxel_size` in metres (> 0), `max_points_per_voxel` ≥ 1.
+    pub fn new(voxel_size: f64, max_points_per_voxel: usize) -> Self {
+        let spacing = voxel_size / (max_points_per_voxel.max(1) as f64).sqrt();
+        LocalMap {
+            voxel_size,
+            max_points_per_voxel: max_points_per_voxel.max(1),
+            min_point_distance_sq: spacing * spacing,
+            voxels: Vec::new(),
+            index: HashMap::default(),
+            slots: Vec::new(),
+        }
+    }
+
+    /// Number of points in the map.
+    pub fn len(&self) -> usize {
+        self.voxels.iter().map(|v| v.points.len()).sum()
+    }
+
+    /// True when the map holds no point.
+    pub fn is_empty(&self) -> bool {
+        self.voxels.is_empty()
+    }
+
+    /// Adds world-frame points (e.g. a registered, downsampled frame).
+    pub fn insert(&mut self, points: impl IntoIterator<Item = Point3<f64>>) {
+        let inv = 1.0 / self.voxel_size;
+        for p in points {
+            let key = voxel_key(&p, inv);
+            match self.index.get(&key) {
+                Some(&i) => {
+                    let voxel = &mut self.voxels[i];
+                    if voxel.points.len() < self.max_points_per_voxel
+                        && voxel
+                            .points
+                            .iter()
+                            .all(|q| (q - p).norm_squared() >= self.min_point_distance_sq)
+                    {
+                        voxel.points.push(p);
+                        voxel.normals.push(Vector3::zeros());
+                        voxel.support.push(0);
+                    }
+                }
+                None => {
+                    self.index.insert(key, self.voxels.len());
+                    self.voxels.push(Voxel {
+                        key,
+                        points: vec![p],
+                        normals: vec![Vector3::zeros()],
+                        support: vec![0],
+                    });
+                }
+            }
+        }
+    }
+
+    /// Removes every voxel whose first point is farther than `max_distance`
+    /// metres from `center` (the sensor position).
+    pub fn remove_far(&mut self, center: &Point3<f64>, max_distance: f64) {
+        let max_distance_sq = max_distance * max_distance;
+        let before = self.voxels.len();
+        self.voxels
+            .retain(|v| (v.points[0] - center).norm_squared() <= max_distance_sq);
+        if self.voxels.len() != before {
+            self.index.clear();
+            for (i, v) in self.voxels.iter().enumerate() {
+                self.index.insert(v.key, i);
+            }
+        }
+    }
+
+    /// Flattens the map into `target` (points and normals, voxel by voxel in
+    /// insertion order), reusing its buffers.
+    pub fn flatten_into(&mut self, target: &mut PointCloud) {
+        target.points.clear();
+        let normals = target.normals.get_or_insert_with(Vec::new);
+        normals.clear();
+        self.slots.clear();
+        for (vi, v) in self.voxels.iter().enumerate() {
+            target.points.extend_from_slice(&v.points);
+            normals.extend_from_slice(&v.normals);
+            self.slots
+                .extend((0..v.points.len()).map(|s| (vi as u32, s as u32)));
+        }
+        target.intensity = None;
+        target.curvature = None;
+        target.time = None;
+    }
+
+    /// Estimates the normals of the flattened `target` (from
+    /// [`LocalMap::flatten_into`]) whose support is below `max_nn`, with a
+    /// hybrid search of `radius` metres / `max_nn` on `tree` (built on
+    /// `target.points`); writes them to `target` and back into the map.
+    /// Returns the number of normals estimated.
+    pub fn estimate_normals(
+        &mut self,
+        target: &mut PointCloud,
+        tree: &KdTree,
+        radius: f64,
+        max_nn: usize,
+        min_neighbors: usize,
+    ) -> usize {
+        let todo: Vec<usize> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, &(v, s))| (self.voxels[v as usize].support[s as usize] as usize) < max_nn)
+            .map(|(i, _)| i)
+            .collect();
+        let points = &target.points;
+        let fitted: Vec<(Vector3<f64>, u32)> = todo
+            .par_iter()
+            .map_init(Vec::<Neighbor>::new, |buf, &i| {
+                tree.hybrid(&points[i], radius, max_nn, buf);
+                if buf.len() < min_neighbors {
+                    return (Vector3::zeros(), 0);
+                }
+                match fit_normal(points, buf.iter().map(|n| n.index), &points[i]) {
+                    Some((normal, _curvature)) => (normal, buf.len() as u32),
+                    None => (Vector3::zeros(), 0),
+                }
+            })
+            .collect();
+        let normals = target.normals.get_or_insert_with(Vec::new);
+        for (&i, &(normal, support)) in todo.iter().zip(&fitted) {
+            normals[i] = normal;
+            let (v, s) = self.slots[i];
+            let voxel = &mut self.voxels[v as usize];
+            voxel.normals[s as usize] = normal;
+            voxel.support[s as usize] = support;
+        }
+        todo.len()
+    }
+}

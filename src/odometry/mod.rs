@@ -1,0 +1,451 @@
+//! LiDAR odometry over a sequence of frames.
+//!
+//! [`Pipeline::process`] runs one frame through the stages below and returns
+//! its `world_from_sensor` pose. The design follows KISS-ICP (Vizzo et al.,
+//! RA-L 2023) with point-to-plane ICP instead of point-to-point: a local map
+//! in a voxel hash map, a constant-velocity prediction, an adaptive
+//! correspondence threshold, and a k-d tree rebuilt every frame.
+//!
+//! Per frame:
+//! 1. range crop (`min_range`, `max_range`) and removal of non-finite points;
+//! 2. voxel downsampling (first point per voxel): at `voxel_size / 2` for the
+//!    map, and that again at `1.5 · voxel_size` for registration;
+//! 3. prediction with a constant-velocity model;
+//! 4. per-frame k-d tree rebuild on the local map, and normals of its new points;
+//! 5. point-to-plane ICP of the frame against the local map from the
+//!    prediction, with a Geman–McClure kernel of scale σ/3 and a correspondence
+//!    distance 3σ, σ from the recent model deviation ([`AdaptiveThreshold`]);
+//! 6. the frame joins the local map in the world frame; voxels farther than
+//!    `max_range` from the sensor leave it.
+//!
+//! Frames that are empty after cropping, or whose ICP fails or is degenerate,
+//! keep the predicted pose and are flagged in [`FrameResult::status`].
+
+mod adaptive;
+mod map;
+pub mod sequence;
+mod local_map;
+mod timing;
+
+pub use adaptive::AdaptiveThreshold;
+pub use map::MapBuilder;
+pub use local_map::LocalMap;
+pub use timing::{Stage, StageTimings, TimingSummary};
+
+use nalgebra::{Isometry3, Point3};
+use serde::{Deserialize, Serialize};
+
+use crate::cloud::PointCloud;
+use crate::error::{Error, Result};
+use crate::icp::{self, IcpConfig, IcpMethod, RegistrationResult, RobustKernel};
+use crate::kdtree::KdTree;
+use crate::voxel::{self, VoxelConfig, VoxelMode};
+
+/// Every parameter of the odometry, with units and defaults. The defaults work
+/// on 16- to 128-beam spinning LiDARs without tuning. Read from TOML with
+/// [`OdometryConfig::from_toml`]; unknown keys are an error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OdometryConfig {
+    /// Points closer than this to the sensor are dropped (operator, vehicle), metres. Default 1.0.
+    pub min_range: f64,
+    /// Points farther than this are dropped; also the local-map radius, metres. Default 100.0.
+    pub max_range: f64,
+    /// Map voxel size, metres. `None` (default): `max_range / 100`, as in
+    /// KISS-ICP, where `max_range` is the smaller of the configured value and
+    /// the 99th-percentile range of the first non-empty frame.
+    pub voxel_size: Option<f64>,
+    /// Maximum points per local-map voxel. Default 20.
+    pub max_points_per_voxel: usize,
+    /// Correspondence threshold σ before any motion was observed, metres. Default 2.0.
+    pub initial_threshold: f64,
+    /// Model deviations below this do not update σ, metres. Default 0.1.
+    pub min_motion: f64,
+    /// Normal neighbourhood radius as a multiple of `voxel_size`. Default 2.0.
+    pub normal_radius_factor: f64,
+    /// Maximum neighbours of a normal (hybrid search). Default 20.
+    pub normal_max_nn: usize,
+    /// Minimum neighbours for a normal. Default 5.
+    pub normal_min_neighbors: usize,
+    /// ICP iteration cap. Default 30.
+    pub max_iterations: usize,
+    /// ICP convergence: translation update below this, metres. Default 1e-4.
+    pub translation_tolerance: f64,
+    /// ICP convergence: rotation update below this, radians. Default 1e-4.
+    pub rotation_tolerance: f64,
+    /// Registrations whose information matrix has a smallest-to-largest
+    /// eigenvalue ratio below this are flagged degenerate. Default 1e-4.
+    pub degeneracy_threshold: f64,
+}
+
+impl Default for OdometryConfig {
+    fn default() -> Self {
+        OdometryConfig {
+            min_range: 1.0,
+            max_range: 100.0,
+            voxel_size: None,
+            max_points_per_voxel: 20,
+            initial_threshold: 2.0,
+            min_motion: 0.1,
+            normal_radius_factor: 2.0,
+            normal_max_nn: 20,
+            normal_min_neighbors: 5,
+            max_iterations: 30,
+            translation_tolerance: 1e-4,
+            rotation_tolerance: 1e-4,
+            degeneracy_threshold: 1e-4,
+        }
+    }
+}
+
+impl OdometryConfig {
+    /// Parses a TOML document with any subset of the fields.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] on a syntax error, an unknown key, or a
+    /// value that fails [`OdometryConfig::validate`].
+    pub fn from_toml(text: &str) -> Result<Self> {
+        let config: OdometryConfig = toml::from_str(text)
+            .map_err(|e| Error::invalid("config", "TOML", e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every field; the one place where the config is validated.
+    pub fn validate(&self) -> Result<()> {
+        let positive = |name: &'static str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(Error::invalid(name, v, "must be finite and > 0"))
+            }
+        };
+        if !(self.min_range.is_finite() && self.min_range >= 0.0) {
+            return Err(Error::invalid("min_range", self.min_range, "must be finite and >= 0"));
+        }
+        positive("max_range", self.max_range)?;
+        if self.max_range <= self.min_range {
+            return Err(Error::invalid("max_range", self.max_range, "must exceed min_range"));
+        }
+        if let Some(v) = self.voxel_size {
+            positive("voxel_size", v)?;
+        }
+        positive("initial_threshold", self.initial_threshold)?;
+        positive("normal_radius_factor", self.normal_radius_factor)?;
+        positive("translation_tolerance", self.translation_tolerance)?;
+        positive("rotation_tolerance", self.rotation_tolerance)?;
+        if !(self.min_motion.is_finite() && self.min_motion >= 0.0) {
+            return Err(Error::invalid("min_motion", self.min_motion, "must be finite and >= 0"));
+        }
+        for (name, v) in [
+            ("max_points_per_voxel", self.max_points_per_voxel),
+            ("normal_max_nn", self.normal_max_nn),
+            ("max_iterations", self.max_iterations),
+        ] {
+            if v == 0 {
+                return Err(Error::invalid(name, v, "must be at least 1"));
+            }
+        }
+        if self.normal_min_neighbors < 3 {
+            return Err(Error::invalid(
+                "normal_min_neighbors",
+                self.normal_min_neighbors,
+                "a plane needs at least 3 points",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What happened to a frame.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FrameStatus {
+    /// The first frame: it defines the world frame (identity pose).
+    First,
+    /// Registered against the local map.
+    Tracked,
+    /// No points left after cropping: the prediction was kept.
+    Empty,
+    /// ICP was degenerate (e.g. a corridor): the prediction was kept.
+    Degenerate,
+    /// ICP failed (reason given): the prediction was kept.
+    Failed(String),
+    /// The frame could not be read (reason given) and was skipped: the
+    /// prediction was kept.
+    Unreadable(String),
+}
+
+impl FrameStatus {
+    /// True for frames whose pose is the prediction rather than a registration.
+    pub fn is_flagged(&self) -> bool {
+        !matches!(self, FrameStatus::First | FrameStatus::Tracked)
+    }
+}
+
+/// The outcome of [`Pipeline::process`] for one frame.
+#[derive(Debug, Clone)]
+pub struct FrameResult {
+    /// 0-based index of the frame in the sequence.
+    pub index: usize,
+    /// Pose of the sensor in the world (first sensor) frame.
+    pub world_from_sensor: Isometry3<f64>,
+    /// Tracked, first, or why the prediction was kept.
+    pub status: FrameStatus,
+    /// The ICP result when ICP ran.
+    pub registration: Option<RegistrationResult>,
+    /// Points used as the ICP source.
+    pub source_points: usize,
+    /// Points in the local map after the update.
+    pub map_points: usize,
+    /// Correspondence threshold σ used, metres.
+    pub sigma: f64,
+    /// Wall time per stage, milliseconds.
+    pub timings: StageTimings,
+}
+
+/// The odometry state: local map, poses, adaptive threshold.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    config: OdometryConfig,
+    voxel_size: Option<f64>,
+    local_map: Option<LocalMap>,
+    threshold: AdaptiveThreshold,
+    poses: Vec<Isometry3<f64>>,
+    target: PointCloud,
+}
+
+impl Pipeline {
+    /// A pipeline with a validated config.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] from [`OdometryConfig::validate`].
+    pub fn new(config: OdometryConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Pipeline {
+            voxel_size: config.voxel_size,
+            local_map: None,
+            threshold: AdaptiveThreshold::new(
+                config.initial_threshold,
+                config.min_motion,
+                config.max_range,
+            ),
+            poses: Vec::new(),
+            target: PointCloud::default(),
+            config,
+        })
+    }
+
+    /// The config in force.
+    pub fn config(&self) -> &OdometryConfig {
+        &self.config
+    }
+
+    /// The map voxel size in metres, once known (after the first non-empty frame).
+    pub fn voxel_size(&self) -> Option<f64> {
+        self.voxel_size
+    }
+
+    /// `world_from_sensor` of every frame processed so far.
+    pub fn poses(&self) -> &[Isometry3<f64>] {
+        &self.poses
+    }
+
+    /// The current local map points (world frame), e.g. for a viewer.
+    pub fn local_map_points(&self) -> &[Point3<f64>] {
+        &self.target.points
+    }
+
+    /// Runs one frame (points in the sensor frame, metres) through the
+    /// pipeline and returns its pose. Never fails: frames that cannot be
+    /// registered keep the prediction and are flagged.
+    pub fn process(&mut self, frame: &PointCloud) -> FrameResult {
+        let mut timings = StageTimings::start();
+        // 1. Range crop and removal of non-finite points.
+        let cropped = crop_ranges(frame, self.config.min_range, self.config.max_range);
+        timings.lap(Stage::Crop);
+        // 2. Voxel downsampling: a fine cloud for the map, a coarse one for ICP.
+        let voxel_size = self.resolve_voxel_size(&cropped);
+        let (frame_downsample, source) = downsample_frame(&cropped, voxel_size);
+        timings.lap(Stage::Voxel);
+        // 3. Prediction with the constant-velocity model.
+        let prediction = self.predict();
+        // 4. Per-frame tree rebuild on the local map, normals of its new points.
+        let tree = self.rebuild_tree();
+        timings.lap(Stage::Tree);
+        self.estimate_map_normals(&tree, voxel_size);
+        timings.lap(Stage::Normals);
+        // 5. Point-to-plane ICP against the local map from the prediction.
+        let (world_from_sensor, status, registration) =
+            self.register_frame(&source, &tree, &prediction);
+        timings.lap(Stage::Icp);
+        // 6. The frame joins the local map; far voxels leave it.
+        self.update_map(&frame_downsample, &world_from_sensor, voxel_size);
+        timings.lap(Stage::MapUpdate);
+        self.finish_frame(world_from_sensor, status, registration, source.len(), timings)
+    }
+
+    /// Records a frame that could not be read: it keeps the prediction and is
+    /// flagged [`FrameStatus::Unreadable`].
+    pub fn skip_frame(&mut self, reason: impl Into<String>) -> FrameResult {
+        let prediction = self.predict();
+        let status = FrameStatus::Unreadable(reason.into());
+        self.finish_frame(prediction, status, None, 0, StageTimings::start())
+    }
+
+    fn finish_frame(
+        &mut self,
+        world_from_sensor: Isometry3<f64>,
+        status: FrameStatus,
+        registration: Option<RegistrationResult>,
+        source_points: usize,
+        timings: StageTimings,
+    ) -> FrameResult {
+        let sigma = self.threshold.sigma();
+        self.poses.push(world_from_sensor);
+        FrameResult {
+            index: self.poses.len() - 1,
+            world_from_sensor,
+            status,
+            registration,
+            source_points,
+            map_points: self.local_map.as_ref().map_or(0, LocalMap::len),
+            sigma,
+            timings,
+        }
+    }
+
+    /// Fixes the voxel size from the first non-empty frame when not configured.
+    fn resolve_voxel_size(&mut self, cropped: &[Point3<f64>]) -> f64 {
+        if let Some(v) = self.voxel_size {
+            return v;
+        }
+        if cropped.is_empty() {
+            return self.config.max_range / 100.0;
+        }
+        let v = effective_max_range(cropped, self.config.max_range) / 100.0;
+        self.voxel_size = Some(v);
+        v
+    }
+
+    /// Constant velocity: the last relative motion applied again.
+    fn predict(&self) -> Isometry3<f64> {
+        match self.poses.as_slice() {
+            [] => Isometry3::identity(),
+            [only] => *only,
+            [.., before, last] => last * (before.inverse() * last),
+        }
+    }
+
+    fn rebuild_tree(&mut self) -> Option<KdTree> {
+        let map = self.local_map.as_mut()?;
+        map.flatten_into(&mut self.target);
+        KdTree::build(&self.target.points).ok()
+    }
+
+    fn estimate_map_normals(&mut self, tree: &Option<KdTree>, voxel_size: f64) {
+        if let (Some(map), Some(tree)) = (self.local_map.as_mut(), tree) {
+            map.estimate_normals(
+                &mut self.target,
+                tree,
+                self.config.normal_radius_factor * voxel_size,
+                self.config.normal_max_nn,
+                self.config.normal_min_neighbors,
+            );
+        }
+    }
+
+    /// ICP of `source` (sensor frame) against the local map from `prediction`.
+    fn register_frame(
+        &mut self,
+        source: &[Point3<f64>],
+        tree: &Option<KdTree>,
+        prediction: &Isometry3<f64>,
+    ) -> (Isometry3<f64>, FrameStatus, Option<RegistrationResult>) {
+        let Some(tree) = tree else {
+            return (*prediction, FrameStatus::First, None);
+        };
+        if source.is_empty() {
+            return (*prediction, FrameStatus::Empty, None);
+        }
+        let sigma = self.threshold.sigma();
+        let config = IcpConfig {
+            method: IcpMethod::PointToPlane,
+            max_correspondence_distance: 3.0 * sigma,
+            kernel: RobustKernel::GemanMcClure,
+            kernel_scale: sigma / 3.0,
+            max_iterations: self.config.max_iterations,
+            translation_tolerance: self.config.translation_tolerance,
+            rotation_tolerance: self.config.rotation_tolerance,
+            degeneracy_threshold: self.config.degeneracy_threshold,
+        };
+        match icp::register(source, &self.target, tree, prediction, &config) {
+            Ok(r) if r.degenerate => (*prediction, FrameStatus::Degenerate, Some(r)),
+            Ok(r) => {
+                self.threshold
+                    .update(&(prediction.inverse() * r.target_from_source));
+                (r.target_from_source, FrameStatus::Tracked, Some(r))
+            }
+            Err(e) => (*prediction, FrameStatus::Failed(e.to_string()), None),
+        }
+    }
+
+    fn update_map(
+        &mut self,
+        frame_downsample: &[Point3<f64>],
+        world_from_sensor: &Isometry3<f64>,
+        voxel_size: f64,
+    ) {
+        if frame_downsample.is_empty() {
+            return;
+        }
+        let max_points = self.config.max_points_per_voxel;
+        let map = self
+            .local_map
+            .get_or_insert_with(|| LocalMap::new(voxel_size, max_points));
+        map.insert(frame_downsample.iter().map(|p| world_from_sensor * p));
+        let sensor = Point3::from(world_from_sensor.translation.vector);
+        map.remove_far(&sensor, self.config.max_range);
+    }
+}
+
+/// Finite points with `min_range ≤ ‖p‖ ≤ max_range` (metres, sensor frame).
+pub fn crop_ranges(frame: &PointCloud, min_range: f64, max_range: f64) -> Vec<Point3<f64>> {
+    let (min_sq, max_sq) = (min_range * min_range, max_range * max_range);
+    frame
+        .points
+        .iter()
+        .filter(|p| {
+            let r_sq = p.coords.norm_squared();
+            r_sq.is_finite() && r_sq >= min_sq && r_sq <= max_sq
+        })
+        .copied()
+        .collect()
+}
+
+/// The 99th-percentile range of `points` (metres), capped at `max_range`.
+fn effective_max_range(points: &[Point3<f64>], max_range: f64) -> f64 {
+    let mut ranges: Vec<f64> = points.iter().map(|p| p.coords.norm()).collect();
+    let k = ((ranges.len() as f64 * 0.99) as usize).min(ranges.len() - 1);
+    let (_, r, _) = ranges.select_nth_unstable_by(k, f64::total_cmp);
+    r.min(max_range)
+}
+
+/// Voxel downsampling of a cropped frame (first point per voxel, KISS-ICP):
+/// returns `(frame_downsample at voxel_size/2, source at 1.5·voxel_size)`.
+fn downsample_frame(points: &[Point3<f64>], voxel_size: f64) -> (Vec<Point3<f64>>, Vec<Point3<f64>>) {
+    let first = |points: Vec<Point3<f64>>, size: f64| -> Vec<Point3<f64>> {
+        let config = VoxelConfig {
+            voxel_size: size,
+            mode: VoxelMode::First,
+        };
+        match voxel::voxel_downsample(&PointCloud::from_points(points), &config) {
+            Ok(cloud) => cloud.points,
+            // Unreachable for a validated voxel size; an empty frame is the safe answer.
+            Err(_) => Vec::new(),
+        }
+    };
+    let frame_downsample = first(points.to_vec(), 0.5 * voxel_size);
+    let source = first(frame_downsample.clone(), 1.5 * voxel_size);
+    (frame_downsample, source)
+}
