@@ -25,8 +25,11 @@ fn simulate_cli_writes_kitti_layout() {
     .unwrap();
     let poses = pointpipe::io::poses::read_kitti_poses(out.join("poses.txt")).unwrap();
     assert_eq!(poses.len(), 3);
+    // World = first sensor frame, as in KITTI.
+    let first_from_world = simulator.world_from_sensor(0).inverse();
+    assert!((poses[0].to_homogeneous() - nalgebra::Matrix4::identity()).norm() < 1e-12);
     for (i, pose) in poses.iter().enumerate() {
-        let truth = simulator.world_from_sensor(i);
+        let truth = first_from_world * simulator.world_from_sensor(i);
         assert!((pose.to_homogeneous() - truth.to_homogeneous()).norm() < 1e-12);
     }
     let times = std::fs::read_to_string(out.join("times.txt")).unwrap();

@@ -14,7 +14,8 @@ use super::{Context, ms_since};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Output directory (created if missing): velodyne/NNNNNN.bin, poses.txt
-    /// (KITTI 3x4 world_from_sensor per line), times.txt (seconds).
+    /// (KITTI 3x4 world_from_sensor per line, the world being the first
+    /// sensor frame as in KITTI), times.txt (seconds).
     pub out_dir: PathBuf,
     /// Number of frames (10 Hz, ~1 m apart). The street is 200 m long, or
     /// longer when the frames need it.
@@ -52,8 +53,11 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
     }
     progress.finish_and_clear();
 
+    // As in KITTI, the world frame of poses.txt is the first sensor frame
+    // (line 1 is the identity), which is also the odometry's world frame.
+    let first_from_world = simulator.world_from_sensor(0).inverse();
     let poses: Vec<_> = (0..simulator.frames())
-        .map(|i| simulator.world_from_sensor(i))
+        .map(|i| first_from_world * simulator.world_from_sensor(i))
         .collect();
     pointpipe::io::poses::write_kitti_poses(args.out_dir.join("poses.txt"), &poses)?;
     write_times(&args.out_dir.join("times.txt"), &simulator)?;
