@@ -92,6 +92,21 @@ pub enum Error {
         /// The path given both as input and output.
         path: PathBuf,
     },
+
+    /// Two trajectories that cannot be compared: different pose counts, or
+    /// fewer poses than the metric needs.
+    #[error(
+        "trajectories of {estimated} (estimated) and {reference} (reference) poses: \
+         need the same number of poses, at least {min}"
+    )]
+    TrajectoryLength {
+        /// Poses in the estimated trajectory.
+        estimated: usize,
+        /// Poses in the reference trajectory.
+        reference: usize,
+        /// The minimum the metric needs (2, or 3 for an alignment).
+        min: usize,
+    },
 }
 
 /// `Result` with pointpipe's [`Error`].

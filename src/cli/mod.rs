@@ -23,3 +23,17 @@ pub struct Context {
 pub fn ms_since(start: std::time::Instant) -> f64 {
     start.elapsed().as_secs_f64() * 1e3
 }
+
+/// A progress bar on stderr, hidden with `-q` or when stderr is not a terminal.
+pub fn progress_bar(len: u64, unit: &str, ctx: &Context) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if ctx.quiet || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    let template = format!("{{bar:40}} {{pos}}/{{len}} {unit} {{per_sec}} ETA {{eta}}");
+    if let Ok(style) = indicatif::ProgressStyle::with_template(&template) {
+        bar.set_style(style);
+    }
+    bar
+}

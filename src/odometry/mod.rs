@@ -22,10 +22,13 @@
 //! keep the predicted pose and are flagged in [`FrameResult::status`].
 
 mod adaptive;
+mod map;
+pub mod sequence;
 mod local_map;
 mod timing;
 
 pub use adaptive::AdaptiveThreshold;
+pub use map::MapBuilder;
 pub use local_map::LocalMap;
 pub use timing::{Stage, StageTimings, TimingSummary};
 

@@ -1,1 +1,0 @@
-//! icp (to be written)

@@ -1,0 +1,62 @@
+//! Data association: nearest target point for every transformed source point.
+
+use nalgebra::{Isometry3, Point3, Vector3};
+use rayon::prelude::*;
+
+use crate::PointCloud;
+use crate::kdtree::KdTree;
+
+/// One source–target match at the current estimate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Correspondence {
+    /// The source point mapped into the target frame by the current
+    /// `target_from_source`, m.
+    pub source: Point3<f64>,
+    /// Its nearest target point, m.
+    pub target: Point3<f64>,
+    /// The target point's unit normal (zero when the target has no normals).
+    pub normal: Vector3<f64>,
+    /// Squared Euclidean distance `|source − target|²`, m².
+    pub distance_sq: f64,
+}
+
+/// Matches every source point, mapped by `target_from_source`, to its nearest
+/// target point within `max_correspondence_distance` metres
+/// ([`KdTree::nearest_within`]). With `require_normal`, matches whose target
+/// point has no normal (zero vector or no normals at all) are dropped.
+///
+/// Returns the correspondences in source order (rayon's indexed collect keeps
+/// order, so the output is the same at any thread count).
+///
+/// Cost: one nearest-neighbour query per source point, `O(n log m)`, parallel.
+pub(crate) fn associate(
+    source: &[Point3<f64>],
+    target_from_source: &Isometry3<f64>,
+    target: &PointCloud,
+    target_tree: &KdTree,
+    max_correspondence_distance: f64,
+    require_normal: bool,
+) -> Vec<Correspondence> {
+    let normals = target.normals.as_deref();
+    source
+        .par_iter()
+        .filter_map(|p| {
+            let q = target_from_source * p;
+            let nearest = target_tree.nearest_within(&q, max_correspondence_distance)?;
+            let target_point = *target.points.get(nearest.index)?;
+            let normal = match normals {
+                Some(n) => *n.get(nearest.index)?,
+                None => Vector3::zeros(),
+            };
+            if require_normal && normal == Vector3::zeros() {
+                return None;
+            }
+            Some(Correspondence {
+                source: q,
+                target: target_point,
+                normal,
+                distance_sq: nearest.distance_sq,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,424 @@
+//! Iterative Closest Point registration: point-to-point and point-to-plane,
+//! with robust kernels, honest convergence and a degeneracy check.
+//!
+//! [`register`] estimates `target_from_source`, the rigid transform that
+//! maps source points onto the target cloud, from an initial guess.
+//!
+//! # Algorithm (Besl & McKay 1992; Chen & Medioni 1991)
+//! ```text
+//! T ← initial_guess
+//! repeat
+//!     C ← associate(source, T)                 nearest target point within d_max
+//!     if converged or max_iterations reached: break
+//!     Δ ← point-to-plane: solve(build_linear_system(C))   Gauss–Newton, Low 2004
+//!         point-to-point: Kabsch/Umeyama on C             closed form, SVD
+//!     T ← Δ · T
+//!     converged ← |Δ.translation| < translation_tolerance and angle(Δ) < rotation_tolerance
+//! summarise C at the final T: inliers, fitness, inlier RMSE, information, degeneracy
+//! ```
+//!
+//! # Determinism
+//! Association is an order-preserving parallel map. Every sum (normal
+//! equations, centroids, cross-covariance) folds fixed-size chunks of 512
+//! correspondences in parallel from a named zero and combines the chunk sums
+//! in index order, so the result is bit-identical at any thread count.
+//!
+//! # Complexity
+//! Per iteration one nearest-neighbour query per source point
+//! (`O(n log m)`), an `O(n)` reduction and an `O(1)` 6×6 solve.
+
+mod associate;
+mod degeneracy;
+mod kernel;
+mod point_to_plane;
+mod point_to_point;
+
+use nalgebra::{Isometry3, Matrix6, Point3, Vector3, Vector6};
+
+pub use kernel::RobustKernel;
+
+use crate::PointCloud;
+use crate::error::{Error, Result};
+use crate::kdtree::KdTree;
+use associate::{Correspondence, associate};
+use degeneracy::analyse_degeneracy;
+use point_to_plane::{build_linear_system, solve_linear_system};
+use point_to_point::{build_point_to_point_system, solve_point_to_point};
+
+/// The error metric ICP minimises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IcpMethod {
+    /// Sum of squared Euclidean distances `|T·q − p|²`; closed-form update
+    /// per iteration (Arun et al. 1987, Umeyama 1991). Needs no normals;
+    /// converges slowly on structured scenes (sliding along planes).
+    PointToPoint,
+    /// Sum of squared distances to the target's tangent planes
+    /// `(nᵀ(T·q − p))²` (Chen & Medioni 1991), one Gauss–Newton step per
+    /// iteration with the linearisation of Low 2004. Needs target normals.
+    /// The default.
+    #[default]
+    PointToPlane,
+}
+
+/// Parameters of [`register`]. Check with [`IcpConfig::validate`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct IcpConfig {
+    /// Error metric. Default [`IcpMethod::PointToPlane`].
+    pub method: IcpMethod,
+    /// A source point is matched only to a target point within this distance,
+    /// metres (inclusive). Finite, > 0. Default 1.0 m.
+    pub max_correspondence_distance: f64,
+    /// Robust kernel for the IRLS weights. Default [`RobustKernel::Huber`].
+    pub kernel: RobustKernel,
+    /// Kernel scale `c`, metres: residuals beyond it are down-weighted
+    /// (see [`RobustKernel`]). Finite, > 0. Default 0.1 m.
+    pub kernel_scale: f64,
+    /// Maximum number of pose updates. 0 evaluates the initial guess only
+    /// (`converged` is then false). Default 30.
+    pub max_iterations: usize,
+    /// Convergence needs the last update's translation norm below this,
+    /// metres. Finite, ≥ 0. Default 1e-4 m (0.1 mm).
+    pub translation_tolerance: f64,
+    /// Convergence needs the last update's rotation angle below this,
+    /// radians. Finite, ≥ 0. Default 1e-4 rad (≈ 0.0057°).
+    pub rotation_tolerance: f64,
+    /// The result is `degenerate` when the smallest over the largest
+    /// eigenvalue of the (unit-normalised, see
+    /// [`RegistrationResult::degeneracy_ratio`]) information matrix is below
+    /// this. In `[0, 1]`. Default 1e-3.
+    pub degeneracy_threshold: f64,
+}
+
+impl Default for IcpConfig {
+    fn default() -> Self {
+        IcpConfig {
+            method: IcpMethod::PointToPlane,
+            max_correspondence_distance: 1.0,
+            kernel: RobustKernel::Huber,
+            kernel_scale: 0.1,
+            max_iterations: 30,
+            translation_tolerance: 1e-4,
+            rotation_tolerance: 1e-4,
+            degeneracy_threshold: 1e-3,
+        }
+    }
+}
+
+impl IcpConfig {
+    /// Checks every field; errors with [`Error::InvalidParameter`] naming
+    /// the first invalid one.
+    pub fn validate(&self) -> Result<()> {
+        let positive = |name, value: f64| {
+            if value.is_finite() && value > 0.0 {
+                Ok(())
+            } else {
+                Err(Error::invalid(name, value, "must be finite and > 0"))
+            }
+        };
+        let non_negative = |name, value: f64| {
+            if value.is_finite() && value >= 0.0 {
+                Ok(())
+            } else {
+                Err(Error::invalid(name, value, "must be finite and >= 0"))
+            }
+        };
+        positive(
+            "max_correspondence_distance",
+            self.max_correspondence_distance,
+        )?;
+        positive("kernel_scale", self.kernel_scale)?;
+        non_negative("translation_tolerance", self.translation_tolerance)?;
+        non_negative("rotation_tolerance", self.rotation_tolerance)?;
+        if !(0.0..=1.0).contains(&self.degeneracy_threshold) {
+            return Err(Error::invalid(
+                "degeneracy_threshold",
+                self.degeneracy_threshold,
+                "must be in [0, 1]",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Outcome of [`register`]. All statistics are evaluated at the returned
+/// `target_from_source`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegistrationResult {
+    /// The estimate: `p_target = target_from_source · p_source`.
+    pub target_from_source: Isometry3<f64>,
+    /// True only when the last update was below both
+    /// [`IcpConfig::translation_tolerance`] and
+    /// [`IcpConfig::rotation_tolerance`]; false when `max_iterations` ran out.
+    pub converged: bool,
+    /// Number of pose updates applied (≤ `max_iterations`).
+    pub iterations: usize,
+    /// Source points with a correspondence (within
+    /// `max_correspondence_distance`; for point-to-plane, also with a target
+    /// normal) at the final estimate.
+    pub num_inliers: usize,
+    /// `num_inliers / source.len()`, in `[0, 1]`.
+    pub fitness: f64,
+    /// RMS Euclidean distance between inliers and their nearest target
+    /// points, metres (Open3D's definition, for both methods).
+    pub inlier_rmse: f64,
+    /// `JᵀWJ` at the final estimate, 6×6, order (rx, ry, rz, tx, ty, tz)
+    /// for a left perturbation `q ↦ R(ω)·q + v`, ω in radians, v in metres;
+    /// `W` the robust-kernel weights. For point-to-point, each inlier adds
+    /// its three coordinate residuals.
+    pub information: Matrix6<f64>,
+    /// `degeneracy_ratio < IcpConfig::degeneracy_threshold`: some direction
+    /// of motion is (almost) unconstrained by the geometry (corridor,
+    /// tunnel, flat ground), so the estimate along it is unreliable.
+    pub degenerate: bool,
+    /// Smallest over largest eigenvalue of `D·information·D`, where
+    /// `D = diag(1/L, 1/L, 1/L, 1, 1, 1)` and `L` (m) is the RMS distance of
+    /// the inliers from their centroid: rotations are compared with
+    /// translations as arc lengths at the scene's scale. In `[0, 1]`.
+    pub degeneracy_ratio: f64,
+    /// Unit vector (rx, ry, rz, tx, ty, tz; rad and m) of the least
+    /// constrained direction (eigenvector of the smallest eigenvalue above,
+    /// mapped back to radians and metres, largest component positive).
+    pub weakest_direction: Vector6<f64>,
+}
+
+/// Registers `source` to `target` with ICP.
+///
+/// # Parameters
+/// - `source`: points in the source frame, metres, all finite.
+/// - `target`: the target cloud; point-to-plane needs `target.normals`
+///   (zero normal = point without a normal, never matched).
+/// - `target_tree`: a [`KdTree`] built on `target.points` (same order).
+/// - `initial_guess`: starting `target_from_source` (identity if unknown).
+/// - `config`: see [`IcpConfig`].
+///
+/// # Returns
+/// A [`RegistrationResult`] whose `converged` is true only when the
+/// tolerances were met; not converging is not an error.
+///
+/// # Errors
+/// - [`Error::InvalidParameter`]: invalid `config`, a non-finite
+///   `initial_guess`, or a tree whose size differs from the target's.
+/// - [`Error::EmptyCloud`]: empty source or target.
+/// - [`Error::NonFinite`]: a NaN/Inf source point.
+/// - [`Error::Registration`]: point-to-plane without target normals, no
+///   correspondence within `max_correspondence_distance` at some iterate, or
+///   an unsolvable update.
+///
+/// # Algorithm
+/// See the [module docs](self). Each iteration: [associate](associate) in
+/// parallel, build the 6×6 normal equations (point-to-plane) or the 3×3
+/// cross-covariance (point-to-point) with deterministic chunked reductions,
+/// solve, apply the update on the left, test convergence. Cost per iteration
+/// `O(n log m)` for `n` source and `m` target points.
+///
+/// # Example
+/// ```
+/// use nalgebra::{Isometry3, Point3, Vector3};
+/// use pointpipe::PointCloud;
+/// use pointpipe::icp::{IcpConfig, register};
+/// use pointpipe::kdtree::KdTree;
+///
+/// // The floor and two walls of a room corner, with analytic normals.
+/// let mut target = PointCloud::default();
+/// let mut normals = Vec::new();
+/// for i in 0..20 {
+///     for j in 0..20 {
+///         let (a, b) = (i as f64 * 0.1, j as f64 * 0.1);
+///         for (p, n) in [
+///             (Point3::new(a, b, 0.0), Vector3::z()),
+///             (Point3::new(a, 0.0, b), Vector3::y()),
+///             (Point3::new(0.0, a, b), Vector3::x()),
+///         ] {
+///             target.points.push(p);
+///             normals.push(n);
+///         }
+///     }
+/// }
+/// target.normals = Some(normals);
+/// let truth = Isometry3::new(Vector3::new(0.05, -0.03, 0.02), Vector3::new(0.0, 0.0, 0.03));
+/// let source: Vec<Point3<f64>> = target.points.iter().map(|p| truth.inverse() * p).collect();
+/// let tree = KdTree::build(&target.points)?;
+///
+/// let result = register(&source, &target, &tree, &Isometry3::identity(), &IcpConfig::default())?;
+/// assert!(result.converged);
+/// let error = result.target_from_source * truth.inverse();
+/// assert!(error.translation.vector.norm() < 1e-6 && error.rotation.angle() < 1e-6);
+/// # Ok::<(), pointpipe::Error>(())
+/// ```
+pub fn register(
+    source: &[Point3<f64>],
+    target: &PointCloud,
+    target_tree: &KdTree,
+    initial_guess: &Isometry3<f64>,
+    config: &IcpConfig,
+) -> Result<RegistrationResult> {
+    config.validate()?;
+    check_inputs(source, target, target_tree, initial_guess, config.method)?;
+    let needs_normals = config.method == IcpMethod::PointToPlane;
+
+    let mut target_from_source = *initial_guess;
+    let mut iterations = 0;
+    let mut converged = false;
+    loop {
+        let correspondences = associate(
+            source,
+            &target_from_source,
+            target,
+            target_tree,
+            config.max_correspondence_distance,
+            needs_normals,
+        );
+        if correspondences.is_empty() {
+            return Err(Error::Registration {
+                reason: format!(
+                    "no correspondences within max_correspondence_distance = {} m after {} iterations",
+                    config.max_correspondence_distance, iterations
+                ),
+            });
+        }
+        if converged || iterations == config.max_iterations {
+            return Ok(summarize(
+                source.len(),
+                &correspondences,
+                target_from_source,
+                iterations,
+                converged,
+                config,
+            ));
+        }
+        let update = compute_update(&correspondences, config)?;
+        target_from_source = update * target_from_source;
+        iterations += 1;
+        converged = is_below_tolerances(&update, config);
+        log::trace!(
+            "icp iteration {iterations}: {} correspondences, update {:.3e} m / {:.3e} rad",
+            correspondences.len(),
+            update.translation.vector.norm(),
+            update.rotation.angle()
+        );
+    }
+}
+
+/// Errors for inputs `register` cannot work with (see its docs).
+fn check_inputs(
+    source: &[Point3<f64>],
+    target: &PointCloud,
+    target_tree: &KdTree,
+    initial_guess: &Isometry3<f64>,
+    method: IcpMethod,
+) -> Result<()> {
+    if source.is_empty() {
+        return Err(Error::EmptyCloud {
+            what: "ICP source".into(),
+        });
+    }
+    if target.is_empty() {
+        return Err(Error::EmptyCloud {
+            what: "ICP target".into(),
+        });
+    }
+    if let Some(index) = source
+        .iter()
+        .position(|p| !p.coords.iter().all(|c| c.is_finite()))
+    {
+        return Err(Error::NonFinite {
+            what: "ICP source".into(),
+            index,
+        });
+    }
+    if target_tree.len() != target.len() {
+        return Err(Error::invalid(
+            "target_tree",
+            format!("{} points", target_tree.len()),
+            format!("must be built on the target's {} points", target.len()),
+        ));
+    }
+    let matrix = initial_guess.to_homogeneous();
+    if !matrix.iter().all(|v| v.is_finite()) {
+        return Err(Error::invalid("initial_guess", matrix, "must be finite"));
+    }
+    if method == IcpMethod::PointToPlane {
+        let has_normals = target
+            .normals
+            .as_ref()
+            .is_some_and(|n| n.len() == target.len() && n.iter().any(|v| *v != Vector3::zeros()));
+        if !has_normals {
+            return Err(Error::Registration {
+                reason: "point-to-plane needs target normals (estimate them first, or use point-to-point)"
+                    .into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// One pose update `Δ` (new estimate `Δ · T`) from the correspondences at `T`.
+fn compute_update(
+    correspondences: &[Correspondence],
+    config: &IcpConfig,
+) -> Result<Isometry3<f64>> {
+    match config.method {
+        IcpMethod::PointToPlane => {
+            let system = build_linear_system(correspondences, config.kernel, config.kernel_scale);
+            solve_linear_system(&system)
+        }
+        IcpMethod::PointToPoint => {
+            solve_point_to_point(correspondences, config.kernel, config.kernel_scale)
+        }
+    }
+}
+
+/// True when `update` moves less than both tolerances.
+fn is_below_tolerances(update: &Isometry3<f64>, config: &IcpConfig) -> bool {
+    update.translation.vector.norm() < config.translation_tolerance
+        && update.rotation.angle() < config.rotation_tolerance
+}
+
+/// The result at the final estimate from its correspondences.
+fn summarize(
+    num_source: usize,
+    correspondences: &[Correspondence],
+    target_from_source: Isometry3<f64>,
+    iterations: usize,
+    converged: bool,
+    config: &IcpConfig,
+) -> RegistrationResult {
+    let information = match config.method {
+        IcpMethod::PointToPlane => {
+            build_linear_system(correspondences, config.kernel, config.kernel_scale).hessian
+        }
+        IcpMethod::PointToPoint => {
+            build_point_to_point_system(correspondences, config.kernel, config.kernel_scale).hessian
+        }
+    };
+    let num_inliers = correspondences.len();
+    let inverse_count = 1.0 / num_inliers as f64;
+    let sum_distance_sq: f64 = correspondences.iter().map(|c| c.distance_sq).sum();
+    let degeneracy = analyse_degeneracy(&information, compute_radius_of_gyration(correspondences));
+    RegistrationResult {
+        target_from_source,
+        converged,
+        iterations,
+        num_inliers,
+        fitness: num_inliers as f64 / num_source as f64,
+        inlier_rmse: (sum_distance_sq * inverse_count).sqrt(),
+        information,
+        degenerate: degeneracy.ratio < config.degeneracy_threshold,
+        degeneracy_ratio: degeneracy.ratio,
+        weakest_direction: degeneracy.weakest_direction,
+    }
+}
+
+/// RMS distance (m) of the matched source points from their centroid.
+fn compute_radius_of_gyration(correspondences: &[Correspondence]) -> f64 {
+    let count = correspondences.len() as f64;
+    let centroid = correspondences
+        .iter()
+        .fold(Vector3::zeros(), |acc, c| acc + c.source.coords)
+        / count;
+    let sum_sq: f64 = correspondences
+        .iter()
+        .map(|c| (c.source.coords - centroid).norm_squared())
+        .sum();
+    (sum_sq / count).sqrt()
+}

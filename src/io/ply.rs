@@ -1,0 +1,429 @@
+//! PLY (Stanford polygon format): `ascii`, `binary_little_endian` and
+//! `binary_big_endian` reader via `ply-rs-bw`, `binary_little_endian` writer.
+//!
+//! Source: Greg Turk, "The PLY Polygon File Format" (1994).
+//!
+//! # What is read
+//! Only the `vertex` element. Its properties are parsed straight into a
+//! typed struct through `ply_rs_bw::ply::PropertyAccess` (the generic
+//! key-value reader is about 17× slower). `x y z` are required and may have any
+//! scalar type (float and double in practice); also read when present:
+//! intensity (`intensity`, `scalar_intensity`, `reflectance`), normals
+//! (`nx ny nz`), `curvature`, and time (`time`, `t`, `timestamp`, seconds).
+//! Any scalar type (uchar, ushort, ...) is accepted for each and converted.
+//! Every other property and every other element (faces, the `range_grid` of
+//! range scans) is skipped by a byte-level scanner that still checks that the
+//! data is present, so a truncated file is an error even when the vertices
+//! are complete. Non-finite points are dropped and counted; the normal
+//! convention of [`super::pcd`] applies (all-zero normals are not kept).
+
+use std::io::Write;
+use std::path::Path;
+
+use nalgebra::{Point3, Vector3};
+use ply_rs_bw::parser::{Parser, Reader};
+use ply_rs_bw::ply::{
+    ElementDef, Encoding, Header, PropertyAccess, PropertyAccessResult, PropertyType, ScalarType,
+};
+
+use super::{Format, ReadReport, atomic};
+use crate::cloud::PointCloud;
+use crate::error::{Error, Result};
+
+/// Property names read as intensity.
+const INTENSITY_NAMES: &[&str] = &["intensity", "scalar_intensity", "reflectance"];
+/// Property names read as time.
+const TIME_NAMES: &[&str] = &["time", "t", "timestamp"];
+
+/// One vertex as parsed; fields the file lacks stay at their defaults.
+#[derive(Debug, Clone, Copy, Default)]
+struct Vertex {
+    x: f64,
+    y: f64,
+    z: f64,
+    intensity: f32,
+    normal: [f64; 3],
+    curvature: f64,
+    time: f64,
+}
+
+impl Vertex {
+    #[inline]
+    fn set(&mut self, name: &str, v: f64) -> PropertyAccessResult {
+        match name {
+            "x" => self.x = v,
+            "y" => self.y = v,
+            "z" => self.z = v,
+            "nx" => self.normal[0] = v,
+            "ny" => self.normal[1] = v,
+            "nz" => self.normal[2] = v,
+            "curvature" => self.curvature = v,
+            n if INTENSITY_NAMES.contains(&n) => self.intensity = v as f32,
+            n if TIME_NAMES.contains(&n) => self.time = v,
+            _ => return PropertyAccessResult::Ignored,
+        }
+        PropertyAccessResult::Set
+    }
+}
+
+impl PropertyAccess for Vertex {
+    fn new() -> Self {
+        Vertex::default()
+    }
+    fn set_char(&mut self, name: &str, v: i8) -> PropertyAccessResult {
+        self.set(name, f64::from(v))
+    }
+    fn set_uchar(&mut self, name: &str, v: u8) -> PropertyAccessResult {
+        self.set(name, f64::from(v))
+    }
+    fn set_short(&mut self, name: &str, v: i16) -> PropertyAccessResult {
+        self.set(name, f64::from(v))
+    }
+    fn set_ushort(&mut self, name: &str, v: u16) -> PropertyAccessResult {
+        self.set(name, f64::from(v))
+    }
+    fn set_int(&mut self, name: &str, v: i32) -> PropertyAccessResult {
+        self.set(name, f64::from(v))
+    }
+    fn set_uint(&mut self, name: &str, v: u32) -> PropertyAccessResult {
+        self.set(name, f64::from(v))
+    }
+    fn set_float(&mut self, name: &str, v: f32) -> PropertyAccessResult {
+        self.set(name, f64::from(v))
+    }
+    fn set_double(&mut self, name: &str, v: f64) -> PropertyAccessResult {
+        self.set(name, v)
+    }
+}
+
+/// Reads a PLY file; see the [module docs](self).
+///
+/// # Errors
+/// [`Error::Io`] when the file cannot be read; [`Error::Format`] when it is
+/// empty, lacks the `ply` magic, has a malformed header, no `vertex` element
+/// or no scalar `x y z`, or holds less data than its header promises.
+pub fn read(path: &Path) -> Result<(PointCloud, ReadReport)> {
+    let bytes = super::read_file(path)?;
+    read_from_bytes(&bytes, path)
+}
+
+/// Reads PLY from bytes in memory; `path` only names the source in errors.
+///
+/// # Errors
+/// As [`read`].
+pub fn read_from_bytes(bytes: &[u8], path: &Path) -> Result<(PointCloud, ReadReport)> {
+    if bytes.is_empty() {
+        return Err(Error::format(path, "file is empty"));
+    }
+    if super::sniff(bytes) != Some(Format::Ply) {
+        return Err(super::wrong_magic(path, Format::Ply, bytes));
+    }
+    let ply_err = |e: ply_rs_bw::parser::ParseError| Error::format(path, format!("PLY: {e}"));
+    let parser = Parser::<Vertex>::new();
+    let mut reader = Reader::new(bytes);
+    let header = parser.read_header(&mut reader).map_err(ply_err)?;
+    let mut rest: &[u8] = reader.get_ref();
+
+    let mut vertices: Option<(Vec<Vertex>, &ElementDef)> = None;
+    for (_, element) in &header.elements {
+        if element.name == "vertex" && vertices.is_none() {
+            check_xyz(element, path)?;
+            let mut r = Reader::new(rest);
+            let v = parser
+                .read_payload_for_element(&mut r, element, &header)
+                .map_err(ply_err)?;
+            rest = r.get_ref();
+            vertices = Some((v, element));
+        } else {
+            rest = skip_element(rest, element, &header.encoding).ok_or_else(|| {
+                Error::format(
+                    path,
+                    format!(
+                        "PLY: data ends inside element '{}' ({} entries promised): \
+                         file truncated",
+                        element.name, element.count
+                    ),
+                )
+            })?;
+        }
+    }
+    let Some((vertices, element)) = vertices else {
+        return Err(Error::format(path, "PLY has no 'vertex' element"));
+    };
+    let (cloud, dropped) = build_cloud(&vertices, element);
+    let report = ReadReport {
+        format: Format::Ply,
+        version: format!("PLY {}", encoding_name(&header)),
+        points_in_file: vertices.len(),
+        dropped_non_finite: dropped,
+        crs: None,
+    };
+    Ok((cloud, report))
+}
+
+fn encoding_name(header: &Header) -> &'static str {
+    match header.encoding {
+        Encoding::Ascii => "ascii",
+        Encoding::BinaryLittleEndian => "binary_little_endian",
+        Encoding::BinaryBigEndian => "binary_big_endian",
+    }
+}
+
+fn check_xyz(element: &ElementDef, path: &Path) -> Result<()> {
+    for name in ["x", "y", "z"] {
+        match element.properties.get(name).map(|p| &p.data_type) {
+            Some(PropertyType::Scalar(_)) => {}
+            Some(PropertyType::List(..)) => {
+                return Err(Error::format(
+                    path,
+                    format!("PLY vertex property '{name}' is a list, expected a number"),
+                ));
+            }
+            None => {
+                return Err(Error::format(
+                    path,
+                    format!("PLY vertex element has no '{name}' property"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn has_any(element: &ElementDef, names: &[&str]) -> bool {
+    names.iter().any(|n| {
+        element
+            .properties
+            .get(*n)
+            .is_some_and(|p| matches!(p.data_type, PropertyType::Scalar(_)))
+    })
+}
+
+/// Collects finite vertices into a cloud with the attributes the element has.
+fn build_cloud(vertices: &[Vertex], element: &ElementDef) -> (PointCloud, usize) {
+    let n = vertices.len();
+    fn want<T>(element: &ElementDef, names: &[&str], n: usize) -> Option<Vec<T>> {
+        has_any(element, names).then(|| Vec::with_capacity(n))
+    }
+    let mut cloud = PointCloud {
+        points: Vec::with_capacity(n),
+        intensity: want(element, INTENSITY_NAMES, n),
+        normals: ["nx", "ny", "nz"]
+            .iter()
+            .all(|name| has_any(element, &[name]))
+            .then(|| Vec::with_capacity(n)),
+        curvature: want(element, &["curvature"], n),
+        time: want(element, TIME_NAMES, n),
+        ..Default::default()
+    };
+    for v in vertices {
+        if !super::is_finite3(v.x, v.y, v.z) {
+            continue;
+        }
+        cloud.points.push(Point3::new(v.x, v.y, v.z));
+        if let Some(i) = &mut cloud.intensity {
+            i.push(v.intensity);
+        }
+        if let Some(nrm) = &mut cloud.normals {
+            nrm.push(Vector3::from(v.normal));
+        }
+        if let Some(c) = &mut cloud.curvature {
+            c.push(v.curvature);
+        }
+        if let Some(t) = &mut cloud.time {
+            t.push(v.time);
+        }
+    }
+    super::drop_empty_normals(&mut cloud);
+    let dropped = n - cloud.len();
+    (cloud, dropped)
+}
+
+fn scalar_bytes(t: &ScalarType) -> usize {
+    match t {
+        ScalarType::Char | ScalarType::UChar => 1,
+        ScalarType::Short | ScalarType::UShort => 2,
+        ScalarType::Int | ScalarType::UInt | ScalarType::Float => 4,
+        ScalarType::Double => 8,
+    }
+}
+
+/// Reads a binary list length of type `t` at the start of `data`.
+fn list_len(data: &[u8], t: &ScalarType, big_endian: bool) -> Option<usize> {
+    let n = scalar_bytes(t);
+    let b = data.get(..n)?;
+    let mut buf = [0u8; 8];
+    if big_endian {
+        buf[8 - n..].copy_from_slice(b);
+        Some(u64::from_be_bytes(buf) as usize)
+    } else {
+        buf[..n].copy_from_slice(b);
+        Some(u64::from_le_bytes(buf) as usize)
+    }
+}
+
+/// Skips one element's data without parsing values; `None` when the data
+/// ends early. ASCII: one line per entry. Binary: fixed-size properties are
+/// summed, list lengths read from the data.
+fn skip_element<'a>(data: &'a [u8], element: &ElementDef, encoding: &Encoding) -> Option<&'a [u8]> {
+    let big_endian = match encoding {
+        Encoding::Ascii => {
+            let mut rest = data;
+            for _ in 0..element.count {
+                if rest.is_empty() {
+                    return None;
+                }
+                let end = rest.iter().position(|&b| b == b'\n');
+                rest = end.map_or(&[][..], |e| &rest[e + 1..]);
+            }
+            return Some(rest);
+        }
+        Encoding::BinaryLittleEndian => false,
+        Encoding::BinaryBigEndian => true,
+    };
+    let props: Vec<&PropertyType> = element
+        .properties
+        .iter()
+        .map(|(_, p)| &p.data_type)
+        .collect();
+    let fixed: Option<usize> = props
+        .iter()
+        .map(|t| match t {
+            PropertyType::Scalar(s) => Some(scalar_bytes(s)),
+            PropertyType::List(..) => None,
+        })
+        .sum();
+    if let Some(record) = fixed {
+        let total = record.checked_mul(element.count)?;
+        return data.get(total..);
+    }
+    let mut rest = data;
+    for _ in 0..element.count {
+        for t in &props {
+            let skip = match t {
+                PropertyType::Scalar(s) => scalar_bytes(s),
+                PropertyType::List(index, item) => {
+                    let len = list_len(rest, index, big_endian)?;
+                    scalar_bytes(index).checked_add(len.checked_mul(scalar_bytes(item))?)?
+                }
+            };
+            rest = rest.get(skip..)?;
+        }
+    }
+    Some(rest)
+}
+
+/// Writes `cloud` as binary little-endian PLY, atomically.
+///
+/// Properties of element `vertex`: `x y z` as `float` when every coordinate
+/// has magnitude at most [`super::F32_EXACT_LIMIT`] m (rounding ≤ 0.5 mm),
+/// otherwise as `double` (UTM-scale coordinates keep millimetres); then
+/// `intensity` (float), `nx ny nz` (float), `curvature` (float) and `time`
+/// (double, seconds) when present. These are the names CloudCompare and
+/// Open3D read. The header is written directly (faster than the
+/// `ply-rs-bw` writer; the layout is the same).
+///
+/// # Errors
+/// [`Error::Io`] when the file cannot be written.
+pub fn write(path: &Path, cloud: &PointCloud) -> Result<()> {
+    let double = super::needs_double(cloud);
+    let xyz_type = if double { "double" } else { "float" };
+    let mut header = format!(
+        "ply\nformat binary_little_endian 1.0\ncomment written by pointpipe\n\
+         element vertex {}\nproperty {xyz_type} x\nproperty {xyz_type} y\nproperty {xyz_type} z\n",
+        cloud.len()
+    );
+    if cloud.intensity.is_some() {
+        header.push_str("property float intensity\n");
+    }
+    if cloud.normals.is_some() {
+        header.push_str("property float nx\nproperty float ny\nproperty float nz\n");
+    }
+    if cloud.curvature.is_some() {
+        header.push_str("property float curvature\n");
+    }
+    if cloud.time.is_some() {
+        header.push_str("property double time\n");
+    }
+    header.push_str("end_header\n");
+    let mut bytes = Vec::with_capacity(header.len() + cloud.len() * 48);
+    bytes.extend_from_slice(header.as_bytes());
+    for (i, p) in cloud.points.iter().enumerate() {
+        for c in [p.x, p.y, p.z] {
+            if double {
+                bytes.extend_from_slice(&c.to_le_bytes());
+            } else {
+                bytes.extend_from_slice(&(c as f32).to_le_bytes());
+            }
+        }
+        if let Some(v) = &cloud.intensity {
+            bytes.extend_from_slice(&v[i].to_le_bytes());
+        }
+        if let Some(v) = &cloud.normals {
+            for c in v[i].iter() {
+                bytes.extend_from_slice(&(*c as f32).to_le_bytes());
+            }
+        }
+        if let Some(v) = &cloud.curvature {
+            bytes.extend_from_slice(&(v[i] as f32).to_le_bytes());
+        }
+        if let Some(v) = &cloud.time {
+            bytes.extend_from_slice(&v[i].to_le_bytes());
+        }
+    }
+    atomic::write_atomic(path, |out| {
+        out.write_all(&bytes).map_err(atomic::io_err(path))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: &str = "t.ply";
+
+    #[test]
+    fn ascii_with_mixed_types_and_a_face_element_before_vertices() {
+        let text = "ply\nformat ascii 1.0\nelement face 1\nproperty list uchar int vertex_indices\n\
+                    element vertex 3\nproperty uchar intensity\nproperty float x\n\
+                    property double y\nproperty short z\nproperty ushort extra\nend_header\n\
+                    3 0 1 2\n7 1.5 2.5 3 9\n8 1e39 0 0 9\n9 4 5 6 9\n";
+        let (c, r) = read_from_bytes(text.as_bytes(), Path::new(P)).unwrap();
+        assert_eq!(
+            c.points,
+            vec![Point3::new(1.5, 2.5, 3.0), Point3::new(4.0, 5.0, 6.0)]
+        );
+        assert_eq!(c.intensity, Some(vec![7.0, 9.0]));
+        assert_eq!(r.dropped_non_finite, 1);
+        assert_eq!(r.points_in_file, 3);
+        assert_eq!(r.version, "PLY ascii");
+    }
+
+    #[test]
+    fn big_endian_with_trailing_list_element() {
+        let mut b = b"ply\nformat binary_big_endian 1.0\nelement vertex 2\nproperty float x\n\
+                      property float y\nproperty float z\nelement grid 2\n\
+                      property list uchar int idx\nend_header\n"
+            .to_vec();
+        for v in [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0] {
+            b.extend(v.to_be_bytes());
+        }
+        b.push(1);
+        b.extend(7i32.to_be_bytes());
+        b.push(0);
+        let (c, r) = read_from_bytes(&b, Path::new(P)).unwrap();
+        assert_eq!(c.len(), 2);
+        assert_eq!(c.points[1], Point3::new(4.0, 5.0, 6.0));
+        assert_eq!(r.version, "PLY binary_big_endian");
+        // The grid element is checked even though it is skipped.
+        b.pop();
+        assert!(read_from_bytes(&b, Path::new(P)).is_err());
+    }
+
+    #[test]
+    fn missing_xyz_is_an_error() {
+        let text = "ply\nformat ascii 1.0\nelement vertex 1\nproperty float x\nproperty float y\n\
+                    end_header\n1 2\n";
+        assert!(read_from_bytes(text.as_bytes(), Path::new(P)).is_err());
+    }
+}

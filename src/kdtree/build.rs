@@ -1,0 +1,293 @@
+//! Building the tree: median partitioning with `rayon::join`, then boxes.
+
+// Loops over the three axes index several arrays at once.
+#![allow(clippy::needless_range_loop)]
+
+use nalgebra::Point3;
+use rayon::prelude::*;
+
+use super::{KdTree, KdTreeConfig, NodeBox};
+use crate::error::{Error, Result};
+
+/// One point during the build: its coordinates relative to the first point,
+/// rounded to f32 and mapped to integers in IEEE total order, and its input
+/// index. 16 bytes, so the median selection moves little memory.
+#[derive(Debug, Clone, Copy)]
+struct Item {
+    key: [i32; 3],
+    index: u32,
+}
+
+/// Maps an f32 to an i32 with the same (IEEE 754 total) order.
+fn ordered_key(x: f32) -> i32 {
+    let bits = x.to_bits() as i32;
+    bits ^ (((bits >> 31) as u32) >> 1) as i32
+}
+
+/// Inverse of [`ordered_key`].
+fn key_value(key: i32) -> f32 {
+    f32::from_bits((key ^ (((key >> 31) as u32) >> 1) as i32) as u32)
+}
+
+/// Number of levels so that every leaf holds at most `leaf_size` points.
+fn level_count(n: usize, leaf_size: usize) -> usize {
+    if n == 0 {
+        return 0;
+    }
+    let leaves_needed = n.div_ceil(leaf_size);
+    1 + leaves_needed.next_power_of_two().trailing_zeros() as usize
+}
+
+/// Ranges `start..end` of every node of a heap with `n_levels` levels over
+/// `n` points, split at `len / 2` (the same rule as [`partition`]).
+fn node_ranges(n: usize, n_levels: usize) -> (Vec<u32>, Vec<u32>) {
+    let n_nodes = (1usize << n_levels) - 1;
+    let mut start = vec![0u32; n_nodes];
+    let mut end = vec![0u32; n_nodes];
+    if n_nodes > 0 {
+        end[0] = n as u32;
+    }
+    for node in 0..n_nodes.saturating_sub(1) / 2 {
+        let (s, e) = (start[node], end[node]);
+        let mid = s + (e - s) / 2;
+        start[2 * node + 1] = s;
+        end[2 * node + 1] = mid;
+        start[2 * node + 2] = mid;
+        end[2 * node + 2] = e;
+    }
+    (start, end)
+}
+
+/// The axis (0, 1, 2) along which the items spread most; ties → lowest axis.
+fn widest_axis(items: &[Item]) -> usize {
+    let mut lo = [i32::MAX; 3];
+    let mut hi = [i32::MIN; 3];
+    for it in items {
+        for a in 0..3 {
+            lo[a] = lo[a].min(it.key[a]);
+            hi[a] = hi[a].max(it.key[a]);
+        }
+    }
+    let spread = |a: usize| key_value(hi[a]) - key_value(lo[a]);
+    let mut best = 0;
+    for a in 1..3 {
+        if spread(a) > spread(best) {
+            best = a;
+        }
+    }
+    best
+}
+
+/// Puts the median along `axis` at position `mid`, smaller keys before it.
+fn select_median(items: &mut [Item], mid: usize, axis: usize) {
+    match axis {
+        0 => items.select_nth_unstable_by_key(mid, |it| it.key[0]),
+        1 => items.select_nth_unstable_by_key(mid, |it| it.key[1]),
+        _ => items.select_nth_unstable_by_key(mid, |it| it.key[2]),
+    };
+}
+
+/// Recursively partitions `items` into a subtree of `levels` levels.
+fn partition(items: &mut [Item], levels: usize, parallel_min_points: usize) {
+    if levels <= 1 || items.len() <= 1 {
+        return;
+    }
+    let mid = items.len() / 2;
+    select_median(items, mid, widest_axis(items));
+    let big = items.len() >= parallel_min_points;
+    let (left, right) = items.split_at_mut(mid);
+    if big {
+        rayon::join(
+            || partition(left, levels - 1, parallel_min_points),
+            || partition(right, levels - 1, parallel_min_points),
+        );
+    } else {
+        partition(left, levels - 1, parallel_min_points);
+        partition(right, levels - 1, parallel_min_points);
+    }
+}
+
+/// Tight box of a run of points (`+inf/-inf` when empty).
+fn bounds_of(points: &[[f64; 3]]) -> NodeBox {
+    let mut b = NodeBox {
+        lo: [f64::INFINITY; 3],
+        hi: [f64::NEG_INFINITY; 3],
+    };
+    for p in points {
+        for a in 0..3 {
+            b.lo[a] = b.lo[a].min(p[a]);
+            b.hi[a] = b.hi[a].max(p[a]);
+        }
+    }
+    b
+}
+
+/// Union of two boxes.
+fn union(a: &NodeBox, b: &NodeBox) -> NodeBox {
+    let mut u = *a;
+    for k in 0..3 {
+        u.lo[k] = u.lo[k].min(b.lo[k]);
+        u.hi[k] = u.hi[k].max(b.hi[k]);
+    }
+    u
+}
+
+/// Points per rayon task in the element-wise passes.
+const MIN_LEN: usize = 4096;
+
+impl KdTree {
+    /// Builds the tree with the default config ([`KdTreeConfig::default`]).
+    ///
+    /// # Errors
+    /// See [`KdTree::build_with`].
+    pub fn build(points: &[Point3<f64>]) -> Result<KdTree> {
+        Self::build_with(points, &KdTreeConfig::default())
+    }
+
+    /// Builds the tree over `points` (metres); see the [module docs](super)
+    /// for the algorithm. An empty slice gives an empty tree.
+    ///
+    /// Parallel with rayon (in the current pool); the result is bit-identical
+    /// at any thread count. O(n log n) work, O(n) extra memory.
+    ///
+    /// # Errors
+    /// - [`Error::InvalidParameter`] for `leaf_size = 0` or more than
+    ///   `u32::MAX` points;
+    /// - [`Error::NonFinite`] naming the first point with a NaN/inf coordinate.
+    pub fn build_with(points: &[Point3<f64>], config: &KdTreeConfig) -> Result<KdTree> {
+        config.validate()?;
+        if points.len() > u32::MAX as usize {
+            return Err(Error::invalid(
+                "points",
+                points.len(),
+                "a k-d tree holds at most 2^32 - 1 points",
+            ));
+        }
+        if let Some(index) = points
+            .par_iter()
+            .with_min_len(MIN_LEN)
+            .position_first(|p| !p.coords.iter().all(|c| c.is_finite()))
+        {
+            return Err(Error::NonFinite {
+                what: "k-d tree input".into(),
+                index,
+            });
+        }
+        let n = points.len();
+        let n_levels = level_count(n, config.leaf_size);
+        let (node_start, node_end) = node_ranges(n, n_levels);
+
+        let origin = points.first().copied().unwrap_or_else(Point3::origin);
+        let mut items: Vec<Item> = points
+            .par_iter()
+            .with_min_len(MIN_LEN)
+            .enumerate()
+            .map(|(i, p)| Item {
+                key: [
+                    ordered_key((p.x - origin.x) as f32),
+                    ordered_key((p.y - origin.y) as f32),
+                    ordered_key((p.z - origin.z) as f32),
+                ],
+                index: i as u32,
+            })
+            .collect();
+        partition(&mut items, n_levels, config.parallel_min_points.max(2));
+
+        let indices: Vec<u32> = items
+            .par_iter()
+            .with_min_len(MIN_LEN)
+            .map(|it| it.index)
+            .collect();
+        drop(items);
+        let tree_points: Vec<[f64; 3]> = indices
+            .par_iter()
+            .with_min_len(MIN_LEN)
+            .map(|&i| {
+                let p = &points[i as usize];
+                [p.x, p.y, p.z]
+            })
+            .collect();
+
+        let node_bounds = compute_bounds(&tree_points, &node_start, &node_end, n_levels);
+        Ok(KdTree {
+            leaf_size: config.leaf_size,
+            n_levels,
+            indices,
+            points: tree_points,
+            node_start,
+            node_end,
+            node_bounds,
+        })
+    }
+}
+
+/// Leaf boxes from the points (parallel), inner boxes bottom-up as unions.
+fn compute_bounds(
+    points: &[[f64; 3]],
+    node_start: &[u32],
+    node_end: &[u32],
+    n_levels: usize,
+) -> Vec<NodeBox> {
+    if n_levels == 0 {
+        return Vec::new();
+    }
+    let n_nodes = node_start.len();
+    let first_leaf = (1usize << (n_levels - 1)) - 1;
+    let leaf_bounds: Vec<NodeBox> = (first_leaf..n_nodes)
+        .into_par_iter()
+        .with_min_len(256)
+        .map(|node| bounds_of(&points[node_start[node] as usize..node_end[node] as usize]))
+        .collect();
+    let mut bounds = vec![
+        NodeBox {
+            lo: [f64::INFINITY; 3],
+            hi: [f64::NEG_INFINITY; 3],
+        };
+        first_leaf
+    ];
+    bounds.extend(leaf_bounds);
+    for node in (0..first_leaf).rev() {
+        bounds[node] = union(&bounds[2 * node + 1], &bounds[2 * node + 2]);
+    }
+    bounds
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ordered_key_keeps_order_and_round_trips() {
+        let xs = [-1e30f32, -2.5, -0.0, 0.0, 1e-40, 0.5, 3.0, 1e30];
+        for w in xs.windows(2) {
+            assert!(ordered_key(w[0]) <= ordered_key(w[1]), "{w:?}");
+        }
+        for x in xs {
+            assert_eq!(key_value(ordered_key(x)).to_bits(), x.to_bits());
+        }
+    }
+
+    #[test]
+    fn level_count_keeps_leaves_at_most_leaf_size() {
+        for n in 1..300 {
+            for leaf_size in 1..20 {
+                let levels = level_count(n, leaf_size);
+                let (s, e) = node_ranges(n, levels);
+                let first_leaf = (1 << (levels - 1)) - 1;
+                for node in first_leaf..s.len() {
+                    assert!((e[node] - s[node]) as usize <= leaf_size);
+                    if leaf_size >= 2 {
+                        assert!(e[node] > s[node], "empty leaf n={n} ls={leaf_size}");
+                    }
+                }
+                if levels > 1 {
+                    // One level fewer would overflow a leaf.
+                    assert!(n.div_ceil(1 << (levels - 2)) > leaf_size);
+                }
+            }
+        }
+        assert_eq!(level_count(0, 8), 0);
+        assert_eq!(level_count(8, 8), 1);
+        assert_eq!(level_count(9, 8), 2);
+    }
+}

@@ -1,0 +1,67 @@
+//! The merged map of a whole run: every frame in the world frame, voxelised.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, DefaultHasher};
+
+use nalgebra::{Isometry3, Point3, Vector3};
+
+use crate::cloud::PointCloud;
+use crate::voxel::voxel_key;
+
+/// Accumulates world-frame points into voxels of `voxel_size` metres and
+/// returns one point per voxel: the centroid of everything that fell in it.
+///
+/// Memory is one entry per occupied voxel (not per input point). Output order
+/// is the order in which voxels were first hit, so runs are reproducible.
+#[derive(Debug, Clone)]
+pub struct MapBuilder {
+    inv_voxel_size: f64,
+    index: HashMap<[i64; 3], usize, BuildHasherDefault<DefaultHasher>>,
+    sums: Vec<(Vector3<f64>, u32)>,
+}
+
+impl MapBuilder {
+    /// An empty map with voxels of `voxel_size` metres (> 0, checked by the caller).
+    pub fn new(voxel_size: f64) -> Self {
+        MapBuilder {
+            inv_voxel_size: 1.0 / voxel_size,
+            index: HashMap::default(),
+            sums: Vec::new(),
+        }
+    }
+
+    /// Adds `points` (sensor frame) at pose `world_from_sensor`.
+    pub fn add(&mut self, points: &[Point3<f64>], world_from_sensor: &Isometry3<f64>) {
+        for p in points {
+            let w = world_from_sensor * p;
+            let key = voxel_key(&w, self.inv_voxel_size);
+            let next = self.sums.len();
+            let i = *self.index.entry(key).or_insert(next);
+            if i == next {
+                self.sums.push((Vector3::zeros(), 0));
+            }
+            self.sums[i].0 += w.coords;
+            self.sums[i].1 += 1;
+        }
+    }
+
+    /// Number of occupied voxels.
+    pub fn len(&self) -> usize {
+        self.sums.len()
+    }
+
+    /// True when nothing was added.
+    pub fn is_empty(&self) -> bool {
+        self.sums.is_empty()
+    }
+
+    /// The map: one centroid per voxel.
+    pub fn to_cloud(&self) -> PointCloud {
+        PointCloud::from_points(
+            self.sums
+                .iter()
+                .map(|(sum, n)| Point3::from(sum / f64::from(*n)))
+                .collect(),
+        )
+    }
+}
