@@ -33,6 +33,7 @@ use super::extra_bytes::{
     normal_fields, read_extra_bytes_fields,
 };
 use crate::error::{Error, Result};
+use crate::io::atomic::write_atomic_owned;
 
 /// The per-point content of a LAS/LAZ batch output.
 #[derive(Debug, Clone, Copy)]
@@ -51,10 +52,10 @@ pub struct LasTileOutput<'a> {
     pub curvature: &'a [f64],
 }
 
-/// Writes `output` to `path` as LAS, or LAZ when `compressed`.
-///
-/// The file is written in place; callers that need crash safety write to a
-/// temporary path and rename (as [`crate::batch`] does).
+/// Writes `output` to `path` as LAS, or LAZ when `compressed`, atomically
+/// (a temporary file in `path`'s folder renamed when complete, see
+/// [`crate::io::atomic`]), so a killed process never leaves a truncated file
+/// under `path`.
 ///
 /// # Errors
 /// [`Error::Format`] when the slices have different lengths, a representative
@@ -75,12 +76,15 @@ pub fn write_las_tile(path: &Path, output: &LasTileOutput<'_>, compressed: bool)
         .for_header(&header)
         .build_from_bytes(bytes)
         .map_err(las_err)?;
-    let file = File::create(path).map_err(|e| Error::io(path, e))?;
-    let mut writer =
-        las::Writer::new(BufWriter::with_capacity(1 << 20, file), header).map_err(las_err)?;
-    writer.write_points(&data).map_err(las_err)?;
-    writer.close().map_err(las_err)?;
-    Ok(())
+    write_atomic_owned(path, |file: File| {
+        let mut writer =
+            las::Writer::new(BufWriter::with_capacity(1 << 20, file), header).map_err(las_err)?;
+        writer.write_points(&data).map_err(las_err)?;
+        let buffered = writer.into_inner().map_err(las_err)?;
+        buffered
+            .into_inner()
+            .map_err(|e| Error::io(path, e.into_error()))
+    })
 }
 
 /// VLR user ids that describe the input's storage layout, not its content.
