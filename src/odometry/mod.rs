@@ -67,7 +67,7 @@ pub struct OdometryConfig {
     pub normal_max_nn: usize,
     /// Minimum neighbours for a normal. Default 5.
     pub normal_min_neighbors: usize,
-    /// Correspondence distance of the refinement ICP as a multiple of `voxel_size`. Default 1.5.
+    /// Correspondence distance of the refinement ICP as a multiple of `voxel_size`. Default 2.0.
     pub refine_distance_factor: f64,
     /// ICP iteration cap. Default 30.
     pub max_iterations: usize,
@@ -92,7 +92,7 @@ impl Default for OdometryConfig {
             normal_radius_factor: 2.0,
             normal_max_nn: 20,
             normal_min_neighbors: 5,
-            refine_distance_factor: 1.5,
+            refine_distance_factor: 2.0,
             max_iterations: 30,
             translation_tolerance: 1e-4,
             rotation_tolerance: 1e-4,
@@ -412,6 +412,7 @@ impl Pipeline {
         // prediction error, the map resolution bounds the alignment error.
         let fine_distance = (self.config.refine_distance_factor * voxel_size).min(3.0 * sigma);
         let fine_config = IcpConfig {
+            method: IcpMethod::PointToPlane,
             max_correspondence_distance: fine_distance,
             kernel_scale: fine_distance / 3.0,
             ..config
