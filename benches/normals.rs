@@ -7,10 +7,50 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use std::num::NonZero;
+
 use criterion::{Criterion, criterion_group, criterion_main};
+use kiddo::{ImmutableKdTree, SquaredEuclidean};
+use nalgebra::{Matrix3, Point3, SymmetricEigen, Vector3};
 use pointpipe::kdtree::KdTree;
 use pointpipe::normals::{NeighborSearch, NormalConfig, estimate_normals};
 use pointpipe::voxel::{VoxelConfig, voxel_downsample};
+
+/// Baseline measured in the same run, for ratios on a shared machine: a
+/// textbook Rust pipeline, serial: kiddo 6 `ImmutableKdTree` kNN 20 and
+/// nalgebra's iterative `SymmetricEigen`.
+fn baseline_kiddo_knn_symmetric_eigen(points: &[Point3<f64>], k: usize) -> Vec<Vector3<f64>> {
+    let raw: Vec<[f64; 3]> = points.iter().map(|p| [p.x, p.y, p.z]).collect();
+    let tree = ImmutableKdTree::<f64, 3>::new_from_slice(&raw).expect("kiddo build");
+    let k = NonZero::new(k).expect("k > 0");
+    points
+        .iter()
+        .zip(&raw)
+        .map(|(p, q)| {
+            let found = tree
+                .query(q)
+                .nearest_n::<SquaredEuclidean<f64>>(k)
+                .execute();
+            let n = found.len() as f64;
+            let mean = found
+                .iter()
+                .map(|f| points[f.item as usize].coords)
+                .sum::<Vector3<f64>>()
+                / n;
+            let cov = found.iter().fold(Matrix3::zeros(), |acc, f| {
+                let d = points[f.item as usize].coords - mean;
+                acc + d * d.transpose()
+            }) / n;
+            let eig = SymmetricEigen::new(cov);
+            let normal = eig.eigenvectors.column(eig.eigenvalues.imin()).into_owned();
+            if normal.dot(&(-p.coords)) < 0.0 {
+                -normal
+            } else {
+                normal
+            }
+        })
+        .collect()
+}
 
 fn bench_normals(c: &mut Criterion) {
     let frame = pointpipe::io::read(common::shared_data_required(
@@ -52,6 +92,9 @@ fn bench_normals(c: &mut Criterion) {
             });
         }
     }
+    group.bench_function("baseline_kiddo_knn20_symmetric_eigen/1t", |b| {
+        b.iter(|| baseline_kiddo_knn_symmetric_eigen(&cloud.points, 20))
+    });
     group.finish();
 }
 

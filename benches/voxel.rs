@@ -7,7 +7,28 @@
 mod common;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use pointpipe::voxel::{VoxelConfig, VoxelMode, voxel_downsample};
+use std::collections::HashMap;
+
+use nalgebra::{Point3, Vector3};
+use pointpipe::PointCloud;
+use pointpipe::voxel::{VoxelConfig, VoxelMode, voxel_downsample, voxel_key};
+
+/// Baseline measured in the same run, for ratios on a shared machine: the
+/// textbook centroid grid with `std::collections::HashMap` (SipHash), serial.
+fn naive_hashmap_centroids(cloud: &PointCloud, voxel_size: f64) -> Vec<Point3<f64>> {
+    let inv = 1.0 / voxel_size;
+    let mut map: HashMap<[i64; 3], (Vector3<f64>, usize)> = HashMap::new();
+    for p in &cloud.points {
+        let e = map
+            .entry(voxel_key(p, inv))
+            .or_insert((Vector3::zeros(), 0));
+        e.0 += p.coords;
+        e.1 += 1;
+    }
+    map.into_values()
+        .map(|(sum, n)| Point3::from(sum / n as f64))
+        .collect()
+}
 
 fn bench_voxel(c: &mut Criterion) {
     let cloud = pointpipe::io::read(common::shared_data_required(
@@ -33,6 +54,9 @@ fn bench_voxel(c: &mut Criterion) {
             });
         }
     }
+    group.bench_function("baseline_std_hashmap_centroid/1t", |b| {
+        b.iter(|| naive_hashmap_centroids(&cloud, 0.25))
+    });
     group.finish();
 }
 

@@ -117,10 +117,19 @@ impl VoxelConfig {
 #[inline]
 pub fn voxel_key(p: &Point3<f64>, inv_voxel_size: f64) -> [i64; 3] {
     [
-        (p.x * inv_voxel_size).floor() as i64,
-        (p.y * inv_voxel_size).floor() as i64,
-        (p.z * inv_voxel_size).floor() as i64,
+        floor_to_i64(p.x * inv_voxel_size),
+        floor_to_i64(p.y * inv_voxel_size),
+        floor_to_i64(p.z * inv_voxel_size),
     ]
+}
+
+/// `x.floor() as i64` without a libm call (baseline x86-64 has no SSE4.1
+/// `roundsd`, so `f64::floor` is a function call): truncate, then step down
+/// for negative non-integers. Exact for `|x| < 2^63`; saturates beyond.
+#[inline(always)]
+fn floor_to_i64(x: f64) -> i64 {
+    let t = x as i64;
+    if (t as f64) > x { t - 1 } else { t }
 }
 
 /// Voxel-grid downsampling: one point per occupied voxel.
@@ -657,6 +666,26 @@ mod tests {
             voxel_downsample(&c, &VoxelConfig::new(1e-4)),
             Err(Error::InvalidParameter { .. })
         ));
+    }
+
+    #[test]
+    fn floor_to_i64_matches_floor() {
+        for x in [
+            0.0,
+            -0.0,
+            0.5,
+            -0.5,
+            1.0,
+            -1.0,
+            2.999,
+            -2.999,
+            1e10 + 0.5,
+            -1e10 - 0.5,
+            4.0e15,
+            -4.0e15 - 1.0,
+        ] {
+            assert_eq!(floor_to_i64(x), x.floor() as i64, "{x}");
+        }
     }
 
     #[test]
