@@ -4,9 +4,10 @@
 
 use std::path::Path;
 
-use nalgebra::{Isometry3, Matrix3, SymmetricEigen, Vector3};
+use nalgebra::Isometry3;
 use pointpipe::PointCloud;
 use pointpipe::kdtree::KdTree;
+use pointpipe::normals::{NeighborSearch, NormalConfig, estimate_normals};
 use pointpipe::voxel::{VoxelConfig, VoxelMode, voxel_downsample};
 
 /// Reads a cloud and drops points closer than `min_range` metres to the
@@ -29,44 +30,23 @@ pub fn downsample(cloud: &PointCloud, voxel_size: f64) -> PointCloud {
     .unwrap()
 }
 
-/// Tree and PCA normals (up to `max_nn` neighbours within `radius` m, at
-/// least 5) of `cloud`, replacing any normals it had.
-/// TODO: switch to pointpipe::normals::estimate_normals once merged.
+/// Tree and normals ([`estimate_normals`], hybrid search: up to `max_nn`
+/// neighbours within `radius` m) of `cloud`, replacing any normals it had.
 pub fn with_tree_and_normals(
     mut cloud: PointCloud,
     radius: f64,
     max_nn: usize,
 ) -> (PointCloud, KdTree) {
     let tree = KdTree::build(&cloud.points).unwrap();
-    let mut neighbors = Vec::new();
-    let normals = cloud
-        .points
-        .iter()
-        .map(|p| {
-            tree.hybrid(p, radius, max_nn, &mut neighbors);
-            if neighbors.len() < 5 {
-                return Vector3::zeros();
-            }
-            let n = neighbors.len() as f64;
-            let mean = neighbors
-                .iter()
-                .fold(Vector3::zeros(), |a, nb| a + cloud.points[nb.index].coords)
-                / n;
-            let covariance = neighbors.iter().fold(Matrix3::zeros(), |a, nb| {
-                let d = cloud.points[nb.index].coords - mean;
-                a + d * d.transpose()
-            }) / n;
-            let eigen = SymmetricEigen::new(covariance);
-            let smallest = eigen.eigenvalues.imin();
-            let normal = eigen.eigenvectors.column(smallest).into_owned();
-            if normal.dot(&p.coords) > 0.0 {
-                -normal
-            } else {
-                normal
-            }
-        })
-        .collect();
-    cloud.normals = Some(normals);
+    let config = NormalConfig {
+        search: NeighborSearch::Radius {
+            radius,
+            max_nn: Some(max_nn),
+        },
+        min_neighbors: 3,
+        viewpoint: None,
+    };
+    estimate_normals(&mut cloud, &tree, &config).unwrap();
     (cloud, tree)
 }
 
