@@ -8,14 +8,18 @@ use icp_common::{downsample, pose_error, read_cloud, with_tree_and_normals};
 use nalgebra::{Isometry3, Point3, Quaternion, Translation3, UnitQuaternion, Vector3};
 use pointpipe::icp::{IcpConfig, IcpMethod, RegistrationResult, RobustKernel, register};
 
-/// BALM scans 32 (source) and 31 (target) at 0.25 m, target normals, and the
-/// reference `target_from_source = pose31⁻¹ · pose32`.
-fn balm_pair() -> Option<(
+/// Source points, target cloud with normals, its tree, reference
+/// `target_from_source`.
+type Pair = (
     Vec<Point3<f64>>,
     pointpipe::PointCloud,
     pointpipe::kdtree::KdTree,
     Isometry3<f64>,
-)> {
+);
+
+/// BALM scans 32 (source) and 31 (target) at 0.25 m, target normals, and the
+/// reference `target_from_source = pose31⁻¹ · pose32`.
+fn balm_pair() -> Option<Pair> {
     let source = common::shared_data("balm-realworld-lidar/full32.pcd")?;
     let target = common::shared_data("balm-realworld-lidar/full31.pcd")?;
     let poses = common::shared_data("balm-realworld-lidar/poses_kitti.txt")?;
