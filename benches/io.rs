@@ -62,6 +62,40 @@ fn bench_parse_only(c: &mut Criterion) {
     group.finish();
 }
 
+/// pointpipe's LAS/LAZ reader against the bare `las` crate decode
+/// (`read_all`, no conversion), and LAZ with and without `laz-parallel`.
+fn bench_las_crate(c: &mut Criterion) {
+    use las::{LazParallelism, Reader, ReaderOptions};
+    let mut group = c.benchmark_group("io_las_crate");
+    for (name, rel) in [
+        ("las", "las/pdal/autzen_trim.las"),
+        ("laz", "las/pdal/autzen_trim.laz"),
+    ] {
+        let path = common::shared_data_required(rel);
+        group.throughput(Throughput::Elements(110_000));
+        for (mode, parallel) in [("parallel", true), ("sequential", false)] {
+            if name == "las" && !parallel {
+                continue;
+            }
+            let options = ReaderOptions::default().with_laz_parallelism(if parallel {
+                LazParallelism::Yes
+            } else {
+                LazParallelism::No
+            });
+            group.bench_function(format!("{name}_las_crate_read_all_{mode}"), |b| {
+                b.iter(|| {
+                    let file = std::io::BufReader::new(std::fs::File::open(&path).ok()?);
+                    Reader::with_options(file, options).ok()?.read_all().ok()
+                })
+            });
+        }
+        group.bench_function(format!("{name}_pointpipe_io_read"), |b| {
+            b.iter(|| io::read(&path))
+        });
+    }
+    group.finish();
+}
+
 fn bench_writes(c: &mut Criterion) {
     let dir = std::env::temp_dir().join(format!("pointpipe-bench-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);
@@ -77,5 +111,11 @@ fn bench_writes(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-criterion_group!(benches, bench_reads, bench_parse_only, bench_writes);
+criterion_group!(
+    benches,
+    bench_reads,
+    bench_parse_only,
+    bench_las_crate,
+    bench_writes
+);
 criterion_main!(benches);

@@ -70,6 +70,25 @@ fn autzen_las_laz_and_format_7_have_identical_coordinates() {
     assert_eq!(a.intensity, b.intensity);
     assert_eq!(a.time, b.time);
     assert_eq!(a.las_attributes, b.las_attributes);
+    // Point format 7 (extended layout) carries the same attributes as 3.
+    let (la, lc) = (
+        a.las_attributes.as_ref().unwrap(),
+        c.las_attributes.as_ref().unwrap(),
+    );
+    assert_eq!(a.intensity, c.intensity);
+    assert_eq!(a.time, c.time);
+    assert_eq!(la.classification, lc.classification);
+    assert_eq!(la.return_number, lc.return_number);
+    assert_eq!(la.number_of_returns, lc.number_of_returns);
+    assert_eq!(la.point_source_id, lc.point_source_id);
+    assert_eq!(la.color, lc.color);
+    for (x, y) in la.scan_angle.iter().zip(&lc.scan_angle) {
+        assert!((x - y).abs() <= 1.0, "scan angle {x} vs {y}");
+    }
+    assert!(
+        la.return_number.iter().any(|&r| r > 1),
+        "returns 1-4 decoded"
+    );
     // Autzen is in international feet around (637 000, 850 000, 400).
     let (lo, hi) = a.bounds().unwrap();
     assert!(lo.x > 630_000.0 && hi.x < 640_000.0, "{lo} {hi}");

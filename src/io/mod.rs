@@ -31,7 +31,7 @@
 //! use nalgebra::Point3;
 //! use pointpipe::{PointCloud, io};
 //!
-//! let dir = tempfile::tempdir()?;
+//! let dir = tempfile::tempdir().unwrap();
 //! let path = dir.path().join("two.pcd");
 //! let cloud = PointCloud::from_points(vec![Point3::new(1.0, 2.0, 3.0), Point3::new(4.0, 5.0, 6.0)]);
 //! io::write(&path, &cloud)?;

@@ -23,7 +23,8 @@
 //! `binary_compressed` stores `u32 compressed_size, u32 uncompressed_size`
 //! followed by LZF data that decompresses to the same bytes transposed:
 //! all values of field 0, then all of field 1, ... Both are read with the same
-//! strided column accessor, one pass, no per-point allocation.
+//! strided column accessor: one pass for the positions, then one tight pass
+//! per attribute column; no per-point allocation.
 
 use std::io::Write;
 use std::path::Path;
@@ -222,7 +223,8 @@ pub fn read_from_bytes(bytes: &[u8], path: &Path) -> Result<(PointCloud, ReadRep
                 stride: header.record_bytes,
                 scalar: f.scalar,
             };
-            decode_columns(data, header.points, &map_wanted(&wanted, column))
+            let cols = map_wanted(&wanted, column, data, header.points);
+            decode_columns(data, header.points, &cols)
         }
         Encoding::BinaryCompressed => {
             let raw = decompress(data, &header, path)?;
@@ -231,7 +233,8 @@ pub fn read_from_bytes(bytes: &[u8], path: &Path) -> Result<(PointCloud, ReadRep
                 stride: f.size * f.count,
                 scalar: f.scalar,
             };
-            decode_columns(&raw, header.points, &map_wanted(&wanted, column))
+            let cols = map_wanted(&wanted, column, &raw, header.points);
+            decode_columns(&raw, header.points, &cols)
         }
     };
     super::drop_empty_normals(&mut cloud);
@@ -245,14 +248,29 @@ pub fn read_from_bytes(bytes: &[u8], path: &Path) -> Result<(PointCloud, ReadRep
     Ok((cloud, report))
 }
 
-fn map_wanted(w: &Wanted<&Field>, column: impl Fn(&Field) -> Column) -> Wanted<Column> {
-    Wanted {
+/// Maps the wanted fields to columns, leaving out normal and curvature
+/// columns when every normal is zero (checked before anything is allocated;
+/// stops at the first non-zero value).
+fn map_wanted(
+    w: &Wanted<&Field>,
+    column: impl Fn(&Field) -> Column,
+    data: &[u8],
+    n: usize,
+) -> Wanted<Column> {
+    let mut cols = Wanted {
         xyz: w.xyz.map(|a| a.map(&column)),
         intensity: w.intensity.map(&column),
         normal: w.normal.map(|a| a.map(&column)),
         curvature: w.curvature.map(&column),
         time: w.time.map(&column),
+    };
+    if let Some(normal) = &cols.normal
+        && normal.iter().all(|c| (0..n).all(|i| c.get(data, i) == 0.0))
+    {
+        cols.normal = None;
+        cols.curvature = None;
     }
+    cols
 }
 
 /// Parses the header lines up to and including `DATA`.
@@ -468,41 +486,56 @@ fn decompress(data: &[u8], header: &Header, path: &Path) -> Result<Vec<u8>> {
     Ok(raw)
 }
 
-/// Decodes `n` points from strided columns in one pass, dropping non-finite
-/// positions; returns the cloud and the number dropped.
+/// Decodes `n` points from strided columns, dropping non-finite positions;
+/// returns the cloud and the number dropped. Positions are decoded first
+/// (remembering the kept indices only once a point has been dropped), then
+/// each attribute column in one tight loop.
 fn decode_columns(data: &[u8], n: usize, cols: &Wanted<Column>) -> (PointCloud, usize) {
     let Some([cx, cy, cz]) = cols.xyz else {
         return (PointCloud::default(), 0);
     };
-    let mut cloud = PointCloud {
-        points: Vec::with_capacity(n),
-        intensity: cols.intensity.map(|_| Vec::with_capacity(n)),
-        normals: cols.normal.map(|_| Vec::with_capacity(n)),
-        curvature: cols.curvature.map(|_| Vec::with_capacity(n)),
-        time: cols.time.map(|_| Vec::with_capacity(n)),
-        ..Default::default()
-    };
+    let mut points = Vec::with_capacity(n);
+    let mut kept: Option<Vec<usize>> = None;
     for i in 0..n {
         let (x, y, z) = (cx.get(data, i), cy.get(data, i), cz.get(data, i));
-        if !super::is_finite3(x, y, z) {
-            continue;
-        }
-        cloud.points.push(Point3::new(x, y, z));
-        if let (Some(v), Some(c)) = (&mut cloud.intensity, &cols.intensity) {
-            v.push(c.get(data, i) as f32);
-        }
-        if let (Some(v), Some([a, b, c])) = (&mut cloud.normals, &cols.normal) {
-            v.push(Vector3::new(a.get(data, i), b.get(data, i), c.get(data, i)));
-        }
-        if let (Some(v), Some(c)) = (&mut cloud.curvature, &cols.curvature) {
-            v.push(c.get(data, i));
-        }
-        if let (Some(v), Some(c)) = (&mut cloud.time, &cols.time) {
-            v.push(c.get(data, i));
+        if super::is_finite3(x, y, z) {
+            points.push(Point3::new(x, y, z));
+            if let Some(k) = &mut kept {
+                k.push(i);
+            }
+        } else if kept.is_none() {
+            kept = Some((0..i).collect());
         }
     }
+    let kept = kept.as_deref();
+    let gather = |c: &Column| gather_column(data, n, kept, c);
+    let cloud = PointCloud {
+        intensity: cols
+            .intensity
+            .map(|c| gather(&c).into_iter().map(|v| v as f32).collect()),
+        normals: cols.normal.map(|[a, b, c]| {
+            let (a, b, c) = (gather(&a), gather(&b), gather(&c));
+            a.iter()
+                .zip(&b)
+                .zip(&c)
+                .map(|((&x, &y), &z)| Vector3::new(x, y, z))
+                .collect()
+        }),
+        curvature: cols.curvature.map(|c| gather(&c)),
+        time: cols.time.map(|c| gather(&c)),
+        points,
+        ..Default::default()
+    };
     let dropped = n - cloud.points.len();
     (cloud, dropped)
+}
+
+/// Values of column `c` for every point, or for the `kept` indices only.
+fn gather_column(data: &[u8], n: usize, kept: Option<&[usize]>, c: &Column) -> Vec<f64> {
+    match kept {
+        None => (0..n).map(|i| c.get(data, i)).collect(),
+        Some(k) => k.iter().map(|&i| c.get(data, i)).collect(),
+    }
 }
 
 /// Reads the `ascii` data section: one point per line, values separated by
