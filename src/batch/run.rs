@@ -289,6 +289,17 @@ fn is_up_to_date(input: &Path, output: &Path) -> bool {
 /// [`Error::InvalidParameter`] for a bad config, [`Error::OutputIsInput`]
 /// when `output_dir` is `input_dir`, [`Error::Io`] when the input folder
 /// cannot be listed or the output folder cannot be created.
+///
+/// # Example
+/// ```
+/// use pointpipe::batch::{run_batch, BatchConfig, NoProgress};
+/// let input = tempfile::tempdir().unwrap();
+/// let output = tempfile::tempdir().unwrap();
+/// let summary = run_batch(input.path(), output.path(), &BatchConfig::default(), &NoProgress).unwrap();
+/// assert_eq!((summary.done, summary.failed), (0, 0));
+/// // The output folder may not be the input folder.
+/// assert!(run_batch(input.path(), input.path(), &BatchConfig::default(), &NoProgress).is_err());
+/// ```
 pub fn run_batch(
     input_dir: &Path,
     output_dir: &Path,
