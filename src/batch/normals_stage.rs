@@ -1,19 +1,19 @@
 //! The normal-estimation stage of a batch tile: normals and curvature of the
-//! tile's points from neighbours in the tile plus its halo.
+//! tile's points from neighbours in the tile plus its halo, by
+//! [`crate::normals::estimate_normals`] (PCA, hybrid search) on the cloud
+//! tile + halo, keeping the tile's outputs.
 //!
-//! NOTE: this stage holds a small PCA of its own until `crate::normals`
-//! lands; it is meant to be replaced by a call to `estimate_normals` on the
-//! tile + halo cloud (keeping the first `tile.len()` outputs), with the same
-//! conventions: hybrid search (radius, `max_nn`), at least 3 neighbours, the
-//! normal is the eigenvector of the smallest eigenvalue of the neighbourhood
-//! covariance, oriented towards +z (airborne data seen from above), curvature
-//! is the surface variation `λ0 / (λ0 + λ1 + λ2)` (Pauly et al. 2002).
+//! Orientation: normals face up (`n · (v − p) ≥ 0` for a viewpoint 10¹² units
+//! above the CRS origin, i.e. +z to within 10⁻⁶ rad for any projected
+//! coordinate), as an airborne sensor sees the surface. The viewpoint is the
+//! same for every tile, so tiles and the uncut file agree.
 
-use nalgebra::{Matrix3, Point3, SymmetricEigen, Vector3};
-use rayon::prelude::*;
+use nalgebra::{Point3, Vector3};
 
+use crate::PointCloud;
 use crate::error::{Error, Result};
-use crate::kdtree::{KdTree, Neighbor};
+use crate::kdtree::KdTree;
+use crate::normals::{NeighborSearch, NormalConfig, estimate_normals};
 
 /// Neighbourhood of the normal estimation.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -56,69 +56,37 @@ impl NormalParams {
 /// Fewest neighbours (the point included) that define a plane.
 const MIN_NEIGHBORS: usize = 3;
 
+/// The common viewpoint of every tile: far above the CRS origin.
+const VIEWPOINT_HEIGHT: f64 = 1e12;
+
 /// Normals (zero = none) and curvature (NaN = none) of `tile` points, with
 /// neighbours searched in `tile ∪ halo`.
 ///
 /// # Errors
-/// [`Error::NonFinite`] for a non-finite point.
+/// [`Error::InvalidParameter`] for bad parameters, [`Error::NonFinite`] for a
+/// non-finite point.
 pub fn estimate_tile_normals(
     tile: &[Point3<f64>],
     halo: &[Point3<f64>],
     params: &NormalParams,
 ) -> Result<(Vec<Vector3<f64>>, Vec<f64>)> {
     params.validate()?;
-    let all: Vec<Point3<f64>> = tile.iter().chain(halo).copied().collect();
-    let tree = KdTree::build(&all)?;
-    let (normals, curvature) = tile
-        .par_iter()
-        .map_init(Vec::<Neighbor>::new, |neighbors, p| {
-            tree.hybrid(p, params.radius, params.max_nn, neighbors);
-            fit_plane(&all, neighbors)
-        })
-        .unzip();
-    Ok((normals, curvature))
-}
-
-/// PCA plane of a neighbourhood: (normal oriented to +z, surface variation).
-fn fit_plane(points: &[Point3<f64>], neighbors: &[Neighbor]) -> (Vector3<f64>, f64) {
-    if neighbors.len() < MIN_NEIGHBORS {
-        return (Vector3::zeros(), f64::NAN);
-    }
-    let n = neighbors.len() as f64;
-    let mean = neighbors
-        .iter()
-        .fold(Vector3::zeros(), |acc, nb| acc + points[nb.index].coords)
-        / n;
-    let covariance = neighbors.iter().fold(Matrix3::zeros(), |acc, nb| {
-        let d = points[nb.index].coords - mean;
-        acc + d * d.transpose()
-    }) / n;
-    let eigen = SymmetricEigen::new(covariance);
-    let (smallest, _) =
-        eigen
-            .eigenvalues
-            .iter()
-            .enumerate()
-            .fold(
-                (0, f64::INFINITY),
-                |best, (i, &v)| if v < best.1 { (i, v) } else { best },
-            );
-    let mut normal: Vector3<f64> = eigen.eigenvectors.column(smallest).into_owned();
-    let norm = normal.norm();
-    if !(norm > 0.0 && norm.is_finite()) {
-        return (Vector3::zeros(), f64::NAN);
-    }
-    normal /= norm;
-    if normal.z < 0.0 {
-        normal = -normal;
-    }
-    let total: f64 = eigen.eigenvalues.iter().map(|v| v.max(0.0)).sum();
-    let curvature = if total > 0.0 {
-        eigen.eigenvalues[smallest].max(0.0) / total
-    } else {
-        0.0
+    let mut cloud = PointCloud::from_points(tile.iter().chain(halo).copied().collect());
+    let tree = KdTree::build(&cloud.points)?;
+    let config = NormalConfig {
+        search: NeighborSearch::Radius {
+            radius: params.radius,
+            max_nn: Some(params.max_nn),
+        },
+        min_neighbors: MIN_NEIGHBORS,
+        viewpoint: Some(Point3::new(0.0, 0.0, VIEWPOINT_HEIGHT)),
     };
-    (normal, curvature)
+    estimate_normals(&mut cloud, &tree, &config)?;
+    let mut normals = cloud.normals.unwrap_or_default();
+    let mut curvature = cloud.curvature.unwrap_or_default();
+    normals.truncate(tile.len());
+    curvature.truncate(tile.len());
+    Ok((normals, curvature))
 }
 
 #[cfg(test)]
@@ -128,14 +96,37 @@ mod tests {
     #[test]
     fn plane_normals_point_up() {
         let tile: Vec<_> = (0..100)
-            .map(|i| Point3::new(f64::from(i % 10) * 0.1, f64::from(i / 10) * 0.1, 0.3))
+            .map(|i| {
+                Point3::new(
+                    f64::from(i % 10) * 0.1 + 5e5,
+                    f64::from(i / 10) * 0.1 + 4e6,
+                    0.3,
+                )
+            })
             .collect();
         let (normals, curvature) =
             estimate_tile_normals(&tile, &[], &NormalParams::default()).unwrap();
         for (n, c) in normals.iter().zip(&curvature) {
-            assert!((n - Vector3::z()).norm() < 1e-9);
+            assert!((n - Vector3::z()).norm() < 1e-5, "{n}");
             assert!(c.abs() < 1e-9);
         }
+    }
+
+    #[test]
+    fn halo_points_are_neighbours_not_outputs() {
+        let tile: Vec<_> = (0..3)
+            .map(|i| Point3::new(f64::from(i) * 0.1, 0.0, 0.0))
+            .collect();
+        let halo: Vec<_> = (0..3)
+            .map(|i| Point3::new(f64::from(i) * 0.1, 0.1, 0.0))
+            .collect();
+        let params = NormalParams::default();
+        let (alone, _) = estimate_tile_normals(&tile, &[], &params).unwrap();
+        assert_eq!(alone, vec![Vector3::zeros(); 3]); // collinear: no normal
+        let (with_halo, curvature) = estimate_tile_normals(&tile, &halo, &params).unwrap();
+        assert_eq!(with_halo.len(), 3);
+        assert!(with_halo.iter().all(|n| (n - Vector3::z()).norm() < 1e-6));
+        assert_eq!(curvature.len(), 3);
     }
 
     #[test]

@@ -213,7 +213,7 @@ mod tests {
 
     #[test]
     fn deterministic_across_thread_counts() {
-        let points = scattered(1_500, 3);
+        let points = scattered(20_000, 3);
         let config = OutlierConfig::default();
         let run = |threads| {
             rayon::ThreadPoolBuilder::new()

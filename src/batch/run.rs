@@ -143,6 +143,9 @@ pub struct FileReport {
     pub without_normal: u64,
     /// Wall time of this file, seconds.
     pub seconds: f64,
+    /// Problems that did not stop this file (e.g. an unreadable halo
+    /// neighbour, whose points are then missing from the halo).
+    pub warnings: Vec<String>,
 }
 
 /// The outcome of a batch run.
@@ -286,6 +289,17 @@ fn is_up_to_date(input: &Path, output: &Path) -> bool {
 /// [`Error::InvalidParameter`] for a bad config, [`Error::OutputIsInput`]
 /// when `output_dir` is `input_dir`, [`Error::Io`] when the input folder
 /// cannot be listed or the output folder cannot be created.
+///
+/// # Example
+/// ```
+/// use pointpipe::batch::{run_batch, BatchConfig, NoProgress};
+/// let input = tempfile::tempdir().unwrap();
+/// let output = tempfile::tempdir().unwrap();
+/// let summary = run_batch(input.path(), output.path(), &BatchConfig::default(), &NoProgress).unwrap();
+/// assert_eq!((summary.done, summary.failed), (0, 0));
+/// // The output folder may not be the input folder.
+/// assert!(run_batch(input.path(), input.path(), &BatchConfig::default(), &NoProgress).is_err());
+/// ```
 pub fn run_batch(
     input_dir: &Path,
     output_dir: &Path,
@@ -388,6 +402,7 @@ fn empty_report(input: &Path, output: &Path) -> FileReport {
         points_out: 0,
         without_normal: 0,
         seconds: 0.0,
+        warnings: Vec::new(),
     }
 }
 
@@ -429,8 +444,9 @@ pub fn process_file(
 
     let kept = remove_outliers(&tile.positions, config.outliers.as_ref())?;
     let (positions, representatives) = downsample(&tile.positions, &kept, config.voxel.as_ref())?;
+    let mut warnings = Vec::new();
     let halo = match (tile_index, config.halo_width()) {
-        (Some(i), h) if h > 0.0 => load_halo(tiles, i, h, config.voxel.as_ref())?,
+        (Some(i), h) if h > 0.0 => load_halo(tiles, i, h, config.voxel.as_ref(), &mut warnings)?,
         _ => Vec::new(),
     };
     let (normals, curvature) = estimate_tile_normals(&positions, &halo, &config.normals)?;
@@ -453,6 +469,7 @@ pub fn process_file(
         points_out: positions.len() as u64,
         without_normal,
         seconds: start.elapsed().as_secs_f64(),
+        warnings,
         ..empty_report(input, output)
     })
 }
@@ -488,12 +505,14 @@ fn downsample(
 }
 
 /// The downsampled points of neighbouring tiles within `halo` of tile `index`
-/// (rounded out to whole voxels, so that halo voxels are complete).
+/// (rounded out to whole voxels, so that halo voxels are complete). An
+/// unreadable neighbour is left out with a warning: it fails on its own.
 fn load_halo(
     tiles: &[TileInfo],
     index: usize,
     halo: f64,
     voxel: Option<&VoxelConfig>,
+    warnings: &mut Vec<String>,
 ) -> Result<Vec<Point3<f64>>> {
     let neighbours = halo_neighbors(tiles, index, halo);
     let Some(bounds) = tiles.get(index).and_then(|t| t.bounds) else {
@@ -507,8 +526,21 @@ fn load_halo(
         .iter()
         .map(|&j| tiles[j].path.as_path())
         .collect();
+    let mut read_readable = |keep: &dyn Fn(&Point3<f64>) -> bool| {
+        let mut points = Vec::new();
+        for &path in &paths {
+            match read_halo_points(&[path], keep) {
+                Ok(p) => points.extend(p),
+                Err(e) => {
+                    log::warn!("halo neighbour left out: {e}");
+                    warnings.push(format!("halo neighbour left out: {e}"));
+                }
+            }
+        }
+        points
+    };
     let points = match voxel {
-        None => read_halo_points(&paths, |p| region.contains(p))?,
+        None => read_readable(&|p| region.contains(p)),
         Some(v) => {
             let inv = 1.0 / v.voxel_size;
             let (lo, hi) = (voxel_key(&region.min, inv), voxel_key(&region.max, inv));
@@ -516,7 +548,7 @@ fn load_halo(
                 let k = voxel_key(p, inv);
                 (0..3).all(|a| lo[a] <= k[a] && k[a] <= hi[a])
             };
-            let raw = read_halo_points(&paths, in_region)?;
+            let raw = read_readable(&in_region);
             voxel_downsample_with_representatives(&PointCloud::from_points(raw), v)?
                 .0
                 .points
