@@ -1,14 +1,14 @@
 //! k-d tree benchmarks against kiddo 6 on the same points in the same run.
 //!
-//! Data: KITTI HDL-64 frame 0 (122,626 points) and its 0.25 m first-point
-//! voxel dedup (`floor(p / 0.25)`, done inline, ≈ 18.6k points).
+//! Data: KITTI HDL-64 frame 0 (122,626 points) and its 0.25 m voxel
+//! downsampling (`pointpipe::voxel`, centroids, ≈ 18.6k points).
 //! Cases (1 thread unless named `2t`, via `rayon::ThreadPoolBuilder` +
 //! `install`): build of both clouds, kNN k = 10 from every point of the full
 //! frame, radius 1.0 m counts from every point of the downsampled cloud, and
 //! a leaf-size sweep.
 //!
 //! Before the criterion groups, a summary interleaves ours and kiddo's runs
-//! (median of several) and prints the ratios, so that both sides see the same
+//! (best of several) and prints the ratios, so that both sides see the same
 //! machine load.
 //!
 //! Run: `cargo bench --bench kdtree -- --warm-up-time 1 --measurement-time 3`
@@ -16,7 +16,6 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::collections::HashSet;
 use std::hint::black_box;
 use std::num::NonZero;
 use std::time::Instant;
@@ -25,31 +24,24 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use kiddo::{ImmutableKdTree, SquaredEuclidean};
 use nalgebra::Point3;
 use pointpipe::kdtree::{KdTree, KdTreeConfig};
+use pointpipe::voxel::{VoxelConfig, voxel_downsample};
 
 const K: usize = 10;
 const RADIUS: f64 = 1.0;
 
 fn read_kitti() -> Vec<Point3<f64>> {
     let path = common::shared_data_required("kitti-raw-hdl64-5frames/0000000000.bin");
-    let bytes = std::fs::read(path).expect("read KITTI frame");
-    let f = |b: &[u8]| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-    bytes
-        .chunks_exact(16)
-        .map(|r| Point3::new(f(&r[0..4]), f(&r[4..8]), f(&r[8..12])))
-        .collect()
+    pointpipe::io::read(path).expect("read KITTI frame").points
 }
 
-/// First point of every `voxel_size` cell (`floor(p / voxel_size)`).
-fn dedup(points: &[Point3<f64>], voxel_size: f64) -> Vec<Point3<f64>> {
-    let mut seen = HashSet::new();
-    points
-        .iter()
-        .filter(|p| {
-            let c = p.coords.map(|x| (x / voxel_size).floor() as i64);
-            seen.insert((c.x, c.y, c.z))
-        })
-        .copied()
-        .collect()
+/// The library's voxel grid (centroid per 0.25 m voxel).
+fn downsample(points: &[Point3<f64>]) -> Vec<Point3<f64>> {
+    let cloud = pointpipe::PointCloud::from_points(points.to_vec());
+    let config = VoxelConfig {
+        voxel_size: 0.25,
+        ..Default::default()
+    };
+    voxel_downsample(&cloud, &config).expect("voxel").points
 }
 
 fn pool(threads: usize) -> rayon::ThreadPool {
@@ -135,17 +127,16 @@ fn radius_kiddo(tree: &ImmutableKdTree<f64, 3>, points: &[[f64; 3]]) -> usize {
         .sum()
 }
 
-/// Median wall time in ms of `runs` calls.
-fn median_ms<T>(runs: usize, mut f: impl FnMut() -> T) -> f64 {
-    let mut t: Vec<f64> = (0..runs)
+/// Best (minimum) wall time in ms of `runs` calls: on a shared machine the
+/// minimum is the run least disturbed by other processes.
+fn best_ms<T>(runs: usize, mut f: impl FnMut() -> T) -> f64 {
+    (0..runs)
         .map(|_| {
             let s = Instant::now();
             black_box(f());
             s.elapsed().as_secs_f64() * 1e3
         })
-        .collect();
-    t.sort_by(f64::total_cmp);
-    t[t.len() / 2]
+        .fold(f64::INFINITY, f64::min)
 }
 
 /// Interleaved ours-vs-kiddo timings and their ratios, printed once.
@@ -157,26 +148,23 @@ fn summary(full: &[Point3<f64>], down: &[Point3<f64>]) {
     let down_a = as_arrays(down);
     let ls = KdTreeConfig::default().leaf_size;
     println!(
-        "\n== kdtree summary (medians, interleaved; full {} pts, downsampled {} pts, leaf_size {ls}) ==",
+        "\n== kdtree summary (best of interleaved runs; full {} pts, downsampled {} pts, leaf_size {ls}) ==",
         full.len(),
         down.len()
     );
 
     let (mut ours1, mut ours2, mut kid64, mut kid32) = (vec![], vec![], vec![], vec![]);
     for _ in 0..7 {
-        ours1.push(one.install(|| median_ms(3, || build_ours(full, ls))));
-        ours2.push(two.install(|| median_ms(3, || build_ours(full, ls))));
-        kid64.push(one.install(|| median_ms(3, || build_kiddo(&full_a))));
+        ours1.push(one.install(|| best_ms(3, || build_ours(full, ls))));
+        ours2.push(two.install(|| best_ms(3, || build_ours(full, ls))));
+        kid64.push(one.install(|| best_ms(3, || build_kiddo(&full_a))));
         kid32.push(one.install(|| {
-            median_ms(3, || {
+            best_ms(3, || {
                 ImmutableKdTree::<f32, 3>::new_from_slice(&full_f32).expect("kiddo f32")
             })
         }));
     }
-    let med = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
+    let med = |v: &mut Vec<f64>| v.iter().copied().fold(f64::INFINITY, f64::min);
     let (o1, o2, k64, k32) = (
         med(&mut ours1),
         med(&mut ours2),
@@ -192,9 +180,9 @@ fn summary(full: &[Point3<f64>], down: &[Point3<f64>]) {
 
     let (mut ours1, mut ours2, mut kid) = (vec![], vec![], vec![]);
     for _ in 0..7 {
-        ours1.push(one.install(|| median_ms(5, || build_ours(down, ls))));
-        ours2.push(two.install(|| median_ms(5, || build_ours(down, ls))));
-        kid.push(one.install(|| median_ms(5, || build_kiddo(&down_a))));
+        ours1.push(one.install(|| best_ms(5, || build_ours(down, ls))));
+        ours2.push(two.install(|| best_ms(5, || build_ours(down, ls))));
+        kid.push(one.install(|| best_ms(5, || build_kiddo(&down_a))));
     }
     let (o1, o2, k) = (med(&mut ours1), med(&mut ours2), med(&mut kid));
     println!(
@@ -215,9 +203,9 @@ fn summary(full: &[Point3<f64>], down: &[Point3<f64>]) {
     );
     let (mut ours1, mut ours2, mut kid) = (vec![], vec![], vec![]);
     for _ in 0..3 {
-        ours1.push(one.install(|| median_ms(1, || knn_ours(&tree, K))));
-        ours2.push(two.install(|| median_ms(1, || knn_ours(&tree, K))));
-        kid.push(one.install(|| median_ms(1, || knn_kiddo(&ktree, &full_a, K))));
+        ours1.push(one.install(|| best_ms(2, || knn_ours(&tree, K))));
+        ours2.push(two.install(|| best_ms(2, || knn_ours(&tree, K))));
+        kid.push(one.install(|| best_ms(2, || knn_kiddo(&ktree, &full_a, K))));
     }
     let (o1, o2, k) = (med(&mut ours1), med(&mut ours2), med(&mut kid));
     println!(
@@ -236,9 +224,9 @@ fn summary(full: &[Point3<f64>], down: &[Point3<f64>]) {
     assert_eq!(a, c, "radius counts differ from kiddo");
     let (mut oc, mut os, mut kid) = (vec![], vec![], vec![]);
     for _ in 0..5 {
-        oc.push(one.install(|| median_ms(3, || radius_counts_ours(&tree))));
-        os.push(one.install(|| median_ms(3, || radius_search_ours(&tree, down))));
-        kid.push(one.install(|| median_ms(3, || radius_kiddo(&ktree, &down_a))));
+        oc.push(one.install(|| best_ms(3, || radius_counts_ours(&tree))));
+        os.push(one.install(|| best_ms(3, || radius_search_ours(&tree, down))));
+        kid.push(one.install(|| best_ms(3, || radius_kiddo(&ktree, &down_a))));
     }
     let (oc, os, k) = (med(&mut oc), med(&mut os), med(&mut kid));
     println!(
@@ -247,17 +235,17 @@ fn summary(full: &[Point3<f64>], down: &[Point3<f64>]) {
         k / oc,
         k / os
     );
-    println!("leaf-size sweep (1 thread; medians):");
+    println!("leaf-size sweep (1 thread; best of runs):");
     println!(
         "leaf_size | build full ms | kNN k=10 full ms | radius counts down ms | nodes/kNN query"
     );
     for ls in [4, 6, 8, 10, 12, 16, 24, 32] {
-        let b = one.install(|| median_ms(5, || build_ours(full, ls)));
+        let b = one.install(|| best_ms(15, || build_ours(full, ls)));
         let tree = build_ours(full, ls);
-        let q = one.install(|| median_ms(3, || knn_ours(&tree, K)));
+        let q = one.install(|| best_ms(5, || knn_ours(&tree, K)));
         let nodes = tree.knn_all_stats(K).nodes_visited_per_query();
         let dtree = build_ours(down, ls);
-        let r = one.install(|| median_ms(3, || radius_counts_ours(&dtree)));
+        let r = one.install(|| best_ms(7, || radius_counts_ours(&dtree)));
         println!("{ls:>9} | {b:>13.2} | {q:>16.1} | {r:>21.2} | {nodes:>6.1}");
     }
     println!();
@@ -265,7 +253,7 @@ fn summary(full: &[Point3<f64>], down: &[Point3<f64>]) {
 
 fn benches(c: &mut Criterion) {
     let full = read_kitti();
-    let down = dedup(&full, 0.25);
+    let down = downsample(&full);
     if std::env::var("KDTREE_SUMMARY").map_or(true, |v| v != "0") {
         summary(&full, &down);
     }

@@ -4,20 +4,7 @@
 
 mod common;
 
-use nalgebra::Point3;
 use pointpipe::kdtree::KdTree;
-
-/// KITTI .bin: little-endian float32 x, y, z, reflectance per point.
-/// (Minimal reader local to this test until `pointpipe::io` is merged.)
-fn read_kitti(path: &std::path::Path) -> Vec<Point3<f64>> {
-    let bytes = std::fs::read(path).unwrap();
-    assert_eq!(bytes.len() % 16, 0);
-    let f = |b: &[u8]| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-    bytes
-        .chunks_exact(16)
-        .map(|r| Point3::new(f(&r[0..4]), f(&r[4..8]), f(&r[8..12])))
-        .collect()
-}
 
 fn mean_kth_distance(tree: &KdTree, k: usize) -> f64 {
     let knn = tree.knn_all(k);
@@ -32,7 +19,7 @@ fn kitti_frame_reference_figures() {
     let Some(path) = common::shared_data("kitti-raw-hdl64-5frames/0000000000.bin") else {
         return;
     };
-    let points = read_kitti(&path);
+    let points = pointpipe::io::read(&path).unwrap().points;
     assert_eq!(points.len(), 122_626);
     let tree = KdTree::build(&points).unwrap();
 

@@ -382,8 +382,13 @@ fn negative_nan_and_zero_radius() {
             distance_sq: 16.0
         })
     );
-    tree.knn(&Point3::new(f64::NAN, 0.0, 0.0), 2, &mut out);
+    let nan = Point3::new(f64::NAN, 0.0, 0.0);
+    tree.knn(&nan, 2, &mut out);
     assert!(out.is_empty(), "a NaN query finds nothing");
+    assert_eq!(tree.nearest(&nan), None);
+    let batch = tree.knn_batch(&[Point3::origin(), nan, Point3::origin()], 1);
+    assert_eq!(batch.offsets, [0, 1, 1, 2]);
+    assert_eq!(batch.get(2)[0].index, 0);
 }
 
 #[test]

@@ -2,12 +2,11 @@
 //! voxel-downsampled) cloud, queries every point of it (kNN, radius counts,
 //! optionally hybrid) and prints timings and the index's health metrics.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::Context as _;
-use nalgebra::Point3;
 use pointpipe::kdtree::{KdTree, KdTreeConfig};
+use pointpipe::voxel::{VoxelConfig, voxel_downsample};
 use serde::Serialize;
 
 use super::{Context, ms_since};
@@ -15,9 +14,9 @@ use super::{Context, ms_since};
 /// Arguments of `pointpipe neighbors`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Point-cloud file (KITTI .bin for now).
+    /// Point-cloud file (LAS, LAZ, PLY, PCD or KITTI .bin).
     file: PathBuf,
-    /// Voxel-downsample first with this voxel size, metres.
+    /// Voxel-downsample first (centroid per voxel) with this voxel size, metres.
     #[arg(long, value_name = "V")]
     voxel_size: Option<f64>,
     /// Number of neighbours of the kNN query (the point itself included).
@@ -64,13 +63,15 @@ struct Report {
 }
 
 pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<()> {
-    let points = read_points(&args.file)?;
+    let mut cloud = pointpipe::io::read(&args.file)?;
     if let Some(voxel_size) = args.voxel_size {
-        // Voxel downsampling (`pointpipe::voxel`) is not merged yet.
-        anyhow::bail!(
-            "--voxel-size {voxel_size}: voxel downsampling is not available in this build yet"
-        );
+        let config = VoxelConfig {
+            voxel_size,
+            ..Default::default()
+        };
+        cloud = voxel_downsample(&cloud, &config)?;
     }
+    let points = cloud.points;
     let config = KdTreeConfig {
         leaf_size: args.leaf_size.unwrap_or(KdTreeConfig::default().leaf_size),
         ..Default::default()
@@ -164,30 +165,4 @@ fn print_text(r: &Report) {
         "per kNN query    {:.1} nodes visited, {:.1} leaves scanned, {:.1} distance evaluations",
         r.nodes_visited_per_query, r.leaves_scanned_per_query, r.distance_evaluations_per_query
     );
-}
-
-/// TEMPORARY minimal KITTI .bin reader (float32 × 4 little-endian per point,
-/// non-finite points dropped) until `pointpipe::io::read` is merged.
-fn read_points(path: &Path) -> anyhow::Result<Vec<Point3<f64>>> {
-    let is_bin = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("bin"));
-    anyhow::ensure!(
-        is_bin,
-        "{}: only KITTI .bin is readable until the io module is merged",
-        path.display()
-    );
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    anyhow::ensure!(
-        bytes.len() % 16 == 0,
-        "{}: size {} is not a multiple of 16 bytes (KITTI float32 x, y, z, reflectance)",
-        path.display(),
-        bytes.len()
-    );
-    let f = |b: &[u8]| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-    Ok(bytes
-        .chunks_exact(16)
-        .map(|r| Point3::new(f(&r[0..4]), f(&r[4..8]), f(&r[8..12])))
-        .filter(|p| p.coords.iter().all(|c| c.is_finite()))
-        .collect())
 }

@@ -23,10 +23,15 @@ const EMPTY: Neighbor = Neighbor {
 
 impl KdTree {
     /// kNN for many queries (parallel), each sorted by `(distance_sq, index)`,
-    /// in query order; every query gets `min(k, len)` neighbours.
+    /// in query order; every finite query gets `min(k, len)` neighbours, a
+    /// query with a NaN/inf coordinate none.
     pub fn knn_batch(&self, queries: &[Point3<f64>], k: usize) -> Neighborhoods {
         let qs: Vec<[f64; 3]> = queries.iter().map(|q| [q.x, q.y, q.z]).collect();
-        self.knn_fixed(&qs, k)
+        if qs.iter().flatten().all(|c| c.is_finite()) {
+            self.knn_fixed(&qs, k)
+        } else {
+            self.hybrid_variable(&qs, f64::INFINITY, k)
+        }
     }
 
     /// Radius search for many queries (parallel), each sorted, in query order.

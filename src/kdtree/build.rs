@@ -58,25 +58,47 @@ fn node_ranges(n: usize, n_levels: usize) -> (Vec<u32>, Vec<u32>) {
     (start, end)
 }
 
-/// The axis (0, 1, 2) along which the items spread most; ties → lowest axis.
-fn widest_axis(items: &[Item]) -> usize {
-    let mut lo = [i32::MAX; 3];
-    let mut hi = [i32::MIN; 3];
-    for it in items {
-        for a in 0..3 {
-            lo[a] = lo[a].min(it.key[a]);
-            hi[a] = hi[a].max(it.key[a]);
-        }
-    }
-    let spread = |a: usize| key_value(hi[a]) - key_value(lo[a]);
-    let mut best = 0;
-    for a in 1..3 {
-        if spread(a) > spread(best) {
-            best = a;
-        }
-    }
-    best
+/// A box in key units (f32 metres from the origin).
+#[derive(Debug, Clone, Copy)]
+struct KeyBox {
+    lo: [f32; 3],
+    hi: [f32; 3],
 }
+
+impl KeyBox {
+    /// The box of at most [`SAMPLE`] evenly spaced items (all of them when
+    /// there are few): an estimate of the tight box at a negligible cost.
+    fn sampled(items: &[Item]) -> KeyBox {
+        let stride = (items.len() / SAMPLE).max(1);
+        let mut lo = [i32::MAX; 3];
+        let mut hi = [i32::MIN; 3];
+        for it in items.iter().step_by(stride) {
+            for a in 0..3 {
+                lo[a] = lo[a].min(it.key[a]);
+                hi[a] = hi[a].max(it.key[a]);
+            }
+        }
+        KeyBox {
+            lo: lo.map(key_value),
+            hi: hi.map(key_value),
+        }
+    }
+
+    /// The axis (0, 1, 2) of largest extent; ties → lowest axis.
+    fn widest_axis(&self) -> usize {
+        let spread = |a: usize| self.hi[a] - self.lo[a];
+        let mut best = 0;
+        for a in 1..3 {
+            if spread(a) > spread(best) {
+                best = a;
+            }
+        }
+        best
+    }
+}
+
+/// Items sampled per node to estimate its spread.
+const SAMPLE: usize = 16;
 
 /// Puts the median along `axis` at position `mid`, smaller keys before it.
 fn select_median(items: &mut [Item], mid: usize, axis: usize) {
@@ -87,13 +109,17 @@ fn select_median(items: &mut [Item], mid: usize, axis: usize) {
     };
 }
 
-/// Recursively partitions `items` into a subtree of `levels` levels.
+/// Recursively partitions `items` into a subtree of `levels` levels: split
+/// at the median of the axis of largest spread, the spread estimated from
+/// [`SAMPLE`] evenly spaced items (exact for small nodes), so choosing the
+/// axis costs no pass over the points.
 fn partition(items: &mut [Item], levels: usize, parallel_min_points: usize) {
     if levels <= 1 || items.len() <= 1 {
         return;
     }
     let mid = items.len() / 2;
-    select_median(items, mid, widest_axis(items));
+    let axis = KeyBox::sampled(items).widest_axis();
+    select_median(items, mid, axis);
     let big = items.len() >= parallel_min_points;
     let (left, right) = items.split_at_mut(mid);
     if big {
@@ -163,34 +189,36 @@ impl KdTree {
                 "a k-d tree holds at most 2^32 - 1 points",
             ));
         }
-        if let Some(index) = points
-            .par_iter()
-            .with_min_len(MIN_LEN)
-            .position_first(|p| !p.coords.iter().all(|c| c.is_finite()))
-        {
-            return Err(Error::NonFinite {
-                what: "k-d tree input".into(),
-                index,
-            });
-        }
         let n = points.len();
         let n_levels = level_count(n, config.leaf_size);
         let (node_start, node_end) = node_ranges(n, n_levels);
 
         let origin = points.first().copied().unwrap_or_else(Point3::origin);
-        let mut items: Vec<Item> = points
+        let items: Option<Vec<Item>> = points
             .par_iter()
             .with_min_len(MIN_LEN)
             .enumerate()
-            .map(|(i, p)| Item {
-                key: [
-                    ordered_key((p.x - origin.x) as f32),
-                    ordered_key((p.y - origin.y) as f32),
-                    ordered_key((p.z - origin.z) as f32),
-                ],
-                index: i as u32,
+            .map(|(i, p)| {
+                p.coords.iter().all(|c| c.is_finite()).then(|| Item {
+                    key: [
+                        ordered_key((p.x - origin.x) as f32),
+                        ordered_key((p.y - origin.y) as f32),
+                        ordered_key((p.z - origin.z) as f32),
+                    ],
+                    index: i as u32,
+                })
             })
             .collect();
+        let Some(mut items) = items else {
+            let index = points
+                .iter()
+                .position(|p| !p.coords.iter().all(|c| c.is_finite()))
+                .unwrap_or(0);
+            return Err(Error::NonFinite {
+                what: "k-d tree input".into(),
+                index,
+            });
+        };
         partition(&mut items, n_levels, config.parallel_min_points.max(2));
 
         let indices: Vec<u32> = items

@@ -18,7 +18,8 @@
 //!    whose leaves hold between `leaf_size` and `2 leaf_size` points; ours
 //!    keeps the promise "leaves hold up to `leaf_size` points".)
 //! 3. At each internal node: choose the axis of largest spread of the node's
-//!    points, put the median (position `len / 2`) in place with
+//!    points, estimated from 16 evenly spaced points (all of them in smaller
+//!    nodes; choosing then costs no pass over the points), put the median (position `len / 2`) in place with
 //!    `select_nth_unstable_by` (introselect, O(len)), and recurse into both
 //!    halves, with `rayon::join` while a node holds at least
 //!    `parallel_min_points` points.
@@ -49,8 +50,8 @@
 //!   NaN radius: nothing; an infinite radius: every point;
 //! - identical points / thousands of duplicates: the median split is by count,
 //!   not by value, so the depth is always `L` and every leaf is bounded;
-//! - collinear / coplanar clouds: zero-spread axes are never chosen while
-//!   another axis has spread;
+//! - collinear / coplanar clouds: an axis along which the whole cloud is flat
+//!   is never split while another axis has spread;
 //! - non-finite query coordinates: nothing is found (comparisons with NaN fail).
 //!
 //! # Example
@@ -80,8 +81,11 @@ use crate::error::{Error, Result};
 /// Build parameters of a [`KdTree`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct KdTreeConfig {
-    /// Maximum number of points in a leaf bucket (≥ 1). Default 12, chosen from
-    /// a sweep over 4–32 on a KITTI HDL-64 frame (build + kNN k = 10 + radius).
+    /// Maximum number of points in a leaf bucket (≥ 1); leaves end up with
+    /// between about `leaf_size / 2` and `leaf_size` points (the leaf count is
+    /// a power of two). Default 24 (about 15 points per leaf on a KITTI
+    /// HDL-64 frame), chosen from a sweep over 4–32 on that frame (build,
+    /// kNN k = 10 and radius 1 m counts; `benches/kdtree.rs`).
     pub leaf_size: usize,
     /// Nodes with fewer points than this are built serially (no
     /// `rayon::join`); any value is valid. Default 8192.
@@ -91,7 +95,7 @@ pub struct KdTreeConfig {
 impl Default for KdTreeConfig {
     fn default() -> Self {
         KdTreeConfig {
-            leaf_size: 12,
+            leaf_size: 24,
             parallel_min_points: 8192,
         }
     }

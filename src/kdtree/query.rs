@@ -68,6 +68,12 @@ fn radius_to_sq(radius: f64) -> Option<f64> {
     (radius >= 0.0).then_some(radius * radius)
 }
 
+/// The best candidate of a nearest search (`index = usize::MAX`: none yet).
+struct Best {
+    distance_sq: f64,
+    index: usize,
+}
+
 /// The k best candidates so far, sorted by `(distance_sq, index)`.
 struct Candidates<'a> {
     out: &'a mut Vec<Neighbor>,
@@ -133,10 +139,58 @@ impl KdTree {
 
     /// The nearest point within `max_distance` metres (inclusive), if any.
     /// A negative or NaN `max_distance` finds nothing.
+    /// No allocation: the ICP correspondence search calls this per point.
     pub fn nearest_within(&self, q: &Point3<f64>, max_distance: f64) -> Option<Neighbor> {
-        let mut out = Vec::with_capacity(1);
-        self.hybrid(q, max_distance, 1, &mut out);
-        out.first().copied()
+        let bound_sq = radius_to_sq(max_distance)?;
+        let q = [q.x, q.y, q.z];
+        if self.is_empty() || self.min_distance_sq(0, &q) > bound_sq {
+            return None;
+        }
+        let mut best = Best {
+            distance_sq: bound_sq,
+            index: usize::MAX,
+        };
+        self.nearest_node(0, &q, &mut best);
+        (best.index != usize::MAX).then_some(Neighbor {
+            index: best.index,
+            distance_sq: best.distance_sq,
+        })
+    }
+
+    /// Depth-first nearest search; `best` starts at the bound with no index.
+    fn nearest_node(&self, node: usize, q: &[f64; 3], best: &mut Best) {
+        let left = 2 * node + 1;
+        if left >= self.node_bounds.len() {
+            let (start, end) = (self.node_start[node] as usize, self.node_end[node] as usize);
+            for (p, &index) in self.points[start..end]
+                .iter()
+                .zip(&self.indices[start..end])
+            {
+                let d = distance_sq(p, q);
+                let index = index as usize;
+                if d < best.distance_sq || (d == best.distance_sq && index < best.index) {
+                    *best = Best {
+                        distance_sq: d,
+                        index,
+                    };
+                }
+            }
+            return;
+        }
+        let right = left + 1;
+        let d_left = self.min_distance_sq(left, q);
+        let d_right = self.min_distance_sq(right, q);
+        let (near, d_near, far, d_far) = if d_left <= d_right {
+            (left, d_left, right, d_right)
+        } else {
+            (right, d_right, left, d_left)
+        };
+        if d_near <= best.distance_sq {
+            self.nearest_node(near, q, best);
+        }
+        if d_far <= best.distance_sq {
+            self.nearest_node(far, q, best);
+        }
     }
 
     /// The `k` nearest points sorted by `(distance_sq, index)` into `out`
