@@ -8,7 +8,7 @@ pub mod icp;
 pub mod io;
 pub mod kdtree;
 pub mod normals;
-// pub mod odometry; (enabled once icp, voxel and normals land)
+pub mod odometry;
 pub mod simulate;
 #[cfg(feature = "viewer")]
 pub mod viewer;

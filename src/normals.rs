@@ -1,1 +1,571 @@
-//! normals (to be written)
+//! Surface normals and curvature by PCA of each point's neighbourhood.
+//!
+//! Source: Hoppe et al., "Surface reconstruction from unorganized points",
+//! SIGGRAPH 1992 (normal = direction of least variance of the neighbourhood);
+//! surface variation `λ0 / (λ0 + λ1 + λ2)` from Pauly, Gross & Kobbelt,
+//! "Efficient simplification of point-sampled surfaces", IEEE VIS 2002. The
+//! 3×3 eigen-solver is the non-iterative robust one of D. Eberly, "A Robust
+//! Eigensolver for 3×3 Symmetric Matrices" (Geometric Tools, 2014), also
+//! used by Open3D.
+
+use nalgebra::{Matrix3, Point3, Vector3};
+use rayon::prelude::*;
+
+use crate::cloud::PointCloud;
+use crate::error::{Error, Result};
+use crate::kdtree::{KdTree, Neighbor};
+
+/// Points per parallel work item.
+const CHUNK: usize = 256;
+
+/// A neighbourhood whose middle eigenvalue is at most this fraction of the
+/// trace is treated as collinear (its spread across the line is below 0.1 %
+/// of its length): the plane through it is undefined. Well above the
+/// closed-form solver's error on repeated eigenvalues (about 1e-8).
+const DEGENERATE_RATIO: f64 = 1e-6;
+
+/// How the neighbourhood of a point is found. The point itself is part of
+/// its neighbourhood (it is in the tree, at distance 0).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum NeighborSearch {
+    /// All points within `radius` metres (inclusive); with `max_nn`, only the
+    /// `max_nn` nearest of them (hybrid search, Open3D's
+    /// `KDTreeSearchParamHybrid`).
+    Radius {
+        /// Search radius in metres, finite and `> 0`.
+        radius: f64,
+        /// Optional cap on the neighbourhood size (`>= min_neighbors`).
+        max_nn: Option<usize>,
+    },
+    /// The `k` nearest points (`k >= min_neighbors`).
+    Knn {
+        /// Number of neighbours, the point itself included.
+        k: usize,
+    },
+}
+
+/// Parameters of [`estimate_normals`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NormalConfig {
+    /// Neighbourhood definition. Default: hybrid search, radius 1.0 m,
+    /// `max_nn` 30 (suits a 0.25 m voxelised LiDAR frame).
+    pub search: NeighborSearch,
+    /// Fewest neighbours (the point included) for a normal; points with fewer
+    /// get none. At least 3. Default: 3.
+    pub min_neighbors: usize,
+    /// Point (metres, cloud frame) the normals must face:
+    /// `normal · (viewpoint − p) ≥ 0`. `None` = the origin of the cloud's
+    /// frame, i.e. the sensor origin of a LiDAR frame in sensor coordinates.
+    /// Default: `None`.
+    pub viewpoint: Option<Point3<f64>>,
+}
+
+impl Default for NormalConfig {
+    fn default() -> Self {
+        NormalConfig {
+            search: NeighborSearch::Radius {
+                radius: 1.0,
+                max_nn: Some(30),
+            },
+            min_neighbors: 3,
+            viewpoint: None,
+        }
+    }
+}
+
+impl NormalConfig {
+    /// Checks the parameters.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] when `min_neighbors < 3`, the radius is not
+    /// finite and `> 0`, `max_nn` or `k` is below `min_neighbors`, or the
+    /// viewpoint is not finite.
+    pub fn validate(&self) -> Result<()> {
+        if self.min_neighbors < 3 {
+            return Err(Error::invalid(
+                "min_neighbors",
+                self.min_neighbors,
+                "must be at least 3 (a plane needs three points)",
+            ));
+        }
+        match self.search {
+            NeighborSearch::Radius { radius, max_nn } => {
+                if !(radius.is_finite() && radius > 0.0) {
+                    return Err(Error::invalid(
+                        "radius",
+                        radius,
+                        "must be finite and > 0 (metres)",
+                    ));
+                }
+                if let Some(max_nn) = max_nn
+                    && max_nn < self.min_neighbors
+                {
+                    return Err(Error::invalid(
+                        "max_nn",
+                        max_nn,
+                        format!("must be at least min_neighbors = {}", self.min_neighbors),
+                    ));
+                }
+            }
+            NeighborSearch::Knn { k } => {
+                if k < self.min_neighbors {
+                    return Err(Error::invalid(
+                        "k",
+                        k,
+                        format!("must be at least min_neighbors = {}", self.min_neighbors),
+                    ));
+                }
+            }
+        }
+        if let Some(v) = self.viewpoint
+            && !v.coords.iter().all(|c| c.is_finite())
+        {
+            return Err(Error::invalid("viewpoint", v, "must be finite"));
+        }
+        Ok(())
+    }
+}
+
+/// Outcome counts of [`estimate_normals`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NormalReport {
+    /// Points that received a normal.
+    pub with_normal: usize,
+    /// Points left without a normal (zero vector, NaN curvature): fewer than
+    /// `min_neighbors` neighbours, or a degenerate (coincident or collinear)
+    /// neighbourhood.
+    pub without_normal: usize,
+}
+
+/// Estimates a unit normal and the surface variation of every point.
+///
+/// # Parameters
+/// - `cloud`: the points (finite); `cloud.normals` and `cloud.curvature` are
+///   overwritten.
+/// - `tree`: a [`KdTree`] built on exactly `cloud.points`.
+/// - `config`: neighbourhood, minimum size and viewpoint; see [`NormalConfig`].
+///
+/// # Returns
+/// How many points got a normal. Points without one hold the zero vector and
+/// NaN curvature.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] for a bad config or a tree whose size differs
+/// from the cloud's.
+///
+/// # Algorithm
+/// For every point `p` (in parallel, in the tree's leaf order for cache
+/// locality; results in input order):
+/// 1. Neighbourhood `N(p)` from the tree (radius, hybrid or kNN search).
+/// 2. If `|N(p)| < min_neighbors`: no normal.
+/// 3. Covariance `C = 1/n Σ (q − q̄)(q − q̄)ᵀ`, accumulated in `f64` on
+///    `q − p` (small numbers, no cancellation far from the origin).
+/// 4. Eigen-decomposition of `C` (Eberly's closed form): eigenvalues
+///    `λ0 ≤ λ1 ≤ λ2`, normal = unit eigenvector of `λ0`, curvature =
+///    `λ0 / (λ0 + λ1 + λ2)`. If `λ1 ≤ 1e-6 · trace` (collinear or
+///    coincident neighbours) the normal is undefined: no normal.
+/// 5. Flip the normal if `normal · (viewpoint − p) < 0`.
+///
+/// Complexity: n tree queries plus O(Σ|N(p)|); no allocation per point.
+/// Deterministic: each point's result depends only on its neighbourhood.
+///
+/// ```
+/// use nalgebra::{Point3, Vector3};
+/// use pointpipe::PointCloud;
+/// use pointpipe::kdtree::KdTree;
+/// use pointpipe::normals::{estimate_normals, NormalConfig};
+/// // A 5 × 5 grid on the plane z = 1, seen from the origin below it.
+/// let points = (0..25)
+///     .map(|i| Point3::new((i % 5) as f64 * 0.1, (i / 5) as f64 * 0.1, 1.0))
+///     .collect::<Vec<_>>();
+/// let mut cloud = PointCloud::from_points(points);
+/// let tree = KdTree::build(&cloud.points).unwrap();
+/// let report = estimate_normals(&mut cloud, &tree, &NormalConfig::default()).unwrap();
+/// assert_eq!(report.with_normal, 25);
+/// let n = cloud.normals.as_ref().unwrap()[12];
+/// assert!((n - Vector3::new(0.0, 0.0, -1.0)).norm() < 1e-9);
+/// ```
+pub fn estimate_normals(
+    cloud: &mut PointCloud,
+    tree: &KdTree,
+    config: &NormalConfig,
+) -> Result<NormalReport> {
+    config.validate()?;
+    if tree.len() != cloud.len() {
+        return Err(Error::invalid(
+            "tree",
+            format!("{} points", tree.len()),
+            format!("must be built on the cloud's {} points", cloud.len()),
+        ));
+    }
+    let viewpoint = config.viewpoint.unwrap_or_else(Point3::origin);
+    let points = &cloud.points;
+    // Queries run in tree order (consecutive queries touch the same leaves,
+    // which stay in cache); results are scattered back to input order.
+    let order: Vec<usize> = tree.tree_order().collect();
+    let mut estimates: Vec<Option<(Vector3<f64>, f64)>> = Vec::with_capacity(points.len());
+    order
+        .par_iter()
+        .with_min_len(CHUNK)
+        .map_init(Vec::new, |neighbors, &i| {
+            let p = &points[i];
+            find_neighbors(tree, p, &config.search, neighbors);
+            if neighbors.len() < config.min_neighbors {
+                return None;
+            }
+            let covariance = compute_covariance(points, p, neighbors);
+            let (normal, curvature) = fit_plane(&covariance)?;
+            Some((orient_toward(normal, p, &viewpoint), curvature))
+        })
+        .collect_into_vec(&mut estimates);
+
+    let with_normal = estimates.iter().filter(|e| e.is_some()).count();
+    let mut normals = vec![Vector3::zeros(); points.len()];
+    let mut curvature = vec![f64::NAN; points.len()];
+    for (&i, estimate) in order.iter().zip(estimates) {
+        if let Some((n, c)) = estimate {
+            normals[i] = n;
+            curvature[i] = c;
+        }
+    }
+    cloud.normals = Some(normals);
+    cloud.curvature = Some(curvature);
+    Ok(NormalReport {
+        with_normal,
+        without_normal: cloud.len() - with_normal,
+    })
+}
+
+/// Step 1: the neighbourhood of `p` into `out` (cleared first).
+fn find_neighbors(
+    tree: &KdTree,
+    p: &Point3<f64>,
+    search: &NeighborSearch,
+    out: &mut Vec<Neighbor>,
+) {
+    match *search {
+        NeighborSearch::Radius {
+            radius,
+            max_nn: None,
+        } => tree.radius_unsorted(p, radius, out),
+        NeighborSearch::Radius {
+            radius,
+            max_nn: Some(max_nn),
+        } => tree.hybrid(p, radius, max_nn, out),
+        NeighborSearch::Knn { k } => tree.knn(p, k, out),
+    }
+}
+
+/// Step 3: covariance of the neighbours, accumulated relative to `p`.
+fn compute_covariance(
+    points: &[Point3<f64>],
+    p: &Point3<f64>,
+    neighbors: &[Neighbor],
+) -> Matrix3<f64> {
+    let mut sum = Vector3::zeros();
+    let mut sum_sq = Matrix3::zeros();
+    for nb in neighbors {
+        let d = points[nb.index] - p;
+        sum += d;
+        sum_sq += d * d.transpose();
+    }
+    let n = neighbors.len() as f64;
+    let mean = sum / n;
+    let mut c = sum_sq / n - mean * mean.transpose();
+    // Exact symmetry (the two triangles are computed identically anyway).
+    c[(1, 0)] = c[(0, 1)];
+    c[(2, 0)] = c[(0, 2)];
+    c[(2, 1)] = c[(1, 2)];
+    c
+}
+
+/// Step 4: unit normal (eigenvector of the smallest eigenvalue, arbitrary
+/// sign) and surface variation of a covariance matrix; `None` when the
+/// smallest eigenvector is not unique (coincident or collinear points).
+pub fn fit_plane(covariance: &Matrix3<f64>) -> Option<(Vector3<f64>, f64)> {
+    let trace = covariance.trace();
+    if !(trace > 0.0 && trace.is_finite()) {
+        return None;
+    }
+    let (eigenvalues, normal) = smallest_eigenvector(covariance)?;
+    if eigenvalues[1] <= DEGENERATE_RATIO * trace {
+        return None;
+    }
+    let curvature = (eigenvalues[0].max(0.0) / trace).clamp(0.0, 1.0 / 3.0);
+    Some((normal, curvature))
+}
+
+/// Step 5: flips `normal` so that it faces `viewpoint` from `p`.
+fn orient_toward(normal: Vector3<f64>, p: &Point3<f64>, viewpoint: &Point3<f64>) -> Vector3<f64> {
+    if normal.dot(&(viewpoint - p)) < 0.0 {
+        -normal
+    } else {
+        normal
+    }
+}
+
+/// Eigenvalues `λ0 ≤ λ1 ≤ λ2` of a symmetric 3×3 matrix and the unit
+/// eigenvector of `λ0`, by Eberly's robust closed form (the matrix is scaled
+/// by its largest absolute entry first). `None` for a zero or non-finite
+/// matrix.
+pub fn smallest_eigenvector(a: &Matrix3<f64>) -> Option<([f64; 3], Vector3<f64>)> {
+    let scale = a.amax();
+    if !(scale > 0.0 && scale.is_finite()) {
+        return None;
+    }
+    let a = a / scale;
+    let (a00, a01, a02, a11, a12, a22) = (
+        a[(0, 0)],
+        a[(0, 1)],
+        a[(0, 2)],
+        a[(1, 1)],
+        a[(1, 2)],
+        a[(2, 2)],
+    );
+    let off_diagonal_sq = a01 * a01 + a02 * a02 + a12 * a12;
+    if off_diagonal_sq == 0.0 {
+        // Diagonal: the eigenvectors are the axes.
+        let mut order = [(a00, 0usize), (a11, 1), (a22, 2)];
+        order.sort_by(|x, y| x.0.total_cmp(&y.0));
+        let mut axis = Vector3::zeros();
+        axis[order[0].1] = 1.0;
+        let values = [order[0].0 * scale, order[1].0 * scale, order[2].0 * scale];
+        return Some((values, axis));
+    }
+    let q = (a00 + a11 + a22) / 3.0;
+    let b00 = a00 - q;
+    let b11 = a11 - q;
+    let b22 = a22 - q;
+    let p = ((b00 * b00 + b11 * b11 + b22 * b22 + 2.0 * off_diagonal_sq) / 6.0).sqrt();
+    let c00 = b11 * b22 - a12 * a12;
+    let c01 = a01 * b22 - a12 * a02;
+    let c02 = a01 * a12 - b11 * a02;
+    let det = (b00 * c00 - a01 * c01 + a02 * c02) / (p * p * p);
+    let half_det = (0.5 * det).clamp(-1.0, 1.0);
+    let angle = half_det.acos() / 3.0;
+    const TWO_THIRDS_PI: f64 = 2.0 * std::f64::consts::PI / 3.0;
+    let beta2 = 2.0 * angle.cos();
+    let beta0 = 2.0 * (angle + TWO_THIRDS_PI).cos();
+    let beta1 = -(beta0 + beta2);
+    let values = [q + p * beta0, q + p * beta1, q + p * beta2];
+    // Compute first the eigenvector of the best separated eigenvalue.
+    let evec0 = if half_det >= 0.0 {
+        let evec2 = eigenvector_of_simple_eigenvalue(&a, values[2]);
+        let evec1 = eigenvector_in_complement(&a, &evec2, values[1]);
+        evec1.cross(&evec2)
+    } else {
+        eigenvector_of_simple_eigenvalue(&a, values[0])
+    };
+    let norm = evec0.norm();
+    if !(norm > 0.0 && norm.is_finite()) {
+        return None;
+    }
+    Some((values.map(|v| v * scale), evec0 / norm))
+}
+
+/// Eigenvector of an eigenvalue of multiplicity one: the largest cross
+/// product of two rows of `A − λI` (Eberly's `ComputeEigenvector0`).
+fn eigenvector_of_simple_eigenvalue(a: &Matrix3<f64>, value: f64) -> Vector3<f64> {
+    let shifted = a - Matrix3::identity() * value;
+    let r0 = shifted.row(0).transpose();
+    let r1 = shifted.row(1).transpose();
+    let r2 = shifted.row(2).transpose();
+    let candidates = [r0.cross(&r1), r0.cross(&r2), r1.cross(&r2)];
+    let (best, norm_sq) =
+        candidates
+            .iter()
+            .map(|c| (c, c.norm_squared()))
+            .fold(
+                (&candidates[0], -1.0),
+                |acc, x| if x.1 > acc.1 { x } else { acc },
+            );
+    if norm_sq > 0.0 {
+        best / norm_sq.sqrt()
+    } else {
+        Vector3::zeros()
+    }
+}
+
+/// Eigenvector of `value` orthogonal to the unit eigenvector `evec`
+/// (Eberly's `ComputeEigenvector1`): solved in the plane orthogonal to `evec`.
+fn eigenvector_in_complement(a: &Matrix3<f64>, evec: &Vector3<f64>, value: f64) -> Vector3<f64> {
+    let u = if evec.x.abs() > evec.y.abs() {
+        Vector3::new(-evec.z, 0.0, evec.x) / (evec.x * evec.x + evec.z * evec.z).sqrt()
+    } else {
+        Vector3::new(0.0, evec.z, -evec.y) / (evec.y * evec.y + evec.z * evec.z).sqrt()
+    };
+    let v = evec.cross(&u);
+    let au = a * u;
+    let av = a * v;
+    let mut m00 = u.dot(&au) - value;
+    let mut m01 = u.dot(&av);
+    let mut m11 = v.dot(&av) - value;
+    let (abs00, abs01, abs11) = (m00.abs(), m01.abs(), m11.abs());
+    if abs00 >= abs11 {
+        if abs00.max(abs01) == 0.0 {
+            return u;
+        }
+        if abs00 >= abs01 {
+            m01 /= m00;
+            m00 = 1.0 / (1.0 + m01 * m01).sqrt();
+            m01 *= m00;
+        } else {
+            m00 /= m01;
+            m01 = 1.0 / (1.0 + m00 * m00).sqrt();
+            m00 *= m01;
+        }
+        u * m01 - v * m00
+    } else {
+        if abs11.max(abs01) == 0.0 {
+            return u;
+        }
+        if abs11 >= abs01 {
+            m01 /= m11;
+            m11 = 1.0 / (1.0 + m01 * m01).sqrt();
+            m01 *= m11;
+        } else {
+            m11 /= m01;
+            m01 = 1.0 / (1.0 + m11 * m11).sqrt();
+            m11 *= m01;
+        }
+        u * m11 - v * m01
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nalgebra::{Rotation3, SymmetricEigen};
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    /// Angle between two lines (sign-free), radians.
+    fn line_angle(a: &Vector3<f64>, b: &Vector3<f64>) -> f64 {
+        (a.dot(b).abs() / (a.norm() * b.norm())).min(1.0).acos()
+    }
+
+    fn check_against_nalgebra(m: &Matrix3<f64>) {
+        let (values, v) = smallest_eigenvector(m).unwrap();
+        let eig = SymmetricEigen::new(*m);
+        let mut ref_values: Vec<f64> = eig.eigenvalues.iter().copied().collect();
+        ref_values.sort_by(f64::total_cmp);
+        let tol = 1e-9 * m.amax();
+        for (a, b) in values.iter().zip(&ref_values) {
+            assert!((a - b).abs() <= tol, "{values:?} vs {ref_values:?}");
+        }
+        // Residual ‖A v − λ0 v‖ small relative to the matrix.
+        assert!((m * v - v * values[0]).norm() <= 1e-9 * m.amax(), "{m}");
+        assert!((v.norm() - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn eigen_matches_nalgebra_on_random_matrices() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        for _ in 0..2000 {
+            let b = Matrix3::from_fn(|_, _| rng.random_range(-1.0..1.0));
+            check_against_nalgebra(&(b * b.transpose()));
+        }
+    }
+
+    #[test]
+    fn eigen_exact_on_flat_patches() {
+        // Rotated flat covariances (λ0 = 0 exactly) in many orientations.
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        for _ in 0..2000 {
+            let r = Rotation3::new(Vector3::new(
+                rng.random_range(-3.0..3.0),
+                rng.random_range(-3.0..3.0),
+                rng.random_range(-3.0..3.0),
+            ));
+            let l1 = rng.random_range(0.01..1.0);
+            let l2 = rng.random_range(l1..2.0);
+            let d = Matrix3::from_diagonal(&Vector3::new(l1, l2, 0.0));
+            let m = r.matrix() * d * r.matrix().transpose();
+            let (normal, curvature) = fit_plane(&m).unwrap();
+            let truth = r.matrix().column(2).into_owned();
+            assert!(line_angle(&normal, &truth) < 1e-6, "{m}");
+            assert!(curvature < 1e-12);
+        }
+    }
+
+    #[test]
+    fn eigen_on_diagonal_and_repeated_eigenvalues() {
+        let (values, v) =
+            smallest_eigenvector(&Matrix3::from_diagonal(&Vector3::new(2.0, 0.5, 1.0))).unwrap();
+        assert_eq!(values, [0.5, 1.0, 2.0]);
+        assert_eq!(v, Vector3::y());
+        // Isotropic: every direction is an eigenvector; still a unit vector.
+        let (_, v) = smallest_eigenvector(&Matrix3::identity()).unwrap();
+        assert!((v.norm() - 1.0).abs() < 1e-12);
+        // Disc with equal in-plane spread, rotated: normal well defined.
+        let r = Rotation3::new(Vector3::new(0.3, -0.7, 0.2));
+        let m = r.matrix()
+            * Matrix3::from_diagonal(&Vector3::new(1.0, 1.0, 0.0))
+            * r.matrix().transpose();
+        let (normal, _) = fit_plane(&m).unwrap();
+        assert!(line_angle(&normal, &r.matrix().column(2).into_owned()) < 1e-6);
+    }
+
+    #[test]
+    fn degenerate_neighbourhoods_have_no_normal() {
+        assert!(fit_plane(&Matrix3::zeros()).is_none());
+        // Collinear points along (1, 1, 0).
+        let d = Vector3::new(1.0, 1.0, 0.0);
+        assert!(fit_plane(&(d * d.transpose())).is_none());
+        assert!(fit_plane(&Matrix3::from_element(f64::NAN)).is_none());
+    }
+
+    #[test]
+    fn config_validation() {
+        let ok = NormalConfig::default();
+        assert!(ok.validate().is_ok());
+        let bad = [
+            NormalConfig {
+                min_neighbors: 2,
+                ..ok
+            },
+            NormalConfig {
+                search: NeighborSearch::Radius {
+                    radius: 0.0,
+                    max_nn: None,
+                },
+                ..ok
+            },
+            NormalConfig {
+                search: NeighborSearch::Radius {
+                    radius: f64::NAN,
+                    max_nn: None,
+                },
+                ..ok
+            },
+            NormalConfig {
+                search: NeighborSearch::Radius {
+                    radius: 1.0,
+                    max_nn: Some(2),
+                },
+                ..ok
+            },
+            NormalConfig {
+                search: NeighborSearch::Knn { k: 2 },
+                ..ok
+            },
+            NormalConfig {
+                viewpoint: Some(Point3::new(f64::INFINITY, 0.0, 0.0)),
+                ..ok
+            },
+        ];
+        for c in bad {
+            assert!(
+                matches!(c.validate(), Err(Error::InvalidParameter { .. })),
+                "{c:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn tree_of_other_size_is_rejected() {
+        let mut cloud = PointCloud::from_points(vec![Point3::origin(); 4]);
+        let tree = KdTree::build(&cloud.points[..3]).unwrap();
+        assert!(estimate_normals(&mut cloud, &tree, &NormalConfig::default()).is_err());
+    }
+}

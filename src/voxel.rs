@@ -242,26 +242,31 @@ struct KeyRange {
 /// Step 1: key range from the bounds (floor is monotone, so the keys of the
 /// bounds bound the keys), with finiteness and magnitude checks.
 fn key_range(points: &[Point3<f64>], inv_voxel_size: f64) -> Result<KeyRange> {
-    let zero = || {
+    // Min/max ignore NaN, so finiteness is tracked alongside.
+    type Bounds = (Point3<f64>, Point3<f64>, bool);
+    let zero = || -> Bounds {
         (
             Point3::from([f64::INFINITY; 3]),
             Point3::from([f64::NEG_INFINITY; 3]),
+            true,
         )
     };
-    let combine = |(lo, hi): (Point3<f64>, Point3<f64>), (lo2, hi2): (Point3<f64>, Point3<f64>)| {
-        (lo.inf(&lo2), hi.sup(&hi2))
+    let combine = |(lo, hi, finite): Bounds, (lo2, hi2, finite2): Bounds| -> Bounds {
+        (lo.inf(&lo2), hi.sup(&hi2), finite && finite2)
     };
-    let (lo, hi) = points
+    let (lo, hi, finite) = points
         .par_chunks(KEY_CHUNK)
         .map(|chunk| {
-            chunk
-                .iter()
-                .fold(zero(), |(lo, hi), p| (lo.inf(p), hi.sup(p)))
+            chunk.iter().fold(zero(), |(lo, hi, finite), p| {
+                let ok = p.x.is_finite() & p.y.is_finite() & p.z.is_finite();
+                (lo.inf(p), hi.sup(p), finite & ok)
+            })
         })
         .reduce(zero, combine);
-    if let Some(index) = points
-        .iter()
-        .position(|p| !p.coords.iter().all(|c| c.is_finite()))
+    if !finite
+        && let Some(index) = points
+            .iter()
+            .position(|p| !p.coords.iter().all(|c| c.is_finite()))
     {
         return Err(Error::NonFinite {
             what: "voxel grid input".into(),
@@ -443,55 +448,75 @@ struct Shard {
 fn group_by_key<K: PackedKey>(keys: &[K]) -> VoxelAssignment {
     let n = keys.len();
     let shard_count = rayon::current_num_threads().clamp(1, 64);
+    if shard_count == 1 {
+        let mut voxel_of_point = vec![0u32; n];
+        let shard = scan_shard(keys, |_| true, |i, id| voxel_of_point[i] = id);
+        return VoxelAssignment {
+            voxel_of_point,
+            representatives: shard.representatives.iter().map(|&i| i as usize).collect(),
+        };
+    }
     let shard_of = |hash: u64| ((hash >> 32) as usize * shard_count) >> 32;
     // Each shard writes the local ids of its own points only: the points are
     // split by shard, so the writes are disjoint (atomics only to share the
     // vector between tasks; relaxed stores are plain stores).
-    let local_id_cells: Vec<AtomicU32> = (0..n).map(|_| AtomicU32::new(0)).collect();
+    let local_id: Vec<AtomicU32> = (0..n).map(|_| AtomicU32::new(0)).collect();
     let shards: Vec<Shard> = (0..shard_count)
         .into_par_iter()
         .map(|s| {
-            let mut table = VoxelTable::with_capacity(n / 8 / shard_count);
-            let mut representatives = Vec::new();
-            for (i, &key) in keys.iter().enumerate() {
+            scan_shard(
+                keys,
+                |hash| shard_of(hash) == s,
+                |i, id| local_id[i].store(id, Ordering::Relaxed),
+            )
+        })
+        .collect();
+    let (representatives, global_of_local) = merge_shards(&shards);
+    let voxel_of_point = keys
+        .par_iter()
+        .zip(local_id.par_iter())
+        .with_min_len(KEY_CHUNK)
+        .map(|(key, local)| {
+            global_of_local[shard_of(key.hash())][local.load(Ordering::Relaxed) as usize]
+        })
+        .collect();
+    VoxelAssignment {
+        voxel_of_point,
+        representatives,
+    }
+}
+
+/// Scans `keys` in input order, numbering the distinct keys whose hash is
+/// accepted by `in_shard` by first occurrence; calls `store(point, id)` for
+/// every accepted point. A point with the same key as the previous accepted
+/// point (common in scan order) skips the hash table.
+fn scan_shard<K: PackedKey>(
+    keys: &[K],
+    in_shard: impl Fn(u64) -> bool,
+    mut store: impl FnMut(usize, u32),
+) -> Shard {
+    let mut table = VoxelTable::with_capacity(keys.len() / 8);
+    let mut representatives = Vec::new();
+    let mut previous: Option<(K, u32)> = None;
+    for (i, &key) in keys.iter().enumerate() {
+        let id = match previous {
+            Some((prev_key, prev_id)) if prev_key == key => prev_id,
+            _ => {
                 let hash = key.hash();
-                if shard_count > 1 && shard_of(hash) != s {
+                if !in_shard(hash) {
                     continue;
                 }
                 let (id, inserted) = table.get_or_insert(key, hash);
                 if inserted {
                     representatives.push(i as u32);
                 }
-                local_id_cells[i].store(id, Ordering::Relaxed);
+                id
             }
-            Shard { representatives }
-        })
-        .collect();
-    let local_id: Vec<u32> = local_id_cells
-        .into_iter()
-        .map(AtomicU32::into_inner)
-        .collect();
-    if shard_count == 1 {
-        let representatives = shards
-            .into_iter()
-            .flat_map(|s| s.representatives)
-            .map(|i| i as usize)
-            .collect();
-        return VoxelAssignment {
-            voxel_of_point: local_id,
-            representatives,
         };
+        previous = Some((key, id));
+        store(i, id);
     }
-    let (representatives, global_of_local) = merge_shards(&shards);
-    let voxel_of_point = keys
-        .par_iter()
-        .zip(local_id.par_iter())
-        .map(|(key, &local)| global_of_local[shard_of(key.hash())][local as usize])
-        .collect();
-    VoxelAssignment {
-        voxel_of_point,
-        representatives,
-    }
+    Shard { representatives }
 }
 
 /// Merges the shards' voxel lists by first point index: returns the global

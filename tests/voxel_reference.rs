@@ -222,30 +222,12 @@ fn identical_at_one_two_and_three_threads() {
     }
 }
 
-/// Test-only KITTI `.bin` reader (x, y, z, reflectance as little-endian f32).
-fn read_kitti(path: &std::path::Path) -> PointCloud {
-    let bytes = std::fs::read(path).unwrap();
-    let f = |c: &[u8]| f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-    let mut cloud = PointCloud::default();
-    let mut intensity = Vec::new();
-    for rec in bytes.chunks_exact(16) {
-        cloud.points.push(Point3::new(
-            f64::from(f(&rec[0..4])),
-            f64::from(f(&rec[4..8])),
-            f64::from(f(&rec[8..12])),
-        ));
-        intensity.push(f(&rec[12..16]));
-    }
-    cloud.intensity = Some(intensity);
-    cloud
-}
-
 #[test]
 fn kitti_frame_gives_reference_voxel_count() {
     let Some(path) = common::shared_data("kitti-raw-hdl64-5frames/0000000000.bin") else {
         return;
     };
-    let cloud = read_kitti(&path);
+    let cloud = pointpipe::io::read(&path).unwrap();
     let down = voxel_downsample(&cloud, &VoxelConfig::new(0.25)).unwrap();
     assert_eq!(down.len(), 18_592);
     check_against_reference(&cloud, 0.25);

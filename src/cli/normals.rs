@@ -1,11 +1,141 @@
-//! (to be written)
+//! `pointpipe normals IN OUT [--voxel-size V] (--radius R [--max-nn N] | --knn K)
+//! [--viewpoint X,Y,Z] [--json]`
 
-use super::Context;
+use std::path::PathBuf;
+use std::time::Instant;
 
-/// Arguments (to be written).
+use anyhow::Context as _;
+use nalgebra::Point3;
+use pointpipe::io;
+use pointpipe::kdtree::KdTree;
+use pointpipe::normals::{NeighborSearch, NormalConfig, estimate_normals};
+use pointpipe::voxel::{VoxelConfig, voxel_downsample};
+
+use super::{Context, ms_since};
+
+/// Surface normals and curvature (PCA of each point's neighbourhood),
+/// written as `nx ny nz curvature` (PLY/PCD) or the closest LAS can hold.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(group(clap::ArgGroup::new("search").required(true).args(["radius", "knn"])))]
+pub struct Args {
+    /// Input cloud (LAS, LAZ, PLY, PCD or KITTI .bin).
+    input: PathBuf,
+    /// Output cloud; PLY or PCD keep normals and curvature.
+    output: PathBuf,
+    /// Voxel-downsample (centroid, metres) before estimating normals.
+    #[arg(long, value_name = "METRES", allow_hyphen_values = true)]
+    voxel_size: Option<f64>,
+    /// Radius search in metres (all neighbours within R, or the --max-nn
+    /// nearest of them).
+    #[arg(long, value_name = "METRES", allow_hyphen_values = true)]
+    radius: Option<f64>,
+    /// Cap on the neighbourhood size with --radius (hybrid search).
+    #[arg(long, value_name = "N", requires = "radius")]
+    max_nn: Option<usize>,
+    /// kNN search with K neighbours (the point included).
+    #[arg(long, value_name = "K")]
+    knn: Option<usize>,
+    /// Fewest neighbours for a normal (>= 3).
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    min_neighbors: usize,
+    /// Point the normals face, metres, as X,Y,Z. Default: the origin (sensor).
+    #[arg(long, value_name = "X,Y,Z", value_parser = parse_point, allow_hyphen_values = true)]
+    viewpoint: Option<Point3<f64>>,
+    /// Print a JSON report on stdout instead of a text summary.
+    #[arg(long)]
+    json: bool,
+}
 
-pub fn run(_args: Args, _ctx: &Context) -> anyhow::Result<()> {
-    anyhow::bail!("not implemented yet")
+/// Parses `X,Y,Z` into a point.
+fn parse_point(s: &str) -> Result<Point3<f64>, String> {
+    let values: Vec<f64> = s
+        .split(',')
+        .map(|v| v.trim().parse::<f64>().map_err(|e| format!("'{v}': {e}")))
+        .collect::<Result<_, _>>()?;
+    match values[..] {
+        [x, y, z] => Ok(Point3::new(x, y, z)),
+        _ => Err(format!("expected X,Y,Z (three numbers), got '{s}'")),
+    }
+}
+
+/// What `normals` reports.
+#[derive(Debug, serde::Serialize)]
+struct Report {
+    points_in: usize,
+    points: usize,
+    with_normal: usize,
+    without_normal: usize,
+    read_ms: f64,
+    voxel_ms: Option<f64>,
+    tree_ms: f64,
+    normals_ms: f64,
+    write_ms: f64,
+}
+
+pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<()> {
+    let search = match (args.radius, args.knn) {
+        (Some(radius), None) => NeighborSearch::Radius {
+            radius,
+            max_nn: args.max_nn,
+        },
+        (None, Some(k)) => NeighborSearch::Knn { k },
+        _ => anyhow::bail!("give exactly one of --radius and --knn"),
+    };
+    let config = NormalConfig {
+        search,
+        min_neighbors: args.min_neighbors,
+        viewpoint: args.viewpoint,
+    };
+    config.validate()?;
+    let voxel = args.voxel_size.map(VoxelConfig::new);
+    if let Some(v) = &voxel {
+        v.validate()?;
+    }
+    io::ensure_not_input(&args.output, &[&args.input])?;
+
+    let start = Instant::now();
+    let mut cloud = io::read(&args.input)?;
+    let read_ms = ms_since(start);
+    let points_in = cloud.len();
+
+    let mut voxel_ms = None;
+    if let Some(v) = &voxel {
+        let start = Instant::now();
+        cloud = voxel_downsample(&cloud, v)?;
+        voxel_ms = Some(ms_since(start));
+    }
+
+    let start = Instant::now();
+    let tree = KdTree::build(&cloud.points)?;
+    let tree_ms = ms_since(start);
+
+    let start = Instant::now();
+    let normals = estimate_normals(&mut cloud, &tree, &config)?;
+    let normals_ms = ms_since(start);
+
+    let start = Instant::now();
+    io::write(&args.output, &cloud)
+        .with_context(|| format!("writing {}", args.output.display()))?;
+    let write_ms = ms_since(start);
+
+    let report = Report {
+        points_in,
+        points: cloud.len(),
+        with_normal: normals.with_normal,
+        without_normal: normals.without_normal,
+        read_ms,
+        voxel_ms,
+        tree_ms,
+        normals_ms,
+        write_ms,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{} points: {} with a normal, {} without; tree {:.2} ms, normals {:.2} ms",
+            report.points, report.with_normal, report.without_normal, tree_ms, normals_ms
+        );
+    }
+    Ok(())
 }

@@ -91,10 +91,103 @@ fn read_up_to(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
+/// Decodes a LAS/LAZ stream. The `laz` decoder can panic on corrupt
+/// compressed data (slice splits on item sizes it does not validate), so the
+/// LAZ item sizes are checked against the point record first and, as a last
+/// line of defence, a panic inside the `las`/`laz` crates is caught and
+/// turned into [`Error::Format`] (the default panic hook still prints it).
 fn read_from<R: Read + Seek + Send + Sync + 'static>(
     source: R,
     path: &Path,
 ) -> Result<(PointCloud, ReadReport)> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode(source, path))).unwrap_or_else(
+        |_| {
+            Err(Error::format(
+                path,
+                "the LAS/LAZ decoder failed on corrupt data",
+            ))
+        },
+    )
+}
+
+/// Checks that the LASzip VLR's items add up to the point record length.
+fn check_laz_items(header: &Header, path: &Path) -> Result<()> {
+    let format = header.point_format();
+    if !format.is_compressed {
+        return Ok(());
+    }
+    let vlr = header.laz_vlr().map_err(las_err(path))?;
+    let items = vlr.items_size();
+    let record = u64::from(format.len());
+    if items != record {
+        return Err(Error::format(
+            path,
+            format!(
+                "LAZ item sizes add up to {items} bytes but point format records have {record}: \
+                 corrupt LASzip VLR"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the LASzip chunk table's location and size before the `laz` crate
+/// reads it: that crate allocates `number_of_chunks` entries up front, so a
+/// corrupt count would abort the process on allocation failure. Mirrors
+/// `laz::laszip::ChunkTable::read_offset`. Every chunk holds at least 4 bytes
+/// of compressed data, which bounds the count by the file size.
+fn check_chunk_table<R: Read + Seek>(src: &mut R, path: &Path) -> Result<()> {
+    let io = atomic::io_err(path);
+    let truncated = |what: &str| Error::format(path, format!("LAZ: {what} (file truncated?)"));
+    let file_len = src.seek(SeekFrom::End(0)).map_err(&io)?;
+    let mut word = [0u8; 4];
+    src.seek(SeekFrom::Start(96)).map_err(&io)?;
+    src.read_exact(&mut word)
+        .map_err(|_| truncated("header ends early"))?;
+    let data_start = u64::from(u32::from_le_bytes(word));
+    let mut offset = [0u8; 8];
+    src.seek(SeekFrom::Start(data_start)).map_err(&io)?;
+    src.read_exact(&mut offset)
+        .map_err(|_| truncated("no point data"))?;
+    let mut table = i64::from_le_bytes(offset);
+    if table <= data_start as i64 {
+        src.seek(SeekFrom::End(-8)).map_err(&io)?;
+        src.read_exact(&mut offset).map_err(&io)?;
+        table = i64::from_le_bytes(offset);
+        if table <= data_start as i64 {
+            return Ok(()); // no chunk table: the decoder reads sequentially
+        }
+    }
+    let table = table as u64;
+    if table.saturating_add(8) > file_len {
+        return Err(truncated(&format!(
+            "chunk table at byte {table} lies beyond the end of the file ({file_len} bytes)"
+        )));
+    }
+    src.seek(SeekFrom::Start(table + 4)).map_err(&io)?;
+    src.read_exact(&mut word).map_err(&io)?;
+    let chunks = u64::from(u32::from_le_bytes(word));
+    if chunks > file_len / 4 {
+        return Err(Error::format(
+            path,
+            format!("LAZ: chunk table claims {chunks} chunks in a {file_len}-byte file: corrupt"),
+        ));
+    }
+    Ok(())
+}
+
+fn decode<R: Read + Seek + Send + Sync + 'static>(
+    mut source: R,
+    path: &Path,
+) -> Result<(PointCloud, ReadReport)> {
+    let pre = Header::new(&mut source).map_err(las_err(path))?;
+    if pre.point_format().is_compressed {
+        check_laz_items(&pre, path)?;
+        check_chunk_table(&mut source, path)?;
+    }
+    source
+        .seek(SeekFrom::Start(0))
+        .map_err(atomic::io_err(path))?;
     let mut reader = las::Reader::new(source).map_err(las_err(path))?;
     let header = reader.header().clone();
     let promised = header.number_of_points();

@@ -145,6 +145,12 @@ pub fn read(path: impl AsRef<Path>) -> Result<PointCloud> {
 /// that does not match the format (the message names file and reason).
 pub fn read_with_report(path: impl AsRef<Path>) -> Result<(PointCloud, ReadReport)> {
     let path = path.as_ref();
+    if path.is_dir() {
+        return Err(Error::format(
+            path,
+            "is a directory, not a point-cloud file",
+        ));
+    }
     match Format::from_path(path)? {
         Format::Las | Format::Laz => las::read(path),
         Format::Ply => ply::read(path),

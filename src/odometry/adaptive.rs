@@ -46,6 +46,12 @@ impl AdaptiveThreshold {
         }
     }
 
+    /// Sets the range `r_max` (metres) that turns rotation deviations into
+    /// displacements, e.g. once the effective range of the data is known.
+    pub fn set_max_range(&mut self, max_range: f64) {
+        self.max_range = max_range;
+    }
+
     /// Current σ in metres.
     pub fn sigma(&self) -> f64 {
         if self.samples == 0 {

@@ -10,7 +10,6 @@ use rayon::prelude::*;
 
 use crate::cloud::PointCloud;
 use crate::kdtree::{KdTree, Neighbor};
-use crate::normals::fit_normal;
 use crate::voxel::voxel_key;
 
 /// A fixed-seed hasher: iteration order depends only on the insertion history,
@@ -154,7 +153,7 @@ impl LocalMap {
             .slots
             .iter()
             .enumerate()
-            .filter(|(_, &(v, s))| (self.voxels[v as usize].support[s as usize] as usize) < max_nn)
+            .filter(|(_, (v, s))| (self.voxels[*v as usize].support[*s as usize] as usize) < max_nn)
             .map(|(i, _)| i)
             .collect();
         let points = &target.points;
@@ -181,4 +180,45 @@ impl LocalMap {
         }
         todo.len()
     }
+}
+
+/// PCA normal of the points `neighbors` (indices into `points`), computed
+/// relative to `center` for precision: the eigenvector of the smallest
+/// eigenvalue of the covariance, with the surface variation
+/// `λ0 / (λ0 + λ1 + λ2)`. `None` when the covariance is zero (all points identical).
+fn fit_normal(
+    points: &[Point3<f64>],
+    neighbors: impl Iterator<Item = usize> + Clone,
+    center: &Point3<f64>,
+) -> Option<(Vector3<f64>, f64)> {
+    let mut n = 0.0;
+    let mut sum = Vector3::zeros();
+    let mut sum_sq = nalgebra::Matrix3::zeros();
+    for i in neighbors {
+        let d = points[i] - center;
+        sum += d;
+        sum_sq += d * d.transpose();
+        n += 1.0;
+    }
+    if n < 3.0 {
+        return None;
+    }
+    let mean = sum / n;
+    let covariance = sum_sq / n - mean * mean.transpose();
+    let eigen = covariance.symmetric_eigen();
+    let (mut smallest, mut total) = (0, 0.0);
+    for k in 0..3 {
+        total += eigen.eigenvalues[k].max(0.0);
+        if eigen.eigenvalues[k] < eigen.eigenvalues[smallest] {
+            smallest = k;
+        }
+    }
+    if total <= 0.0 {
+        return None;
+    }
+    let normal = eigen.eigenvectors.column(smallest).normalize();
+    normal
+        .iter()
+        .all(|c| c.is_finite())
+        .then(|| (normal, eigen.eigenvalues[smallest].max(0.0) / total))
 }

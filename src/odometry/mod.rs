@@ -67,6 +67,8 @@ pub struct OdometryConfig {
     pub normal_max_nn: usize,
     /// Minimum neighbours for a normal. Default 5.
     pub normal_min_neighbors: usize,
+    /// Correspondence distance of the refinement ICP as a multiple of `voxel_size`. Default 1.5.
+    pub refine_distance_factor: f64,
     /// ICP iteration cap. Default 30.
     pub max_iterations: usize,
     /// ICP convergence: translation update below this, metres. Default 1e-4.
@@ -90,6 +92,7 @@ impl Default for OdometryConfig {
             normal_radius_factor: 2.0,
             normal_max_nn: 20,
             normal_min_neighbors: 5,
+            refine_distance_factor: 1.5,
             max_iterations: 30,
             translation_tolerance: 1e-4,
             rotation_tolerance: 1e-4,
@@ -132,6 +135,7 @@ impl OdometryConfig {
         }
         positive("initial_threshold", self.initial_threshold)?;
         positive("normal_radius_factor", self.normal_radius_factor)?;
+        positive("refine_distance_factor", self.refine_distance_factor)?;
         positive("translation_tolerance", self.translation_tolerance)?;
         positive("rotation_tolerance", self.rotation_tolerance)?;
         if !(self.min_motion.is_finite() && self.min_motion >= 0.0) {
@@ -277,7 +281,7 @@ impl Pipeline {
         timings.lap(Stage::Normals);
         // 5. Point-to-plane ICP against the local map from the prediction.
         let (world_from_sensor, status, registration) =
-            self.register_frame(&source, &tree, &prediction);
+            self.register_frame(&source, &tree, &prediction, voxel_size);
         timings.lap(Stage::Icp);
         // 6. The frame joins the local map; far voxels leave it.
         self.update_map(&frame_downsample, &world_from_sensor, voxel_size);
@@ -323,7 +327,9 @@ impl Pipeline {
         if cropped.is_empty() {
             return self.config.max_range / 100.0;
         }
-        let v = effective_max_range(cropped, self.config.max_range) / 100.0;
+        let range = effective_max_range(cropped, self.config.max_range);
+        self.threshold.set_max_range(range);
+        let v = range / 100.0;
         self.voxel_size = Some(v);
         v
     }
@@ -361,6 +367,7 @@ impl Pipeline {
         source: &[Point3<f64>],
         tree: &Option<KdTree>,
         prediction: &Isometry3<f64>,
+        voxel_size: f64,
     ) -> (Isometry3<f64>, FrameStatus, Option<RegistrationResult>) {
         let Some(tree) = tree else {
             return (*prediction, FrameStatus::First, None);
@@ -379,14 +386,27 @@ impl Pipeline {
             rotation_tolerance: self.config.rotation_tolerance,
             degeneracy_threshold: self.config.degeneracy_threshold,
         };
-        match icp::register(source, &self.target, tree, prediction, &config) {
-            Ok(r) if r.degenerate => (*prediction, FrameStatus::Degenerate, Some(r)),
-            Ok(r) => {
+        let coarse = match icp::register(source, &self.target, tree, prediction, &config) {
+            Ok(r) => r,
+            Err(e) => return (*prediction, FrameStatus::Failed(e.to_string()), None),
+        };
+        // Refinement at the map's own scale: the adaptive threshold bounds the
+        // prediction error, the map resolution bounds the alignment error.
+        let fine_distance = (self.config.refine_distance_factor * voxel_size).min(3.0 * sigma);
+        let fine_config = IcpConfig {
+            max_correspondence_distance: fine_distance,
+            kernel_scale: fine_distance / 3.0,
+            ..config
+        };
+        let result = icp::register(source, &self.target, tree, &coarse.target_from_source, &fine_config)
+            .unwrap_or(coarse);
+        match result {
+            r if r.degenerate => (*prediction, FrameStatus::Degenerate, Some(r)),
+            r => {
                 self.threshold
                     .update(&(prediction.inverse() * r.target_from_source));
                 (r.target_from_source, FrameStatus::Tracked, Some(r))
             }
-            Err(e) => (*prediction, FrameStatus::Failed(e.to_string()), None),
         }
     }
 

@@ -1,0 +1,320 @@
+//! k-d tree benchmarks against kiddo 6 on the same points in the same run.
+//!
+//! Data: KITTI HDL-64 frame 0 (122,626 points) and its 0.25 m first-point
+//! voxel dedup (`floor(p / 0.25)`, done inline, ≈ 18.6k points).
+//! Cases (1 thread unless named `2t`, via `rayon::ThreadPoolBuilder` +
+//! `install`): build of both clouds, kNN k = 10 from every point of the full
+//! frame, radius 1.0 m counts from every point of the downsampled cloud, and
+//! a leaf-size sweep.
+//!
+//! Before the criterion groups, a summary interleaves ours and kiddo's runs
+//! (median of several) and prints the ratios, so that both sides see the same
+//! machine load.
+//!
+//! Run: `cargo bench --bench kdtree -- --warm-up-time 1 --measurement-time 3`
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::collections::HashSet;
+use std::hint::black_box;
+use std::num::NonZero;
+use std::time::Instant;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use kiddo::{ImmutableKdTree, SquaredEuclidean};
+use nalgebra::Point3;
+use pointpipe::kdtree::{KdTree, KdTreeConfig};
+
+const K: usize = 10;
+const RADIUS: f64 = 1.0;
+
+fn read_kitti() -> Vec<Point3<f64>> {
+    let path = common::shared_data_required("kitti-raw-hdl64-5frames/0000000000.bin");
+    let bytes = std::fs::read(path).expect("read KITTI frame");
+    let f = |b: &[u8]| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    bytes
+        .chunks_exact(16)
+        .map(|r| Point3::new(f(&r[0..4]), f(&r[4..8]), f(&r[8..12])))
+        .collect()
+}
+
+/// First point of every `voxel_size` cell (`floor(p / voxel_size)`).
+fn dedup(points: &[Point3<f64>], voxel_size: f64) -> Vec<Point3<f64>> {
+    let mut seen = HashSet::new();
+    points
+        .iter()
+        .filter(|p| {
+            let c = p.coords.map(|x| (x / voxel_size).floor() as i64);
+            seen.insert((c.x, c.y, c.z))
+        })
+        .copied()
+        .collect()
+}
+
+fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("thread pool")
+}
+
+fn as_arrays(points: &[Point3<f64>]) -> Vec<[f64; 3]> {
+    points.iter().map(|p| [p.x, p.y, p.z]).collect()
+}
+
+fn as_arrays_f32(points: &[Point3<f64>]) -> Vec<[f32; 3]> {
+    points
+        .iter()
+        .map(|p| [p.x as f32, p.y as f32, p.z as f32])
+        .collect()
+}
+
+fn config(leaf_size: usize) -> KdTreeConfig {
+    KdTreeConfig {
+        leaf_size,
+        ..Default::default()
+    }
+}
+
+fn build_ours(points: &[Point3<f64>], leaf_size: usize) -> KdTree {
+    KdTree::build_with(points, &config(leaf_size)).expect("build")
+}
+
+fn build_kiddo(points: &[[f64; 3]]) -> ImmutableKdTree<f64, 3> {
+    ImmutableKdTree::new_from_slice(points).expect("kiddo build")
+}
+
+/// Sum of the k-th distances (keeps the work observable).
+fn knn_ours(tree: &KdTree, k: usize) -> f64 {
+    let knn = tree.knn_all(k);
+    (0..knn.len())
+        .map(|i| knn.get(i).last().map_or(0.0, |n| n.distance_sq))
+        .sum()
+}
+
+fn knn_kiddo(tree: &ImmutableKdTree<f64, 3>, points: &[[f64; 3]], k: usize) -> f64 {
+    let k = NonZero::new(k).expect("k > 0");
+    points
+        .iter()
+        .map(|p| {
+            let found = tree
+                .query(p)
+                .nearest_n::<SquaredEuclidean<f64>>(k)
+                .execute();
+            found.last().map_or(0.0, |n| n.distance)
+        })
+        .sum()
+}
+
+fn radius_counts_ours(tree: &KdTree) -> usize {
+    tree.radius_counts_all(RADIUS).iter().sum()
+}
+
+/// Radius search collecting the neighbours (reused buffer), in tree order.
+fn radius_search_ours(tree: &KdTree, points: &[Point3<f64>]) -> usize {
+    let mut out = Vec::new();
+    tree.tree_order()
+        .map(|i| {
+            tree.radius_unsorted(&points[i], RADIUS, &mut out);
+            out.len()
+        })
+        .sum()
+}
+
+fn radius_kiddo(tree: &ImmutableKdTree<f64, 3>, points: &[[f64; 3]]) -> usize {
+    points
+        .iter()
+        .map(|p| {
+            tree.query(p)
+                .within::<SquaredEuclidean<f64>>(RADIUS * RADIUS)
+                .unsorted()
+                .execute()
+                .len()
+        })
+        .sum()
+}
+
+/// Median wall time in ms of `runs` calls.
+fn median_ms<T>(runs: usize, mut f: impl FnMut() -> T) -> f64 {
+    let mut t: Vec<f64> = (0..runs)
+        .map(|_| {
+            let s = Instant::now();
+            black_box(f());
+            s.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[t.len() / 2]
+}
+
+/// Interleaved ours-vs-kiddo timings and their ratios, printed once.
+fn summary(full: &[Point3<f64>], down: &[Point3<f64>]) {
+    let one = pool(1);
+    let two = pool(2);
+    let full_a = as_arrays(full);
+    let full_f32 = as_arrays_f32(full);
+    let down_a = as_arrays(down);
+    let ls = KdTreeConfig::default().leaf_size;
+    println!(
+        "\n== kdtree summary (medians, interleaved; full {} pts, downsampled {} pts, leaf_size {ls}) ==",
+        full.len(),
+        down.len()
+    );
+
+    let (mut ours1, mut ours2, mut kid64, mut kid32) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..7 {
+        ours1.push(one.install(|| median_ms(3, || build_ours(full, ls))));
+        ours2.push(two.install(|| median_ms(3, || build_ours(full, ls))));
+        kid64.push(one.install(|| median_ms(3, || build_kiddo(&full_a))));
+        kid32.push(one.install(|| {
+            median_ms(3, || {
+                ImmutableKdTree::<f32, 3>::new_from_slice(&full_f32).expect("kiddo f32")
+            })
+        }));
+    }
+    let med = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (o1, o2, k64, k32) = (
+        med(&mut ours1),
+        med(&mut ours2),
+        med(&mut kid64),
+        med(&mut kid32),
+    );
+    println!(
+        "build full : ours 1t {o1:.2} ms, 2t {o2:.2} ms (2t speed-up {:.2}x); kiddo f64 1t {k64:.2} ms ({:.2}x), kiddo f32 1t {k32:.2} ms ({:.2}x)",
+        o1 / o2,
+        k64 / o1,
+        k32 / o1
+    );
+
+    let (mut ours1, mut ours2, mut kid) = (vec![], vec![], vec![]);
+    for _ in 0..7 {
+        ours1.push(one.install(|| median_ms(5, || build_ours(down, ls))));
+        ours2.push(two.install(|| median_ms(5, || build_ours(down, ls))));
+        kid.push(one.install(|| median_ms(5, || build_kiddo(&down_a))));
+    }
+    let (o1, o2, k) = (med(&mut ours1), med(&mut ours2), med(&mut kid));
+    println!(
+        "build down : ours 1t {o1:.3} ms, 2t {o2:.3} ms (2t speed-up {:.2}x); kiddo f64 1t {k:.3} ms ({:.2}x)",
+        o1 / o2,
+        k / o1
+    );
+
+    let tree = build_ours(full, ls);
+    let ktree = build_kiddo(&full_a);
+    let (a, b) = (
+        one.install(|| knn_ours(&tree, K)),
+        knn_kiddo(&ktree, &full_a, K),
+    );
+    assert!(
+        (a - b).abs() < 1e-6 * a.abs(),
+        "kNN sums differ: {a} vs {b}"
+    );
+    let (mut ours1, mut ours2, mut kid) = (vec![], vec![], vec![]);
+    for _ in 0..3 {
+        ours1.push(one.install(|| median_ms(1, || knn_ours(&tree, K))));
+        ours2.push(two.install(|| median_ms(1, || knn_ours(&tree, K))));
+        kid.push(one.install(|| median_ms(1, || knn_kiddo(&ktree, &full_a, K))));
+    }
+    let (o1, o2, k) = (med(&mut ours1), med(&mut ours2), med(&mut kid));
+    println!(
+        "kNN k={K} full, all points: ours 1t {o1:.1} ms, 2t {o2:.1} ms; kiddo f64 1t {k:.1} ms (throughput ratio {:.2}x)",
+        k / o1
+    );
+
+    let tree = build_ours(down, ls);
+    let ktree = build_kiddo(&down_a);
+    let (a, b, c) = (
+        radius_counts_ours(&tree),
+        radius_search_ours(&tree, down),
+        radius_kiddo(&ktree, &down_a),
+    );
+    assert_eq!(a, b);
+    assert_eq!(a, c, "radius counts differ from kiddo");
+    let (mut oc, mut os, mut kid) = (vec![], vec![], vec![]);
+    for _ in 0..5 {
+        oc.push(one.install(|| median_ms(3, || radius_counts_ours(&tree))));
+        os.push(one.install(|| median_ms(3, || radius_search_ours(&tree, down))));
+        kid.push(one.install(|| median_ms(3, || radius_kiddo(&ktree, &down_a))));
+    }
+    let (oc, os, k) = (med(&mut oc), med(&mut os), med(&mut kid));
+    println!(
+        "radius {RADIUS} m down ({:.1} neighbours/pt): ours counts 1t {oc:.2} ms ({:.2}x), ours search 1t {os:.2} ms ({:.2}x); kiddo within_unsorted 1t {k:.2} ms",
+        a as f64 / down.len() as f64,
+        k / oc,
+        k / os
+    );
+    println!("leaf-size sweep (1 thread; medians):");
+    println!(
+        "leaf_size | build full ms | kNN k=10 full ms | radius counts down ms | nodes/kNN query"
+    );
+    for ls in [4, 6, 8, 10, 12, 16, 24, 32] {
+        let b = one.install(|| median_ms(5, || build_ours(full, ls)));
+        let tree = build_ours(full, ls);
+        let q = one.install(|| median_ms(3, || knn_ours(&tree, K)));
+        let nodes = tree.knn_all_stats(K).nodes_visited_per_query();
+        let dtree = build_ours(down, ls);
+        let r = one.install(|| median_ms(3, || radius_counts_ours(&dtree)));
+        println!("{ls:>9} | {b:>13.2} | {q:>16.1} | {r:>21.2} | {nodes:>6.1}");
+    }
+    println!();
+}
+
+fn benches(c: &mut Criterion) {
+    let full = read_kitti();
+    let down = dedup(&full, 0.25);
+    if std::env::var("KDTREE_SUMMARY").map_or(true, |v| v != "0") {
+        summary(&full, &down);
+    }
+    let one = pool(1);
+    let two = pool(2);
+    let full_a = as_arrays(&full);
+    let down_a = as_arrays(&down);
+    let ls = KdTreeConfig::default().leaf_size;
+
+    let mut g = c.benchmark_group("kdtree_build");
+    for (name, pts, arr) in [("full", &full, &full_a), ("down", &down, &down_a)] {
+        g.bench_function(BenchmarkId::new("ours_1t", name), |b| {
+            one.install(|| b.iter(|| build_ours(pts, ls)))
+        });
+        g.bench_function(BenchmarkId::new("ours_2t", name), |b| {
+            two.install(|| b.iter(|| build_ours(pts, ls)))
+        });
+        g.bench_function(BenchmarkId::new("kiddo_1t", name), |b| {
+            one.install(|| b.iter(|| build_kiddo(arr)))
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("kdtree_knn10_full");
+    g.sample_size(10);
+    let tree = build_ours(&full, ls);
+    let ktree = build_kiddo(&full_a);
+    g.bench_function("ours_1t", |b| one.install(|| b.iter(|| knn_ours(&tree, K))));
+    g.bench_function("ours_2t", |b| two.install(|| b.iter(|| knn_ours(&tree, K))));
+    g.bench_function("kiddo_1t", |b| {
+        one.install(|| b.iter(|| knn_kiddo(&ktree, &full_a, K)))
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("kdtree_radius1_down");
+    g.sample_size(10);
+    let tree = build_ours(&down, ls);
+    let ktree = build_kiddo(&down_a);
+    g.bench_function("ours_counts_1t", |b| {
+        one.install(|| b.iter(|| radius_counts_ours(&tree)))
+    });
+    g.bench_function("ours_search_1t", |b| {
+        one.install(|| b.iter(|| radius_search_ours(&tree, &down)))
+    });
+    g.bench_function("kiddo_1t", |b| {
+        one.install(|| b.iter(|| radius_kiddo(&ktree, &down_a)))
+    });
+    g.finish();
+}
+
+criterion_group!(kdtree, benches);
+criterion_main!(kdtree);

@@ -1,0 +1,56 @@
+//! Batch processing of a directory of LAS/LAZ tiles: statistical outlier
+//! removal, voxel downsampling, normals and curvature, one output per input.
+//!
+//! # Algorithm (per run)
+//! 1. **Plan**: list the `.las`/`.laz` files of the input folder (sorted;
+//!    recursive on request), refuse an output folder equal to the input
+//!    folder, read every header's bounds into the tile index
+//!    ([`tiles::read_tile_info`]) and mark outputs that are complete and newer
+//!    than their input as skipped (unless `force`).
+//! 2. **Run** up to `jobs` files at once (worker threads pulling the next file
+//!    in order); each file's stages use the global rayon pool. Memory is
+//!    bounded by the files in flight (plus their halos), never the folder.
+//! 3. **Per file** ([`process_file`]):
+//!    1. read the tile's raw records and positions;
+//!    2. optional statistical outlier removal ([`outliers`]), within the tile;
+//!    3. optional voxel downsampling ([`crate::voxel`], grid anchored at the
+//!       origin) keeping each voxel's representative record;
+//!    4. halo: the points of neighbouring tiles (by header bounds) inside the
+//!       tile's box grown by `halo` and rounded out to whole voxels, voxel
+//!       downsampled the same way — they serve as neighbours only;
+//!    5. normals and curvature of the tile's output points from neighbours in
+//!       tile + halo (radius search with `max_nn`);
+//!    6. atomic write (temporary file in the output folder, then rename):
+//!       LAS/LAZ via [`las_out`] with the normals as named extra bytes, or PLY.
+//! 4. **Report**: a [`BatchSummary`] with one [`FileReport`] per file. A failed
+//!    file (corrupt, unreadable) is reported with its reason and does not stop
+//!    the others.
+//!
+//! # Exactness at tile edges
+//! With `halo ≥ normal_radius`, every neighbour a point has in the uncut data
+//! is present, so normals equal those of the uncut file **if the tiles are
+//! cut on voxel boundaries** (multiples of `voxel_size`; otherwise a voxel
+//! split by a tile edge yields one point per tile instead of one). Outlier
+//! removal is per tile (its statistics are the tile's), so it is not
+//! edge-exact.
+//!
+//! # Crash safety and resume
+//! Outputs appear under their final name only when complete. A rerun skips
+//! an input whose output exists, has a readable header and is at least as
+//! new as the input; `force` redoes it. Temporary files (`.pointpipe-*.tmp`)
+//! left by a killed run are removed when the next run starts: run one batch
+//! per output folder at a time.
+
+pub mod extra_bytes;
+pub mod las_out;
+pub mod outliers;
+pub mod tiles;
+
+mod normals_stage;
+mod run;
+
+pub use normals_stage::NormalParams;
+pub use run::{
+    BatchConfig, BatchProgress, BatchSummary, FileReport, FileStatus, NoProgress, OutputFormat,
+    plan_inputs, process_file, run_batch,
+};

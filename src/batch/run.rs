@@ -1,0 +1,638 @@
+//! The batch driver: planning, the job loop, per-file processing, summary.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use nalgebra::{Point3, Vector3};
+use serde::Serialize;
+
+use super::las_out::{LasTileOutput, write_las_tile};
+use super::normals_stage::{NormalParams, estimate_tile_normals};
+use super::outliers::{OutlierConfig, statistical_outlier_mask};
+use super::tiles::{
+    LasTile, TileInfo, halo_neighbors, read_halo_points, read_las_tile, read_tile_info,
+};
+use crate::PointCloud;
+use crate::error::{Error, Result};
+use crate::voxel::{VoxelConfig, voxel_downsample_with_representatives, voxel_key};
+
+/// Output container of a batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    /// The input's own container (`.las` stays LAS, `.laz` stays LAZ). Default.
+    #[default]
+    Same,
+    /// Uncompressed LAS.
+    Las,
+    /// LAZ (LASzip compressed).
+    Laz,
+    /// Binary PLY with normals and curvature (via [`crate::io::write`]); LAS
+    /// attributes other than intensity and GPS time are not kept.
+    Ply,
+}
+
+/// Parameters of a batch run. Validated by [`BatchConfig::validate`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchConfig {
+    /// Voxel downsampling; `None` keeps every point. Default: 0.1 m, centroid.
+    pub voxel: Option<VoxelConfig>,
+    /// Normal estimation neighbourhood (radius in metres, `max_nn`).
+    /// Default: radius 0.5 m, `max_nn` 30.
+    pub normals: NormalParams,
+    /// Halo width in metres (CRS units): points of neighbouring tiles within
+    /// this distance of a tile's bounds are used as neighbours for its
+    /// normals. `None` means "equal to the normal radius" (exact normals at
+    /// edges); `Some(0.0)` disables the halo. Default `None`.
+    pub halo: Option<f64>,
+    /// Statistical outlier removal before downsampling; `None` = off. Default off.
+    pub outliers: Option<OutlierConfig>,
+    /// Output container. Default [`OutputFormat::Same`].
+    pub format: OutputFormat,
+    /// Files processed at once, ≥ 1. Default: the number of cores.
+    pub jobs: usize,
+    /// Also process files in sub-folders (mirrored in the output). Default false.
+    pub recursive: bool,
+    /// Redo outputs that are already complete. Default false.
+    pub force: bool,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            voxel: Some(VoxelConfig::new(0.1)),
+            normals: NormalParams::default(),
+            halo: None,
+            outliers: None,
+            format: OutputFormat::Same,
+            jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            recursive: false,
+            force: false,
+        }
+    }
+}
+
+impl BatchConfig {
+    /// Checks every field.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming the first bad field.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(v) = &self.voxel {
+            v.validate()?;
+        }
+        self.normals.validate()?;
+        if let Some(h) = self.halo
+            && !(h.is_finite() && h >= 0.0)
+        {
+            return Err(Error::invalid(
+                "halo",
+                h,
+                "must be finite and >= 0 (metres)",
+            ));
+        }
+        if let Some(o) = &self.outliers {
+            o.validate()?;
+        }
+        if self.jobs == 0 {
+            return Err(Error::invalid("jobs", 0, "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// The halo width in metres actually used.
+    pub fn halo_width(&self) -> f64 {
+        self.halo.unwrap_or(self.normals.radius)
+    }
+}
+
+/// What happened to one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileStatus {
+    /// Processed and written.
+    Done,
+    /// Output already complete and newer than the input.
+    Skipped,
+    /// Could not be processed; see [`FileReport::error`].
+    Failed,
+}
+
+/// The outcome of one file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FileReport {
+    /// The input file.
+    pub input: PathBuf,
+    /// The output file (written only when `status` is `Done`).
+    pub output: PathBuf,
+    /// Done, skipped or failed.
+    pub status: FileStatus,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Points read from the tile (header count for skipped files).
+    pub points_in: u64,
+    /// Points removed as statistical outliers.
+    pub outliers_removed: u64,
+    /// Halo points (after downsampling) borrowed from neighbouring tiles.
+    pub halo_points: u64,
+    /// Points written.
+    pub points_out: u64,
+    /// Output points without a normal (too few neighbours).
+    pub without_normal: u64,
+    /// Wall time of this file, seconds.
+    pub seconds: f64,
+}
+
+/// The outcome of a batch run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BatchSummary {
+    /// Files processed and written.
+    pub done: usize,
+    /// Files skipped as up to date.
+    pub skipped: usize,
+    /// Files that failed.
+    pub failed: usize,
+    /// Points read, over processed files.
+    pub points_in: u64,
+    /// Points written, over processed files.
+    pub points_out: u64,
+    /// Wall time of the run, seconds.
+    pub seconds: f64,
+    /// One report per input file, in input order.
+    pub files: Vec<FileReport>,
+}
+
+/// Progress callbacks of [`run_batch`] (called from worker threads).
+pub trait BatchProgress: Sync {
+    /// The run starts: `files` inputs holding `points` points (from headers).
+    fn started(&self, _files: usize, _points: u64) {}
+    /// A file is finished (done, skipped or failed).
+    fn file_finished(&self, _report: &FileReport, _header_points: u64) {}
+}
+
+/// A [`BatchProgress`] that ignores everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+impl BatchProgress for NoProgress {}
+
+/// The LAS/LAZ inputs of `input_dir` (sorted), each with its output path
+/// under `output_dir` (same relative path; extension from `format`).
+///
+/// # Errors
+/// [`Error::Io`] when a folder cannot be listed.
+pub fn plan_inputs(
+    input_dir: &Path,
+    output_dir: &Path,
+    format: OutputFormat,
+    recursive: bool,
+) -> Result<Vec<(PathBuf, PathBuf)>> {
+    let mut inputs = Vec::new();
+    collect_inputs(input_dir, output_dir, recursive, &mut inputs)?;
+    inputs.sort();
+    Ok(inputs
+        .into_iter()
+        .map(|input| {
+            let rel = input
+                .strip_prefix(input_dir)
+                .unwrap_or(&input)
+                .to_path_buf();
+            let output = output_dir
+                .join(rel)
+                .with_extension(output_extension(&input, format));
+            (input, output)
+        })
+        .collect())
+}
+
+fn input_extension(path: &Path) -> Option<String> {
+    path.extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .filter(|e| e == "las" || e == "laz")
+}
+
+fn output_extension(input: &Path, format: OutputFormat) -> String {
+    match format {
+        OutputFormat::Same => input_extension(input).unwrap_or_else(|| "las".into()),
+        OutputFormat::Las => "las".into(),
+        OutputFormat::Laz => "laz".into(),
+        OutputFormat::Ply => "ply".into(),
+    }
+}
+
+fn collect_inputs(
+    dir: &Path,
+    output_dir: &Path,
+    recursive: bool,
+    out: &mut Vec<PathBuf>,
+) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let path = entry.path();
+        let file_type = entry.file_type().map_err(|e| Error::io(&path, e))?;
+        if file_type.is_dir() {
+            if recursive && !same_dir(&path, output_dir) {
+                collect_inputs(&path, output_dir, recursive, out)?;
+            }
+        } else if input_extension(&path).is_some() {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// Removes temporary files (`.pointpipe-*.tmp`) a killed run left in `dir`.
+fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(".pointpipe-") && name.ends_with(".tmp") {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => log::info!("removed stale temporary {}", entry.path().display()),
+                Err(e) => log::warn!("cannot remove {}: {e}", entry.path().display()),
+            }
+        }
+    }
+}
+
+/// True when `output` exists, is at least as new as `input` and (for LAS/LAZ)
+/// has a readable header.
+fn is_up_to_date(input: &Path, output: &Path) -> bool {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let (Some(t_in), Some(t_out)) = (modified(input), modified(output)) else {
+        return false;
+    };
+    t_out >= t_in && (input_extension(output).is_none() || read_tile_info(output).is_ok())
+}
+
+/// Runs a batch: see the [module docs](super) for the algorithm.
+///
+/// # Returns
+/// The summary; failed files are in it, they are not an `Err`.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] for a bad config, [`Error::OutputIsInput`]
+/// when `output_dir` is `input_dir`, [`Error::Io`] when the input folder
+/// cannot be listed or the output folder cannot be created.
+pub fn run_batch(
+    input_dir: &Path,
+    output_dir: &Path,
+    config: &BatchConfig,
+    progress: &dyn BatchProgress,
+) -> Result<BatchSummary> {
+    let start = Instant::now();
+    config.validate()?;
+    if same_dir(input_dir, output_dir) {
+        return Err(Error::OutputIsInput {
+            path: output_dir.to_path_buf(),
+        });
+    }
+    let plan = plan_inputs(input_dir, output_dir, config.format, config.recursive)?;
+    let infos: Vec<Result<TileInfo>> = plan
+        .iter()
+        .map(|(input, _)| read_tile_info(input))
+        .collect();
+    let index: Vec<TileInfo> = infos
+        .iter()
+        .filter_map(|i| i.as_ref().ok().cloned())
+        .collect();
+    let header_points = |i: usize| infos[i].as_ref().map_or(0, |t| t.number_of_points);
+    progress.started(plan.len(), (0..plan.len()).map(header_points).sum());
+
+    let next = AtomicUsize::new(0);
+    let reports: Mutex<Vec<Option<FileReport>>> = Mutex::new(vec![None; plan.len()]);
+    let mut cleaned = std::collections::BTreeSet::new();
+    for (_, output) in &plan {
+        if let Some(parent) = output.parent()
+            && cleaned.insert(parent.to_path_buf())
+        {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+            remove_stale_temporaries(parent);
+        }
+    }
+    std::thread::scope(|scope| {
+        for _ in 0..config.jobs.min(plan.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((input, output)) = plan.get(i) else {
+                        break;
+                    };
+                    let report = match &infos[i] {
+                        Err(e) => failed(input, output, e, 0, Instant::now()),
+                        Ok(_) if !config.force && is_up_to_date(input, output) => FileReport {
+                            status: FileStatus::Skipped,
+                            points_in: header_points(i),
+                            ..empty_report(input, output)
+                        },
+                        Ok(info) => {
+                            let tile_index = index.iter().position(|t| t.path == info.path);
+                            let file_start = Instant::now();
+                            match process_file(input, output, &index, tile_index, config) {
+                                Ok(r) => r,
+                                Err(e) => failed(input, output, &e, header_points(i), file_start),
+                            }
+                        }
+                    };
+                    progress.file_finished(&report, header_points(i));
+                    if let Ok(mut all) = reports.lock() {
+                        all[i] = Some(report);
+                    }
+                }
+            });
+        }
+    });
+    let files: Vec<FileReport> = reports
+        .into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .collect();
+    let count = |s: FileStatus| files.iter().filter(|f| f.status == s).count();
+    let done: Vec<&FileReport> = files
+        .iter()
+        .filter(|f| f.status == FileStatus::Done)
+        .collect();
+    Ok(BatchSummary {
+        done: done.len(),
+        skipped: count(FileStatus::Skipped),
+        failed: count(FileStatus::Failed),
+        points_in: done.iter().map(|f| f.points_in).sum(),
+        points_out: done.iter().map(|f| f.points_out).sum(),
+        seconds: start.elapsed().as_secs_f64(),
+        files,
+    })
+}
+
+fn empty_report(input: &Path, output: &Path) -> FileReport {
+    FileReport {
+        input: input.to_path_buf(),
+        output: output.to_path_buf(),
+        status: FileStatus::Done,
+        error: None,
+        points_in: 0,
+        outliers_removed: 0,
+        halo_points: 0,
+        points_out: 0,
+        without_normal: 0,
+        seconds: 0.0,
+    }
+}
+
+fn failed(
+    input: &Path,
+    output: &Path,
+    error: &Error,
+    points_in: u64,
+    start: Instant,
+) -> FileReport {
+    FileReport {
+        status: FileStatus::Failed,
+        error: Some(error.to_string()),
+        points_in,
+        seconds: start.elapsed().as_secs_f64(),
+        ..empty_report(input, output)
+    }
+}
+
+/// Processes one tile (steps 3.1–3.6 of the [module docs](super)) and writes
+/// `output` atomically.
+///
+/// # Parameters
+/// - `tiles`: the tile index of the run (for the halo); `tile_index` is this
+///   tile's position in it (`None`: no halo).
+///
+/// # Errors
+/// Any read, processing or write error of this file.
+pub fn process_file(
+    input: &Path,
+    output: &Path,
+    tiles: &[TileInfo],
+    tile_index: Option<usize>,
+    config: &BatchConfig,
+) -> Result<FileReport> {
+    let start = Instant::now();
+    let tile = read_las_tile(input)?;
+    let points_in = tile.positions.len() as u64;
+
+    let kept = remove_outliers(&tile.positions, config.outliers.as_ref())?;
+    let (positions, representatives) = downsample(&tile.positions, &kept, config.voxel.as_ref())?;
+    let halo = match (tile_index, config.halo_width()) {
+        (Some(i), h) if h > 0.0 => load_halo(tiles, i, h, config.voxel.as_ref())?,
+        _ => Vec::new(),
+    };
+    let (normals, curvature) = estimate_tile_normals(&positions, &halo, &config.normals)?;
+    let without_normal = normals.iter().filter(|n| **n == Vector3::zeros()).count() as u64;
+
+    write_output(
+        input,
+        output,
+        config.format,
+        &tile,
+        &representatives,
+        &positions,
+        &normals,
+        &curvature,
+    )?;
+    Ok(FileReport {
+        points_in,
+        outliers_removed: points_in - kept.len() as u64,
+        halo_points: halo.len() as u64,
+        points_out: positions.len() as u64,
+        without_normal,
+        seconds: start.elapsed().as_secs_f64(),
+        ..empty_report(input, output)
+    })
+}
+
+/// Indices of the points kept by statistical outlier removal (all without it).
+fn remove_outliers(
+    positions: &[Point3<f64>],
+    config: Option<&OutlierConfig>,
+) -> Result<Vec<usize>> {
+    match config {
+        None => Ok((0..positions.len()).collect()),
+        Some(c) => {
+            let mask = statistical_outlier_mask(positions, c)?;
+            Ok((0..positions.len()).filter(|&i| mask[i]).collect())
+        }
+    }
+}
+
+/// Output positions and, for each, the index of its representative record.
+fn downsample(
+    positions: &[Point3<f64>],
+    kept: &[usize],
+    voxel: Option<&VoxelConfig>,
+) -> Result<(Vec<Point3<f64>>, Vec<usize>)> {
+    let cloud = PointCloud::from_points(kept.iter().map(|&i| positions[i]).collect());
+    match voxel {
+        None => Ok((cloud.points, kept.to_vec())),
+        Some(v) => {
+            let (down, reps) = voxel_downsample_with_representatives(&cloud, v)?;
+            Ok((down.points, reps.into_iter().map(|r| kept[r]).collect()))
+        }
+    }
+}
+
+/// The downsampled points of neighbouring tiles within `halo` of tile `index`
+/// (rounded out to whole voxels, so that halo voxels are complete).
+fn load_halo(
+    tiles: &[TileInfo],
+    index: usize,
+    halo: f64,
+    voxel: Option<&VoxelConfig>,
+) -> Result<Vec<Point3<f64>>> {
+    let neighbours = halo_neighbors(tiles, index, halo);
+    let Some(bounds) = tiles.get(index).and_then(|t| t.bounds) else {
+        return Ok(Vec::new());
+    };
+    if neighbours.is_empty() {
+        return Ok(Vec::new());
+    }
+    let region = bounds.expanded(halo);
+    let paths: Vec<&Path> = neighbours
+        .iter()
+        .map(|&j| tiles[j].path.as_path())
+        .collect();
+    let points = match voxel {
+        None => read_halo_points(&paths, |p| region.contains(p))?,
+        Some(v) => {
+            let inv = 1.0 / v.voxel_size;
+            let (lo, hi) = (voxel_key(&region.min, inv), voxel_key(&region.max, inv));
+            let in_region = |p: &Point3<f64>| {
+                let k = voxel_key(p, inv);
+                (0..3).all(|a| lo[a] <= k[a] && k[a] <= hi[a])
+            };
+            let raw = read_halo_points(&paths, in_region)?;
+            voxel_downsample_with_representatives(&PointCloud::from_points(raw), v)?
+                .0
+                .points
+        }
+    };
+    Ok(points)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_output(
+    input: &Path,
+    output: &Path,
+    format: OutputFormat,
+    tile: &LasTile,
+    representatives: &[usize],
+    positions: &[Point3<f64>],
+    normals: &[Vector3<f64>],
+    curvature: &[f64],
+) -> Result<()> {
+    let compressed = match format {
+        OutputFormat::Same => input_extension(input).as_deref() == Some("laz"),
+        OutputFormat::Las => false,
+        OutputFormat::Laz => true,
+        OutputFormat::Ply => {
+            return crate::io::write(
+                output,
+                &ply_cloud(tile, representatives, positions, normals, curvature),
+            );
+        }
+    };
+    let out = LasTileOutput {
+        header: &tile.header,
+        records: &tile.records,
+        representatives,
+        positions,
+        normals,
+        curvature,
+    };
+    write_las_tile(output, &out, compressed)
+}
+
+/// The cloud written as PLY: positions, normals, curvature, and intensity and
+/// GPS time of the representative records.
+fn ply_cloud(
+    tile: &LasTile,
+    representatives: &[usize],
+    positions: &[Point3<f64>],
+    normals: &[Vector3<f64>],
+    curvature: &[f64],
+) -> PointCloud {
+    let intensity: Vec<f32> = tile.records.intensity().map(f32::from).collect();
+    let time: Option<Vec<f64>> = tile.records.gps_time().map(|t| t.collect());
+    PointCloud {
+        points: positions.to_vec(),
+        intensity: Some(representatives.iter().map(|&r| intensity[r]).collect()),
+        normals: Some(normals.to_vec()),
+        curvature: Some(curvature.to_vec()),
+        time: time.map(|t| representatives.iter().map(|&r| t[r]).collect()),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_validation() {
+        assert!(BatchConfig::default().validate().is_ok());
+        let bad = [
+            BatchConfig {
+                jobs: 0,
+                ..Default::default()
+            },
+            BatchConfig {
+                halo: Some(-1.0),
+                ..Default::default()
+            },
+            BatchConfig {
+                voxel: Some(VoxelConfig::new(0.0)),
+                ..Default::default()
+            },
+            BatchConfig {
+                outliers: Some(OutlierConfig {
+                    k: 0,
+                    std_ratio: 1.0,
+                }),
+                ..Default::default()
+            },
+        ];
+        for c in bad {
+            assert!(c.validate().is_err(), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn refuses_output_equal_to_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = run_batch(dir.path(), dir.path(), &BatchConfig::default(), &NoProgress);
+        assert!(matches!(r, Err(Error::OutputIsInput { .. })));
+    }
+
+    #[test]
+    fn plans_las_and_laz_only_sorted() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["b.LAZ", "a.las", "c.txt", "d.ply"] {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/e.las"), b"x").unwrap();
+        let out = Path::new("/out");
+        let plan = plan_inputs(dir.path(), out, OutputFormat::Same, false).unwrap();
+        let names: Vec<_> = plan.iter().map(|(_, o)| o.clone()).collect();
+        assert_eq!(names, [out.join("a.las"), out.join("b.laz")]);
+        let plan = plan_inputs(dir.path(), out, OutputFormat::Ply, true).unwrap();
+        assert_eq!(plan.len(), 3);
+        assert_eq!(plan[2].1, out.join("sub/e.ply"));
+    }
+}

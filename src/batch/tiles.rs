@@ -1,0 +1,218 @@
+//! Tiles of a batch: reading a LAS/LAZ tile with its raw records, the tile
+//! index from the file headers' bounds, and the halo points that neighbouring
+//! tiles lend to a tile's normal estimation.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+use nalgebra::Point3;
+
+use crate::error::{Error, Result};
+
+/// An axis-aligned box in the CRS units of the tiles (inclusive bounds).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Aabb {
+    /// Minimum corner.
+    pub min: Point3<f64>,
+    /// Maximum corner.
+    pub max: Point3<f64>,
+}
+
+impl Aabb {
+    /// The box grown by `margin` on every side.
+    pub fn expanded(&self, margin: f64) -> Aabb {
+        Aabb {
+            min: self.min.map(|c| c - margin),
+            max: self.max.map(|c| c + margin),
+        }
+    }
+
+    /// True when the two boxes overlap (touching counts).
+    pub fn intersects(&self, other: &Aabb) -> bool {
+        (0..3).all(|i| self.min[i] <= other.max[i] && other.min[i] <= self.max[i])
+    }
+
+    /// True when `p` is inside (inclusive).
+    pub fn contains(&self, p: &Point3<f64>) -> bool {
+        (0..3).all(|i| self.min[i] <= p[i] && p[i] <= self.max[i])
+    }
+}
+
+/// A tile of the batch as far as its header tells: path and bounds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TileInfo {
+    /// The input file.
+    pub path: PathBuf,
+    /// Bounds from the LAS header; `None` when the header's bounds are not
+    /// finite or inverted (such a tile is then a halo neighbour of every tile).
+    pub bounds: Option<Aabb>,
+    /// Point count from the header.
+    pub number_of_points: u64,
+}
+
+fn las_error(path: &Path) -> impl Fn(las::Error) -> Error + '_ {
+    move |source| Error::Las {
+        path: path.to_path_buf(),
+        source: Box::new(source),
+    }
+}
+
+/// Reads only the header (and VLRs) of a LAS/LAZ file.
+///
+/// # Errors
+/// [`Error::Io`] when the file cannot be opened, [`Error::Las`] when the
+/// header is invalid.
+pub fn read_tile_info(path: &Path) -> Result<TileInfo> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let header = las::Header::new(BufReader::new(file)).map_err(las_error(path))?;
+    let b = header.bounds();
+    let bounds = Aabb {
+        min: Point3::new(b.min.x, b.min.y, b.min.z),
+        max: Point3::new(b.max.x, b.max.y, b.max.z),
+    };
+    let valid = bounds
+        .min
+        .iter()
+        .chain(bounds.max.iter())
+        .all(|c| c.is_finite())
+        && (0..3).all(|i| bounds.min[i] <= bounds.max[i]);
+    Ok(TileInfo {
+        path: path.to_path_buf(),
+        bounds: valid.then_some(bounds),
+        number_of_points: header.number_of_points(),
+    })
+}
+
+/// A LAS/LAZ tile in memory: header, raw point records and decoded positions.
+#[derive(Debug, Clone)]
+pub struct LasTile {
+    /// The file's header.
+    pub header: las::Header,
+    /// All point records, raw (decompressed) bytes.
+    pub records: las::PointData,
+    /// Positions (scale and offset applied), one per record.
+    pub positions: Vec<Point3<f64>>,
+}
+
+/// Reads every point of a LAS/LAZ file.
+///
+/// # Errors
+/// [`Error::Io`] / [`Error::Las`] for unreadable or corrupt files, including
+/// files with fewer points than their header promises.
+pub fn read_las_tile(path: &Path) -> Result<LasTile> {
+    let mut reader = las::Reader::from_path(path).map_err(las_error(path))?;
+    let header = reader.header().clone();
+    let records = reader.read_all().map_err(las_error(path))?;
+    if (records.len() as u64) < header.number_of_points() {
+        return Err(Error::format(
+            path,
+            format!(
+                "header promises {} points, file holds {}",
+                header.number_of_points(),
+                records.len()
+            ),
+        ));
+    }
+    let positions = decode_positions(&records);
+    Ok(LasTile {
+        header,
+        records,
+        positions,
+    })
+}
+
+fn decode_positions(records: &las::PointData) -> Vec<Point3<f64>> {
+    records
+        .x()
+        .zip(records.y())
+        .zip(records.z())
+        .map(|((x, y), z)| Point3::new(x, y, z))
+        .collect()
+}
+
+/// Indices of the tiles (other than `index`) whose bounds come within
+/// `halo` of tile `index`'s bounds. Tiles with unknown bounds are neighbours
+/// of every tile.
+pub fn halo_neighbors(tiles: &[TileInfo], index: usize, halo: f64) -> Vec<usize> {
+    let Some(own) = tiles.get(index) else {
+        return Vec::new();
+    };
+    let region = own.bounds.map(|b| b.expanded(halo));
+    tiles
+        .iter()
+        .enumerate()
+        .filter(|&(j, t)| {
+            j != index
+                && match (region, t.bounds) {
+                    (Some(r), Some(b)) => r.intersects(&b),
+                    _ => true,
+                }
+        })
+        .map(|(j, _)| j)
+        .collect()
+}
+
+/// Points per chunk when streaming a neighbour tile.
+const HALO_CHUNK: u64 = 1 << 20;
+
+/// The points of the files `paths` for which `keep` is true, streamed in
+/// chunks so that only the kept points stay in memory.
+///
+/// # Errors
+/// As [`read_las_tile`].
+pub fn read_halo_points(
+    paths: &[&Path],
+    keep: impl Fn(&Point3<f64>) -> bool,
+) -> Result<Vec<Point3<f64>>> {
+    let mut out = Vec::new();
+    for &path in paths {
+        let mut reader = las::Reader::from_path(path).map_err(las_error(path))?;
+        let mut chunk = las::PointDataBuilder::new()
+            .for_header(reader.header())
+            .build();
+        while reader
+            .fill_points(HALO_CHUNK, &mut chunk)
+            .map_err(las_error(path))?
+            > 0
+        {
+            out.extend(decode_positions(&chunk).into_iter().filter(|p| keep(p)));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tile(x0: f64, y0: f64) -> TileInfo {
+        TileInfo {
+            path: PathBuf::from(format!("{x0}_{y0}.las")),
+            bounds: Some(Aabb {
+                min: Point3::new(x0, y0, 0.0),
+                max: Point3::new(x0 + 10.0, y0 + 10.0, 5.0),
+            }),
+            number_of_points: 1,
+        }
+    }
+
+    #[test]
+    fn neighbours_within_halo() {
+        let mut tiles = vec![tile(0.0, 0.0), tile(10.5, 0.0), tile(0.0, 30.0)];
+        assert_eq!(halo_neighbors(&tiles, 0, 0.0), Vec::<usize>::new());
+        assert_eq!(halo_neighbors(&tiles, 0, 1.0), vec![1]);
+        assert_eq!(halo_neighbors(&tiles, 1, 1.0), vec![0]);
+        tiles[2].bounds = None;
+        assert_eq!(halo_neighbors(&tiles, 0, 0.0), vec![2]);
+        assert_eq!(halo_neighbors(&tiles, 2, 0.0), vec![0, 1]);
+        assert!(halo_neighbors(&tiles, 9, 1.0).is_empty());
+    }
+
+    #[test]
+    fn aabb_contains_is_inclusive() {
+        let b = tile(0.0, 0.0).bounds.unwrap();
+        assert!(b.contains(&Point3::new(10.0, 10.0, 5.0)));
+        assert!(!b.contains(&Point3::new(10.0001, 10.0, 5.0)));
+    }
+}

@@ -1,1 +1,0 @@
-//! simulate (to be written)
