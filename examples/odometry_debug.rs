@@ -17,8 +17,15 @@ fn main() -> anyhow::Result<()> {
         if let Some(reg) = &r.registration {
             println!(
                 "{:3} src {:6} map {:7} sigma {:.3} it {:2} conv {} fit {:.3} rmse {:.4} t {:?}",
-                r.index, r.source_points, r.map_points, r.sigma, reg.iterations, reg.converged,
-                reg.fitness, reg.inlier_rmse, r.world_from_sensor.translation.vector.as_slice()
+                r.index,
+                r.source_points,
+                r.map_points,
+                r.sigma,
+                reg.iterations,
+                reg.converged,
+                reg.fitness,
+                reg.inlier_rmse,
+                r.world_from_sensor.translation.vector.as_slice()
             );
         }
     }

@@ -8,8 +8,7 @@ use nalgebra::Isometry3;
 use pointpipe::eval;
 use pointpipe::io::{self, poses};
 use pointpipe::odometry::{
-    FrameResult, MapBuilder, OdometryConfig, Pipeline, Stage, StageTimings, TimingSummary,
-    sequence,
+    FrameResult, MapBuilder, OdometryConfig, Pipeline, Stage, StageTimings, TimingSummary, sequence,
 };
 
 use super::Context;
@@ -73,12 +72,16 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading config {}", path.display()))?;
-            OdometryConfig::from_toml(&text).with_context(|| format!("config {}", path.display()))?
+            OdometryConfig::from_toml(&text)
+                .with_context(|| format!("config {}", path.display()))?
         }
         None => OdometryConfig::default(),
     };
     if !(args.map_voxel_size.is_finite() && args.map_voxel_size > 0.0) {
-        anyhow::bail!("--map-voxel-size must be finite and > 0, got {}", args.map_voxel_size);
+        anyhow::bail!(
+            "--map-voxel-size must be finite and > 0, got {}",
+            args.map_voxel_size
+        );
     }
     let frames = sequence::list_frames(&args.input)?;
     let times = sequence::read_times(&args.input, frames.len())?;
@@ -88,7 +91,10 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
         .map(|p| read_poses(p, args.gt_format))
         .transpose()?;
     let mut pipeline = Pipeline::new(config)?;
-    let mut map = args.map.as_ref().map(|_| MapBuilder::new(args.map_voxel_size));
+    let mut map = args
+        .map
+        .as_ref()
+        .map(|_| MapBuilder::new(args.map_voxel_size));
     let progress = super::progress_bar(frames.len() as u64, "frames", ctx);
     let mut results = Vec::with_capacity(frames.len());
     let (mut process_seconds, mut read_seconds) = (0.0, 0.0);
@@ -123,10 +129,18 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
                 pipeline.config().max_range,
             );
             map.add(&cropped, &result.world_from_sensor);
-            result.timings.set(Stage::MapUpdate, result.timings.get(Stage::MapUpdate) + super::ms_since(start));
+            result.timings.set(
+                Stage::MapUpdate,
+                result.timings.get(Stage::MapUpdate) + super::ms_since(start),
+            );
         }
         if result.status.is_flagged() {
-            log::warn!("frame {} ({}): {:?}", result.index, path.display(), result.status);
+            log::warn!(
+                "frame {} ({}): {:?}",
+                result.index,
+                path.display(),
+                result.status
+            );
         }
         results.push(result);
         progress.inc(1);
@@ -164,7 +178,10 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
 pub fn read_poses(path: &Path, format: PoseFormat) -> anyhow::Result<Vec<Isometry3<f64>>> {
     Ok(match format {
         PoseFormat::Kitti => poses::read_kitti_poses(path)?,
-        PoseFormat::Tum => poses::read_tum_poses(path)?.into_iter().map(|(_, p)| p).collect(),
+        PoseFormat::Tum => poses::read_tum_poses(path)?
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect(),
     })
 }
 
@@ -234,7 +251,9 @@ pub fn print_report(report: &RunReport, json: bool, out: Option<&Path>) {
     }
     println!(
         "{n} frames, {fps:.1} frames/s processing ({fps_with_read:.1} frames/s with reading), voxel size {}",
-        report.voxel_size.map_or("-".into(), |v| format!("{v:.3} m"))
+        report
+            .voxel_size
+            .map_or("-".into(), |v| format!("{v:.3} m"))
     );
     println!("{:<11} {:>10} {:>10}", "stage", "median ms", "p95 ms");
     for (name, median, p95) in &summary.stages {
@@ -252,10 +271,13 @@ pub fn print_report(report: &RunReport, json: bool, out: Option<&Path>) {
             e.ate.rmse_m,
             e.rpe.trans_rmse_m,
             e.rpe.rot_rmse_deg,
-            e.kitti.as_ref().map_or("n/a (trajectory shorter than 100 m)".to_string(), |k| format!(
-                "{:.3} % translation, {:.4} deg/100 m rotation",
-                k.t_err_pct, k.r_err_deg_per_100m
-            ))
+            e.kitti.as_ref().map_or(
+                "n/a (trajectory shorter than 100 m)".to_string(),
+                |k| format!(
+                    "{:.3} % translation, {:.4} deg/100 m rotation",
+                    k.t_err_pct, k.r_err_deg_per_100m
+                )
+            )
         );
     }
     if let Some(p) = out {

@@ -112,11 +112,7 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<()> {
 
 /// Reads one cloud with the library's format dispatch.
 fn read_cloud(path: &Path) -> anyhow::Result<PointCloud> {
-    // TODO(viewer): switch to `pointpipe::io::read(path)` once io is merged.
-    anyhow::bail!(
-        "{}: reading files needs pointpipe::io (not merged yet)",
-        path.display()
-    )
+    Ok(pointpipe::io::read(path)?)
 }
 
 /// Parses `WIDTHxHEIGHT`, each 16–16384 pixels.

@@ -22,14 +22,14 @@
 //! keep the predicted pose and are flagged in [`FrameResult::status`].
 
 mod adaptive;
+mod local_map;
 mod map;
 pub mod sequence;
-mod local_map;
 mod timing;
 
 pub use adaptive::AdaptiveThreshold;
-pub use map::MapBuilder;
 pub use local_map::LocalMap;
+pub use map::MapBuilder;
 pub use timing::{Stage, StageTimings, TimingSummary};
 
 use nalgebra::{Isometry3, Point3};
@@ -108,8 +108,8 @@ impl OdometryConfig {
     /// [`Error::InvalidParameter`] on a syntax error, an unknown key, or a
     /// value that fails [`OdometryConfig::validate`].
     pub fn from_toml(text: &str) -> Result<Self> {
-        let config: OdometryConfig = toml::from_str(text)
-            .map_err(|e| Error::invalid("config", "TOML", e.to_string()))?;
+        let config: OdometryConfig =
+            toml::from_str(text).map_err(|e| Error::invalid("config", "TOML", e.to_string()))?;
         config.validate()?;
         Ok(config)
     }
@@ -124,11 +124,19 @@ impl OdometryConfig {
             }
         };
         if !(self.min_range.is_finite() && self.min_range >= 0.0) {
-            return Err(Error::invalid("min_range", self.min_range, "must be finite and >= 0"));
+            return Err(Error::invalid(
+                "min_range",
+                self.min_range,
+                "must be finite and >= 0",
+            ));
         }
         positive("max_range", self.max_range)?;
         if self.max_range <= self.min_range {
-            return Err(Error::invalid("max_range", self.max_range, "must exceed min_range"));
+            return Err(Error::invalid(
+                "max_range",
+                self.max_range,
+                "must exceed min_range",
+            ));
         }
         if let Some(v) = self.voxel_size {
             positive("voxel_size", v)?;
@@ -139,7 +147,11 @@ impl OdometryConfig {
         positive("translation_tolerance", self.translation_tolerance)?;
         positive("rotation_tolerance", self.rotation_tolerance)?;
         if !(self.min_motion.is_finite() && self.min_motion >= 0.0) {
-            return Err(Error::invalid("min_motion", self.min_motion, "must be finite and >= 0"));
+            return Err(Error::invalid(
+                "min_motion",
+                self.min_motion,
+                "must be finite and >= 0",
+            ));
         }
         for (name, v) in [
             ("max_points_per_voxel", self.max_points_per_voxel),
@@ -286,7 +298,13 @@ impl Pipeline {
         // 6. The frame joins the local map; far voxels leave it.
         self.update_map(&frame_downsample, &world_from_sensor, voxel_size);
         timings.lap(Stage::MapUpdate);
-        self.finish_frame(world_from_sensor, status, registration, source.len(), timings)
+        self.finish_frame(
+            world_from_sensor,
+            status,
+            registration,
+            source.len(),
+            timings,
+        )
     }
 
     /// Records a frame that could not be read: it keeps the prediction and is
@@ -398,8 +416,14 @@ impl Pipeline {
             kernel_scale: fine_distance / 3.0,
             ..config
         };
-        let result = icp::register(source, &self.target, tree, &coarse.target_from_source, &fine_config)
-            .unwrap_or(coarse);
+        let result = icp::register(
+            source,
+            &self.target,
+            tree,
+            &coarse.target_from_source,
+            &fine_config,
+        )
+        .unwrap_or(coarse);
         match result {
             r if r.degenerate => (*prediction, FrameStatus::Degenerate, Some(r)),
             r => {
@@ -453,7 +477,10 @@ fn effective_max_range(points: &[Point3<f64>], max_range: f64) -> f64 {
 
 /// Voxel downsampling of a cropped frame (first point per voxel, KISS-ICP):
 /// returns `(frame_downsample at voxel_size/2, source at 1.5·voxel_size)`.
-fn downsample_frame(points: &[Point3<f64>], voxel_size: f64) -> (Vec<Point3<f64>>, Vec<Point3<f64>>) {
+fn downsample_frame(
+    points: &[Point3<f64>],
+    voxel_size: f64,
+) -> (Vec<Point3<f64>>, Vec<Point3<f64>>) {
     let first = |points: Vec<Point3<f64>>, size: f64| -> Vec<Point3<f64>> {
         let config = VoxelConfig {
             voxel_size: size,

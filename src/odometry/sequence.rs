@@ -45,7 +45,10 @@ pub fn list_frames(input: &Path) -> Result<Vec<PathBuf>> {
     if frames.is_empty() {
         return Err(Error::format(
             input,
-            format!("no frames found (expected files ending in .{})", FRAME_EXTENSIONS.join(", .")),
+            format!(
+                "no frames found (expected files ending in .{})",
+                FRAME_EXTENSIONS.join(", .")
+            ),
         ));
     }
     Ok(frames)
@@ -54,7 +57,11 @@ pub fn list_frames(input: &Path) -> Result<Vec<PathBuf>> {
 /// `input/velodyne` when it exists (KITTI layout), else `input`.
 fn frame_dir(input: &Path) -> PathBuf {
     let velodyne = input.join("velodyne");
-    if velodyne.is_dir() { velodyne } else { input.to_path_buf() }
+    if velodyne.is_dir() {
+        velodyne
+    } else {
+        input.to_path_buf()
+    }
 }
 
 fn has_frame_extension(path: &Path) -> bool {
@@ -80,7 +87,11 @@ fn frame_number(path: &Path) -> Option<u64> {
 /// # Errors
 /// [`Error::Format`] when `times.txt` exists but a line is not a number.
 pub fn read_times(input: &Path, frames: usize) -> Result<Option<Vec<f64>>> {
-    let dir = if input.is_dir() { input } else { input.parent().unwrap_or(Path::new(".")) };
+    let dir = if input.is_dir() {
+        input
+    } else {
+        input.parent().unwrap_or(Path::new("."))
+    };
     let path = dir.join("times.txt");
     if !path.is_file() {
         return Ok(None);
@@ -92,8 +103,12 @@ pub fn read_times(input: &Path, frames: usize) -> Result<Option<Vec<f64>>> {
         .filter(|l| !l.is_empty())
         .enumerate()
         .map(|(i, l)| {
-            l.parse::<f64>()
-                .map_err(|_| Error::format(&path, format!("line {}: '{l}' is not a time in seconds", i + 1)))
+            l.parse::<f64>().map_err(|_| {
+                Error::format(
+                    &path,
+                    format!("line {}: '{l}' is not a time in seconds", i + 1),
+                )
+            })
         })
         .collect::<Result<Vec<f64>>>()?;
     Ok((times.len() == frames).then_some(times))
