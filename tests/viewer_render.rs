@@ -134,9 +134,9 @@ fn synthetic_scene_renders_layers_in_their_colours_where_they_project() {
             ];
         }
     }
-    for k in 0..4 {
+    for (b, e) in bbox.iter().zip(&expected) {
         assert!(
-            (f64::from(bbox[k]) - expected[k]).abs() <= 4.0,
+            (f64::from(*b) - e).abs() <= 4.0,
             "drawn {bbox:?} vs projected {expected:?}"
         );
     }

@@ -170,9 +170,9 @@ fn las_screenshot_draws_the_cloud_where_it_projects() {
     let expected = projected_bbox(&scene, &points);
     // Points are 2 px squares, edges may be anti-aliased / dim: allow 4 px.
     let tolerance = 4.0;
-    for k in 0..4 {
+    for (k, (d, e)) in drawn.iter().zip(&expected).enumerate() {
         assert!(
-            (drawn[k] - expected[k]).abs() <= tolerance,
+            (d - e).abs() <= tolerance,
             "drawn bbox {drawn:?} vs projected {expected:?} (edge {k})"
         );
     }

@@ -192,11 +192,11 @@ async fn interact(
                     }
                     Key::S => want_screenshot = true,
                     _ => {
-                        if let Some(i) = layer_key(key) {
-                            if let Some(layer) = live.scene.layers.get_mut(i) {
-                                layer.visible = !layer.visible;
-                                changed = true;
-                            }
+                        if let Some(layer) =
+                            layer_key(key).and_then(|i| live.scene.layers.get_mut(i))
+                        {
+                            layer.visible = !layer.visible;
+                            changed = true;
                         }
                     }
                 },
@@ -225,14 +225,15 @@ async fn interact(
         }
         if changed || reframe {
             let bounds = live.scene.bounds();
-            if follow && (reframe || grew(framed_bounds, bounds)) {
-                if let Some((lo, hi)) = bounds {
-                    if framed_bounds.is_none() {
-                        origin = nalgebra::center(&lo, &hi);
-                    }
-                    camera = orbit_camera(&frame_bounds(&lo, &hi, aspect), &origin);
-                    framed_bounds = bounds;
+            if follow
+                && (reframe || grew(framed_bounds, bounds))
+                && let Some((lo, hi)) = bounds
+            {
+                if framed_bounds.is_none() {
+                    origin = nalgebra::center(&lo, &hi);
                 }
+                camera = orbit_camera(&frame_bounds(&lo, &hi, aspect), &origin);
+                framed_bounds = bounds;
             }
             drawable = Drawable::new(&live.scene, &origin);
             let new_title = live.title_text();
