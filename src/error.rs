@@ -107,6 +107,14 @@ pub enum Error {
         /// The minimum the metric needs (2, or 3 for an alignment).
         min: usize,
     },
+
+    /// The 3D viewer (feature `viewer`) could not open a window, find a GPU
+    /// adapter, or write its screenshot. The message says how to run headless.
+    #[error("viewer: {reason}")]
+    Viewer {
+        /// What failed and what to do about it.
+        reason: String,
+    },
 }
 
 /// `Result` with pointpipe's [`Error`].

@@ -10,6 +10,8 @@ pub mod kdtree;
 pub mod normals;
 pub mod odometry;
 pub mod simulate;
+#[cfg(feature = "viewer")]
+pub mod viewer;
 pub mod voxel;
 
 pub use cloud::PointCloud;

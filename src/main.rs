@@ -47,6 +47,9 @@ enum Command {
     Simulate(cli::simulate::Args),
     /// Batch-process a directory of LAS/LAZ tiles (outliers, voxel, normals).
     Batch(cli::batch::Args),
+    /// Look at point clouds in a 3D window, or render a screenshot (feature `viewer`).
+    #[cfg(feature = "viewer")]
+    View(cli::view::Args),
 }
 
 fn main() -> ExitCode {
@@ -86,6 +89,8 @@ fn main() -> ExitCode {
         Command::Demo(a) => cli::demo::run(a, &ctx),
         Command::Simulate(a) => cli::simulate::run(a, &ctx),
         Command::Batch(a) => cli::batch::run(a, &ctx),
+        #[cfg(feature = "viewer")]
+        Command::View(a) => cli::view::run(a, &ctx),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -11,6 +11,8 @@ pub mod normals;
 pub mod odometry;
 pub mod register;
 pub mod simulate;
+#[cfg(feature = "viewer")]
+pub mod view;
 
 /// Options shared by every subcommand.
 #[derive(Debug, Clone, Copy)]
