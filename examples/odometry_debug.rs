@@ -5,6 +5,7 @@ use pointpipe::io::{self, poses};
 use pointpipe::odometry::{OdometryConfig, Pipeline, sequence};
 
 fn main() -> anyhow::Result<()> {
+    env_logger::init();
     let args: Vec<String> = std::env::args().collect();
     let input = std::path::PathBuf::from(&args[1]);
     let config = match args.get(2) {
@@ -24,15 +25,29 @@ fn main() -> anyhow::Result<()> {
                 let est = pipeline.poses()[i - 1].inverse() * r.world_from_sensor;
                 let refd = gt[i - 1].inverse() * gt[i];
                 let e = refd.inverse() * est;
-                format!("step err {:.3} m {:.3} deg", e.translation.vector.norm(), e.rotation.angle().to_degrees())
+                format!(
+                    "step err {:.3} m {:.3} deg",
+                    e.translation.vector.norm(),
+                    e.rotation.angle().to_degrees()
+                )
             }
             _ => String::new(),
         };
         if let Some(reg) = &r.registration {
             println!(
                 "{:3} src {:5} map {:7} sigma {:.3} it {:2} conv {} fit {:.3} rmse {:.4} deg {} {} {:?} {:.0}ms",
-                r.index, r.source_points, r.map_points, r.sigma, reg.iterations, reg.converged as u8,
-                reg.fitness, reg.inlier_rmse, reg.degenerate as u8, step_error, r.status, r.timings.total()
+                r.index,
+                r.source_points,
+                r.map_points,
+                r.sigma,
+                reg.iterations,
+                reg.converged as u8,
+                reg.fitness,
+                reg.inlier_rmse,
+                reg.degenerate as u8,
+                step_error,
+                r.status,
+                r.timings.total()
             );
         }
     }

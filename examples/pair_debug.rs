@@ -77,12 +77,58 @@ fn main() -> anyhow::Result<()> {
         err.rotation.angle().to_degrees(),
         err.translation.vector.norm()
     );
+    for offset in [0.0, 43.0, 200.0] {
+        let w = nalgebra::Isometry3::translation(offset, 0.0, 0.0);
+        let mut t2 = target.clone();
+        t2.transform(&w);
+        let tree2 = KdTree::build(&t2.points)?;
+        let init = w
+            * reference
+            * nalgebra::Isometry3::new(
+                nalgebra::Vector3::new(0.2, 0.1, 0.0),
+                nalgebra::Vector3::new(0.0, 0.0, 0.05),
+            );
+        let config = IcpConfig {
+            max_correspondence_distance: 2.0,
+            kernel: icp::RobustKernel::GemanMcClure,
+            kernel_scale: 0.5,
+            ..Default::default()
+        };
+        let r = icp::register(&source.points, &t2, &tree2, &init, &config)?;
+        let err = (w * reference).inverse() * r.target_from_source;
+        println!(
+            "offset {offset} it {} conv {} fit {:.3} rot err {:.4} deg trans err {:.4} m",
+            r.iterations,
+            r.converged,
+            r.fitness,
+            err.rotation.angle().to_degrees(),
+            err.translation.vector.norm()
+        );
+    }
     for kernel in [icp::RobustKernel::None, icp::RobustKernel::GemanMcClure] {
-        let config = IcpConfig { method: icp::IcpMethod::PointToPoint, max_correspondence_distance: 1.0, kernel, kernel_scale: 0.3, max_iterations: 100, ..Default::default() };
-        let init = reference * nalgebra::Isometry3::new(nalgebra::Vector3::new(0.1, 0.05, 0.0), nalgebra::Vector3::new(0.0, 0.0, 0.02));
+        let config = IcpConfig {
+            method: icp::IcpMethod::PointToPoint,
+            max_correspondence_distance: 1.0,
+            kernel,
+            kernel_scale: 0.3,
+            max_iterations: 100,
+            ..Default::default()
+        };
+        let init = reference
+            * nalgebra::Isometry3::new(
+                nalgebra::Vector3::new(0.1, 0.05, 0.0),
+                nalgebra::Vector3::new(0.0, 0.0, 0.02),
+            );
         let r = icp::register(&source.points, &target, &tree, &init, &config)?;
         let err = reference.inverse() * r.target_from_source;
-        println!("p2p {kernel:?} it {} conv {} fit {:.3} rot err {:.4} deg trans err {:.4} m", r.iterations, r.converged, r.fitness, err.rotation.angle().to_degrees(), err.translation.vector.norm());
+        println!(
+            "p2p {kernel:?} it {} conv {} fit {:.3} rot err {:.4} deg trans err {:.4} m",
+            r.iterations,
+            r.converged,
+            r.fitness,
+            err.rotation.angle().to_degrees(),
+            err.translation.vector.norm()
+        );
     }
     Ok(())
 }

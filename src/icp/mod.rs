@@ -288,6 +288,8 @@ pub fn register(
         }
         let update = compute_update(&correspondences, config)?;
         target_from_source = update * target_from_source;
+        // Products of unit quaternions drift from unit norm by rounding; keep it exact.
+        target_from_source.rotation.renormalize();
         iterations += 1;
         converged = is_below_tolerances(&update, config);
         log::trace!(

@@ -293,7 +293,7 @@ impl Pipeline {
         timings.lap(Stage::Normals);
         // 5. Point-to-plane ICP against the local map from the prediction.
         let (world_from_sensor, status, registration) =
-            self.register_frame(&source, &tree, &prediction, voxel_size);
+            self.register_frame(&source, &frame_downsample, &tree, &prediction, voxel_size);
         timings.lap(Stage::Icp);
         // 6. The frame joins the local map; far voxels leave it.
         self.update_map(&frame_downsample, &world_from_sensor, voxel_size);
@@ -323,6 +323,7 @@ impl Pipeline {
         source_points: usize,
         timings: StageTimings,
     ) -> FrameResult {
+        let world_from_sensor = renormalized(world_from_sensor);
         let sigma = self.threshold.sigma();
         self.poses.push(world_from_sensor);
         FrameResult {
@@ -357,7 +358,7 @@ impl Pipeline {
         match self.poses.as_slice() {
             [] => Isometry3::identity(),
             [only] => *only,
-            [.., before, last] => last * (before.inverse() * last),
+            [.., before, last] => renormalized(last * (before.inverse() * last)),
         }
     }
 
@@ -383,6 +384,7 @@ impl Pipeline {
     fn register_frame(
         &mut self,
         source: &[Point3<f64>],
+        fine_source: &[Point3<f64>],
         tree: &Option<KdTree>,
         prediction: &Isometry3<f64>,
         voxel_size: f64,
@@ -408,6 +410,7 @@ impl Pipeline {
             Ok(r) => r,
             Err(e) => return (*prediction, FrameStatus::Failed(e.to_string()), None),
         };
+        let coarse_pose = coarse.target_from_source;
         // Refinement at the map's own scale: the adaptive threshold bounds the
         // prediction error, the map resolution bounds the alignment error.
         let fine_distance = (self.config.refine_distance_factor * voxel_size).min(3.0 * sigma);
@@ -418,13 +421,33 @@ impl Pipeline {
             ..config
         };
         let result = icp::register(
-            source,
+            fine_source,
             &self.target,
             tree,
             &coarse.target_from_source,
             &fine_config,
         )
         .unwrap_or(coarse);
+        log::debug!(
+            "frame {}: sigma {sigma:.3} m; coarse moved the prediction {:.4} m / {:.4} deg; fine moved coarse {:.4} m / {:.4} deg",
+            self.poses.len(),
+            (prediction.inverse() * coarse_pose)
+                .translation
+                .vector
+                .norm(),
+            (prediction.inverse() * coarse_pose)
+                .rotation
+                .angle()
+                .to_degrees(),
+            (coarse_pose.inverse() * result.target_from_source)
+                .translation
+                .vector
+                .norm(),
+            (coarse_pose.inverse() * result.target_from_source)
+                .rotation
+                .angle()
+                .to_degrees(),
+        );
         match result {
             r if r.degenerate => (*prediction, FrameStatus::Degenerate, Some(r)),
             r => {
@@ -452,6 +475,14 @@ impl Pipeline {
         let sensor = Point3::from(world_from_sensor.translation.vector);
         map.remove_far(&sensor, self.config.max_range);
     }
+}
+
+/// `pose` with its rotation quaternion scaled back to unit norm. Rounding in
+/// long chains of pose products otherwise grows (the constant-velocity
+/// prediction squares the last rotation) until rotations start to scale points.
+fn renormalized(mut pose: Isometry3<f64>) -> Isometry3<f64> {
+    pose.rotation.renormalize();
+    pose
 }
 
 /// Finite points with `min_range ≤ ‖p‖ ≤ max_range` (metres, sensor frame).
