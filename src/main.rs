@@ -1,7 +1,6 @@
 //! The `pointpipe` command line: parses arguments and calls the library.
 //! Every subcommand lives in its own file under `src/cli/`.
 
-#[allow(dead_code)] // until every subcommand is wired (removed before release)
 mod cli;
 
 use std::process::ExitCode;
