@@ -64,7 +64,8 @@ pub struct Args {
     #[arg(long)]
     pub view: bool,
     /// With --view: no window; after the run, render the merged map (voxel
-    /// --map-voxel-size), the trajectory and the last frame into this PNG
+    /// --map-voxel-size; points more than 1.5 m above the highest pose cut
+    /// away), the trajectory and the last frame into this PNG
     /// (headless: `xvfb-run -a -s '-screen 0 1280x800x24' pointpipe odometry ...`).
     #[cfg(feature = "viewer")]
     #[arg(long, value_name = "OUT.png", requires = "view")]
@@ -394,6 +395,10 @@ mod view {
     const FRAME_POINTS: usize = 30_000;
     /// Display budget of the map (points).
     const MAP_POINTS: usize = viewer::DEFAULT_MAX_POINTS;
+    /// Display budget of the map in the after-run screenshot (points).
+    const SCREENSHOT_MAP_POINTS: usize = 400_000;
+    /// Height above the highest pose above which the screenshot hides points, metres.
+    const CEILING_CUT: f64 = 1.5;
     /// Least time between two map updates sent to the live window.
     const MAP_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -499,12 +504,42 @@ mod view {
         last_frame: Vec<Point3<f64>>,
         poses: &[Isometry3<f64>],
     ) -> anyhow::Result<()> {
+        let map_points = map.to_cloud().points;
+        // Stray far returns would shrink the map to a dot: show what lies in
+        // the map's 1st-99th percentile box (grown by 20 %). Roofs would hide
+        // the ground and the trajectory from the camera above: cut away what
+        // is more than CEILING_CUT above the highest pose.
+        let top = poses
+            .iter()
+            .map(|p| p.translation.z)
+            .fold(f64::NEG_INFINITY, f64::max)
+            + CEILING_CUT;
+        let shown = super::super::register::view::display_box(&map_points).map(|(lo, mut hi)| {
+            hi.z = hi.z.min(top);
+            (lo, hi)
+        });
+        let crop = |points: Vec<Point3<f64>>| -> Vec<Point3<f64>> {
+            match &shown {
+                Some((lo, hi)) => points
+                    .into_iter()
+                    .filter(|p| (0..3).all(|k| p[k] >= lo[k] && p[k] <= hi[k]))
+                    .collect(),
+                None => points,
+            }
+        };
         let mut live = LiveScene::new("pointpipe odometry");
-        live.apply(ViewerUpdate::Map(map.to_cloud().points));
-        live.apply(ViewerUpdate::Frame(last_frame));
+        live.max_points = SCREENSHOT_MAP_POINTS;
+        live.apply(ViewerUpdate::Map(crop(map_points)));
+        live.apply(ViewerUpdate::Frame(decimate_points(
+            &crop(last_frame),
+            FRAME_POINTS,
+        )));
         for pose in poses {
             live.apply(ViewerUpdate::Pose(*pose));
         }
+        // The frame lies on the map's surfaces: draw it first so that it wins
+        // the depth ties.
+        live.scene.layers.swap(live.map_layer, live.frame_layer);
         viewer::render_screenshot(&live.scene, SIZE.0, SIZE.1, out)?;
         eprintln!(
             "screenshot written to {} ({}x{}: map, trajectory, last frame in yellow)",

@@ -264,7 +264,7 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
 
 /// `register --view`: the alignment as a before/after scene.
 #[cfg(feature = "viewer")]
-mod view {
+pub(crate) mod view {
     use std::path::Path;
 
     use anyhow::Context as _;
@@ -335,7 +335,7 @@ mod view {
 
     /// The 1st–99th percentile box of `points` per axis, grown by 20 % of its
     /// size on each side; `None` for an empty cloud.
-    fn display_box(points: &[Point3<f64>]) -> Option<(Point3<f64>, Point3<f64>)> {
+    pub(crate) fn display_box(points: &[Point3<f64>]) -> Option<(Point3<f64>, Point3<f64>)> {
         let mut lo = Point3::origin();
         let mut hi = Point3::origin();
         let mut values = Vec::with_capacity(points.len());
