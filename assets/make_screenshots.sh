@@ -6,26 +6,38 @@
 #   assets/make_screenshots.sh
 #
 # Builds pointpipe with the `viewer` feature (release), then renders each
-# picture off-screen under a virtual X display. Needs ../shared/data.
+# picture off-screen under a virtual X display. Needs ../shared/data
+# (or POINTPIPE_DATA). Writes assets/las_height.png, assets/register_balm.png
+# and assets/odometry_balm.png.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 DATA=${POINTPIPE_DATA:-../shared/data}
 SIZE=${SIZE:-1280x800}
+PROFILE=${PROFILE:-release}
 
-cargo build --release --features viewer
-PP=target/release/pointpipe
+if [ "$PROFILE" = release ]; then
+    cargo build --release --features viewer
+else
+    cargo build --features viewer
+fi
+PP=target/$PROFILE/pointpipe
 run() { xvfb-run -a -s '-screen 0 1280x800x24' "$PP" "$@"; }
 
 # 1. A LAS tile coloured by height (PDAL's autzen_trim.las, 110 000 points).
 run view "$DATA/las/pdal/autzen_trim.las" --color height --point-size 2 \
     --size "$SIZE" --screenshot assets/las_height.png
 
-# 2. TODO(lead): registration before/after, once `pointpipe register --view` exists, e.g.
-# run register "$DATA/hdl32-pair-small_gicp/source.ply" "$DATA/hdl32-pair-small_gicp/target.ply" \
-#     --view --screenshot assets/register_before_after.png
+# 2. Registration of two consecutive BALM scans (full32 -> full31, voxel 0.25 m):
+#    target grey; left: source before ICP (red), right: after ICP (green).
+run -q register "$DATA/balm-realworld-lidar/full32.pcd" "$DATA/balm-realworld-lidar/full31.pcd" \
+    --voxel-size 0.25 --view --screenshot assets/register_balm.png
 
-# 3. TODO(lead): odometry map with its trajectory, once `pointpipe odometry --view` exists, e.g.
-# run odometry "$DATA/balm-realworld-lidar" --view --screenshot assets/odometry_map.png
+# 3. Odometry over the 40 BALM scans: merged map (0.1 m voxels, roofs cut away),
+#    trajectory (orange), last frame (yellow).
+POSES=$(mktemp --suffix .txt)
+run -q odometry "$DATA/balm-realworld-lidar" --out "$POSES" \
+    --view --screenshot assets/odometry_balm.png
+rm -f "$POSES"
 
 ls -l assets/*.png

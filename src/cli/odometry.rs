@@ -1,10 +1,11 @@
 //! `pointpipe odometry`: LiDAR odometry over a sequence of frames.
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context as _;
-use nalgebra::Isometry3;
+use nalgebra::{Isometry3, Point3};
 use pointpipe::eval;
 use pointpipe::io::{self, poses};
 use pointpipe::odometry::{
@@ -56,6 +57,19 @@ pub struct Args {
     /// Print one JSON object with the results instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Show the merged map growing live in a 3D window, the current frame in
+    /// yellow and the trajectory as a line (feature `viewer`). Odometry runs in
+    /// its own thread; closing the window stops it and writes the poses so far.
+    #[cfg(feature = "viewer")]
+    #[arg(long)]
+    pub view: bool,
+    /// With --view: no window; after the run, render the merged map (voxel
+    /// --map-voxel-size; points more than 1.5 m above the highest pose cut
+    /// away), the trajectory and the last frame into this PNG
+    /// (headless: `xvfb-run -a -s '-screen 0 1280x800x24' pointpipe odometry ...`).
+    #[cfg(feature = "viewer")]
+    #[arg(long, value_name = "OUT.png", requires = "view")]
+    pub screenshot: Option<PathBuf>,
 }
 
 /// What a run produced, for printing.
@@ -91,65 +105,42 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
         .map(|p| read_poses(p, args.gt_format))
         .transpose()?;
     let mut pipeline = Pipeline::new(config)?;
-    let mut map = args
-        .map
-        .as_ref()
-        .map(|_| MapBuilder::new(args.map_voxel_size));
-    let progress = super::progress_bar(frames.len() as u64, "frames", ctx);
-    let mut results = Vec::with_capacity(frames.len());
-    let (mut process_seconds, mut read_seconds) = (0.0, 0.0);
-    for path in &frames {
-        let start = Instant::now();
-        let frame = match io::read(path) {
-            Ok(frame) => frame,
-            Err(e) if args.skip_bad => {
-                log::warn!("skipping unreadable frame: {e}");
-                results.push(pipeline.skip_frame(e.to_string()));
-                progress.inc(1);
-                continue;
-            }
-            Err(e) => {
-                return Err(anyhow::Error::new(e).context(format!(
-                    "frame {} of {} is unreadable (use --skip-bad to skip such frames)",
-                    results.len(),
-                    frames.len()
-                )));
-            }
-        };
-        let read_ms = super::ms_since(start);
-        let mut result = pipeline.process(&frame);
-        result.timings.set(Stage::Read, read_ms);
-        read_seconds += read_ms / 1e3;
-        process_seconds += (result.timings.total() - read_ms) / 1e3;
-        if let Some(map) = &mut map {
-            let start = Instant::now();
-            let cropped = pointpipe::odometry::crop_ranges(
-                &frame,
-                pipeline.config().min_range,
-                pipeline.config().max_range,
-            );
-            map.add(&cropped, &result.world_from_sensor);
-            result.timings.set(
-                Stage::MapUpdate,
-                result.timings.get(Stage::MapUpdate) + super::ms_since(start),
-            );
-        }
-        if result.status.is_flagged() {
-            log::warn!(
-                "frame {} ({}): {:?}",
-                result.index,
-                path.display(),
-                result.status
-            );
-        }
-        results.push(result);
-        progress.inc(1);
+    #[cfg(not(feature = "viewer"))]
+    let want_map = args.map.is_some();
+    #[cfg(feature = "viewer")]
+    let want_map = args.map.is_some() || args.view;
+    #[cfg(feature = "viewer")]
+    if args.view && args.screenshot.is_none() {
+        // Fail before reading any frame.
+        pointpipe::viewer::check_display()?;
     }
+    let mut map = want_map.then(|| MapBuilder::new(args.map_voxel_size));
+    let progress = super::progress_bar(frames.len() as u64, "frames", ctx);
+    let frame_loop = FrameLoop {
+        frames: &frames,
+        skip_bad: args.skip_bad,
+        progress: &progress,
+    };
+    #[cfg(not(feature = "viewer"))]
+    let output = frame_loop.run(&mut pipeline, &mut map, |_, _, _| ControlFlow::Continue(()))?;
+    #[cfg(feature = "viewer")]
+    let mut last_frame = Vec::new();
+    #[cfg(feature = "viewer")]
+    let output = view::run(&args, frame_loop, &mut pipeline, &mut map, &mut last_frame)?;
+    let LoopOutput {
+        results,
+        process_seconds,
+        read_seconds,
+    } = output;
     progress.finish_and_clear();
     let poses: Vec<Isometry3<f64>> = results.iter().map(|r| r.world_from_sensor).collect();
     write_poses(&args.out, args.format, &poses, times.as_deref())?;
     if let (Some(path), Some(map)) = (&args.map, &map) {
         io::write(path, &map.to_cloud())?;
+    }
+    #[cfg(feature = "viewer")]
+    if let (Some(out), Some(map)) = (&args.screenshot, &map) {
+        view::screenshot(out, map, last_frame, &poses)?;
     }
     let evaluation = gt
         .map(|gt| {
@@ -172,6 +163,101 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
     };
     print_report(&report, args.json, Some(&args.out));
     Ok(())
+}
+
+/// The per-frame loop over a sequence: read, odometry, map update.
+pub struct FrameLoop<'a> {
+    /// Frame files in order.
+    pub frames: &'a [PathBuf],
+    /// Skip unreadable frames instead of stopping.
+    pub skip_bad: bool,
+    /// Advanced once per frame.
+    pub progress: &'a indicatif::ProgressBar,
+}
+
+/// What the frame loop produced.
+pub struct LoopOutput {
+    /// One result per processed frame, in order.
+    pub results: Vec<FrameResult>,
+    /// Odometry time without reading, seconds.
+    pub process_seconds: f64,
+    /// Reading time, seconds.
+    pub read_seconds: f64,
+}
+
+impl FrameLoop<'_> {
+    /// Runs every frame through `pipeline`, adding it to `map` when there is one.
+    /// After each frame added to the map, `on_frame(result, cropped sensor-frame
+    /// points, map)` is called; [`ControlFlow::Break`] stops the loop early (the
+    /// results so far are returned).
+    pub fn run(
+        &self,
+        pipeline: &mut Pipeline,
+        map: &mut Option<MapBuilder>,
+        mut on_frame: impl FnMut(&FrameResult, &[Point3<f64>], &MapBuilder) -> ControlFlow<()>,
+    ) -> anyhow::Result<LoopOutput> {
+        let frames = self.frames;
+        let mut results = Vec::with_capacity(frames.len());
+        let (mut process_seconds, mut read_seconds) = (0.0, 0.0);
+        for path in frames {
+            let start = Instant::now();
+            let frame = match io::read(path) {
+                Ok(frame) => frame,
+                Err(e) if self.skip_bad => {
+                    log::warn!("skipping unreadable frame: {e}");
+                    results.push(pipeline.skip_frame(e.to_string()));
+                    self.progress.inc(1);
+                    continue;
+                }
+                Err(e) => {
+                    return Err(anyhow::Error::new(e).context(format!(
+                        "frame {} of {} is unreadable (use --skip-bad to skip such frames)",
+                        results.len(),
+                        frames.len()
+                    )));
+                }
+            };
+            let read_ms = super::ms_since(start);
+            let mut result = pipeline.process(&frame);
+            result.timings.set(Stage::Read, read_ms);
+            read_seconds += read_ms / 1e3;
+            process_seconds += (result.timings.total() - read_ms) / 1e3;
+            let mut flow = ControlFlow::Continue(());
+            if let Some(map) = map {
+                let start = Instant::now();
+                let cropped = pointpipe::odometry::crop_ranges(
+                    &frame,
+                    pipeline.config().min_range,
+                    pipeline.config().max_range,
+                );
+                map.add(&cropped, &result.world_from_sensor);
+                result.timings.set(
+                    Stage::MapUpdate,
+                    result.timings.get(Stage::MapUpdate) + super::ms_since(start),
+                );
+                flow = on_frame(&result, &cropped, map);
+            }
+            if result.status.is_flagged() {
+                log::warn!(
+                    "frame {} ({}): {:?}",
+                    result.index,
+                    path.display(),
+                    result.status
+                );
+            }
+            results.push(result);
+            self.progress.inc(1);
+            if flow.is_break() {
+                log::info!("stopped after {} of {} frames", results.len(), frames.len());
+                break;
+            }
+        }
+        Ok(LoopOutput {
+            results,
+            process_seconds,
+            read_seconds,
+        })
+    }
 }
 
 /// Reads a pose file as `world_from_sensor` per line.
@@ -287,4 +373,180 @@ pub fn print_report(report: &RunReport, json: bool, out: Option<&Path>) {
 
 fn round3(x: f64) -> f64 {
     (x * 1e3).round() / 1e3
+}
+
+/// `odometry --view`: the live window and the after-run screenshot.
+#[cfg(feature = "viewer")]
+mod view {
+    use std::ops::ControlFlow;
+    use std::path::Path;
+    use std::sync::mpsc::{self, Sender};
+    use std::time::{Duration, Instant};
+
+    use nalgebra::{Isometry3, Point3};
+    use pointpipe::odometry::{FrameResult, MapBuilder, Pipeline};
+    use pointpipe::viewer::{self, LiveScene, ViewerUpdate, decimate_points};
+
+    use super::{Args, FrameLoop, LoopOutput};
+
+    /// Window and screenshot size, pixels.
+    const SIZE: (u32, u32) = viewer::DEFAULT_SIZE;
+    /// Display budget of the current frame sent each frame (points).
+    const FRAME_POINTS: usize = 30_000;
+    /// Display budget of the map (points).
+    const MAP_POINTS: usize = viewer::DEFAULT_MAX_POINTS;
+    /// Display budget of the map in the after-run screenshot (points).
+    const SCREENSHOT_MAP_POINTS: usize = 400_000;
+    /// Height above the highest pose above which the screenshot hides points, metres.
+    const CEILING_CUT: f64 = 1.5;
+    /// Least time between two map updates sent to the live window.
+    const MAP_INTERVAL: Duration = Duration::from_secs(2);
+
+    /// Runs the frame loop as `args` asks: plain, recording the last frame
+    /// (world frame) into `last_frame` for [`screenshot`], or live.
+    pub fn run(
+        args: &Args,
+        frame_loop: FrameLoop<'_>,
+        pipeline: &mut Pipeline,
+        map: &mut Option<MapBuilder>,
+        last_frame: &mut Vec<Point3<f64>>,
+    ) -> anyhow::Result<LoopOutput> {
+        if !args.view {
+            return frame_loop.run(pipeline, map, |_, _, _| ControlFlow::Continue(()));
+        }
+        if args.screenshot.is_some() {
+            return frame_loop.run(pipeline, map, |result, cropped, _| {
+                last_frame.clear();
+                last_frame.extend(cropped.iter().map(|p| result.world_from_sensor * p));
+                ControlFlow::Continue(())
+            });
+        }
+        run_live(args, frame_loop, pipeline, map)
+    }
+
+    /// The frame loop in a worker thread feeding [`viewer::show_live`] on this
+    /// (main) thread; closing the window makes the next send fail and stops
+    /// the loop.
+    fn run_live(
+        args: &Args,
+        frame_loop: FrameLoop<'_>,
+        pipeline: &mut Pipeline,
+        map: &mut Option<MapBuilder>,
+    ) -> anyhow::Result<LoopOutput> {
+        let total = frame_loop.frames.len();
+        let live = LiveScene::new(format!("pointpipe odometry: {}", args.input.display()));
+        let (updates, received) = mpsc::channel();
+        std::thread::scope(|scope| {
+            let worker = scope.spawn(move || {
+                let mut last_map_sent = None;
+                let output = frame_loop.run(pipeline, map, |result, cropped, map| {
+                    send_frame(&updates, result, cropped, map, total, &mut last_map_sent)
+                });
+                if let Some(map) = map.as_ref() {
+                    // The complete map; fails harmlessly when the window is closed.
+                    let _ = updates.send(ViewerUpdate::Map(decimate_points(
+                        &map.to_cloud().points,
+                        MAP_POINTS,
+                    )));
+                }
+                output
+            });
+            let shown = viewer::show_live(live, received, SIZE.0, SIZE.1);
+            let output = worker
+                .join()
+                .map_err(|_| anyhow::anyhow!("the odometry thread panicked"))??;
+            shown?;
+            Ok(output)
+        })
+    }
+
+    /// Sends the pose, the decimated frame (world frame), a status line and,
+    /// at most every [`MAP_INTERVAL`], the decimated map. Break when the
+    /// window is gone.
+    fn send_frame(
+        updates: &Sender<ViewerUpdate>,
+        result: &FrameResult,
+        cropped: &[Point3<f64>],
+        map: &MapBuilder,
+        total: usize,
+        last_map_sent: &mut Option<Instant>,
+    ) -> ControlFlow<()> {
+        let pose = result.world_from_sensor;
+        let frame = decimate_points(cropped, FRAME_POINTS)
+            .into_iter()
+            .map(|p| pose * p)
+            .collect();
+        let mut batch = vec![
+            ViewerUpdate::Pose(pose),
+            ViewerUpdate::Frame(frame),
+            ViewerUpdate::Status(format!("frame {}/{total}", result.index + 1)),
+        ];
+        if last_map_sent.is_none_or(|t| t.elapsed() >= MAP_INTERVAL) {
+            *last_map_sent = Some(Instant::now());
+            batch.push(ViewerUpdate::Map(decimate_points(
+                &map.to_cloud().points,
+                MAP_POINTS,
+            )));
+        }
+        for update in batch {
+            if updates.send(update).is_err() {
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Renders the merged map, the trajectory `poses` and the last frame
+    /// (`last_frame`, world frame) into the PNG `out`.
+    pub fn screenshot(
+        out: &Path,
+        map: &MapBuilder,
+        last_frame: Vec<Point3<f64>>,
+        poses: &[Isometry3<f64>],
+    ) -> anyhow::Result<()> {
+        let map_points = map.to_cloud().points;
+        // Stray far returns would shrink the map to a dot: show what lies in
+        // the map's 1st-99th percentile box (grown by 20 %). Roofs would hide
+        // the ground and the trajectory from the camera above: cut away what
+        // is more than CEILING_CUT above the highest pose.
+        let top = poses
+            .iter()
+            .map(|p| p.translation.z)
+            .fold(f64::NEG_INFINITY, f64::max)
+            + CEILING_CUT;
+        let shown = super::super::register::view::display_box(&map_points).map(|(lo, mut hi)| {
+            hi.z = hi.z.min(top);
+            (lo, hi)
+        });
+        let crop = |points: Vec<Point3<f64>>| -> Vec<Point3<f64>> {
+            match &shown {
+                Some((lo, hi)) => points
+                    .into_iter()
+                    .filter(|p| (0..3).all(|k| p[k] >= lo[k] && p[k] <= hi[k]))
+                    .collect(),
+                None => points,
+            }
+        };
+        let mut live = LiveScene::new("pointpipe odometry");
+        live.max_points = SCREENSHOT_MAP_POINTS;
+        live.apply(ViewerUpdate::Map(crop(map_points)));
+        live.apply(ViewerUpdate::Frame(decimate_points(
+            &crop(last_frame),
+            FRAME_POINTS,
+        )));
+        for pose in poses {
+            live.apply(ViewerUpdate::Pose(*pose));
+        }
+        // The frame lies on the map's surfaces: draw it first so that it wins
+        // the depth ties.
+        live.scene.layers.swap(live.map_layer, live.frame_layer);
+        viewer::render_screenshot(&live.scene, SIZE.0, SIZE.1, out)?;
+        eprintln!(
+            "screenshot written to {} ({}x{}: map, trajectory, last frame in yellow)",
+            out.display(),
+            SIZE.0,
+            SIZE.1
+        );
+        Ok(())
+    }
 }

@@ -1,6 +1,8 @@
 //! `pointpipe register SOURCE TARGET [--voxel-size V] [--method M]
 //! [--max-correspondence-distance D] [--normal-radius R] [--kernel K]
-//! [--init T.txt] [--gt T.txt] [--out ALIGNED] [--json]`
+//! [--init T.txt] [--gt T.txt] [--out ALIGNED] [--json] [--view [--screenshot OUT.png]]`
+//!
+//! `--view` and `--screenshot` exist only in builds with the cargo feature `viewer`.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -93,6 +95,17 @@ pub struct Args {
     /// Print a JSON report on stdout instead of a text summary.
     #[arg(long)]
     json: bool,
+    /// After registering, show target (grey), source before ICP (red) and after
+    /// ICP (green) in a 3D window; B toggles before/after (feature `viewer`).
+    #[cfg(feature = "viewer")]
+    #[arg(long)]
+    view: bool,
+    /// With --view: render before (left half) and after (right half) side by side
+    /// into this PNG and exit instead of opening a window (headless:
+    /// `xvfb-run -a -s '-screen 0 1280x800x24' pointpipe register ...`).
+    #[cfg(feature = "viewer")]
+    #[arg(long, value_name = "OUT.png", requires = "view")]
+    screenshot: Option<PathBuf>,
 }
 
 /// Per-stage wall-clock times, milliseconds.
@@ -172,6 +185,11 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
         None => Isometry3::identity(),
     };
     let reference = args.gt.as_ref().map(io::poses::read_matrix4).transpose()?;
+    #[cfg(feature = "viewer")]
+    if args.view && args.screenshot.is_none() {
+        // Fail before reading and registering.
+        pointpipe::viewer::check_display()?;
+    }
 
     let start = Instant::now();
     let source_full = io::read(&args.source)?;
@@ -224,7 +242,155 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
     } else {
         print_summary(&report, ctx);
     }
+    #[cfg(feature = "viewer")]
+    if args.view {
+        let scene = view::alignment_scene(
+            &args.source,
+            &args.target,
+            &source_full,
+            &target_full,
+            &initial_guess,
+            &result.target_from_source,
+        );
+        match &args.screenshot {
+            Some(out) => view::screenshot_before_after(scene, out)?,
+            None => {
+                pointpipe::viewer::show(scene, 1280, 800)?;
+            }
+        }
+    }
     Ok(())
+}
+
+/// `register --view`: the alignment as a before/after scene.
+#[cfg(feature = "viewer")]
+pub(crate) mod view {
+    use std::path::Path;
+
+    use anyhow::Context as _;
+    use nalgebra::{Isometry3, Point3};
+    use pointpipe::PointCloud;
+    use pointpipe::viewer::{self, Layer, LayerRole, Scene, color};
+
+    /// Size of the whole screenshot (two halves side by side), pixels.
+    const SCREENSHOT_SIZE: (u32, u32) = (1280, 800);
+
+    fn file_name(path: &Path) -> String {
+        path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
+    }
+
+    /// Target grey (always), source at `initial_guess` red ([`LayerRole::Before`]),
+    /// source at `target_from_source` green ([`LayerRole::After`]); all in the
+    /// target frame, full resolution decimated for display.
+    pub fn alignment_scene(
+        source_path: &Path,
+        target_path: &Path,
+        source: &PointCloud,
+        target: &PointCloud,
+        initial_guess: &Isometry3<f64>,
+        target_from_source: &Isometry3<f64>,
+    ) -> Scene {
+        let (source_name, target_name) = (file_name(source_path), file_name(target_path));
+        let before = source.transformed(initial_guess);
+        let after = source.transformed(target_from_source);
+        // A few stray far returns would shrink the data to a dot: show only
+        // points inside the target's 1st-99th percentile box, grown by 20 %.
+        let shown = display_box(&target.points);
+        let crop = |points: &[Point3<f64>]| -> Vec<Point3<f64>> {
+            match &shown {
+                Some((lo, hi)) => points
+                    .iter()
+                    .filter(|p| (0..3).all(|k| p[k] >= lo[k] && p[k] <= hi[k]))
+                    .copied()
+                    .collect(),
+                None => points.to_vec(),
+            }
+        };
+        let (target, before, after) = (
+            crop(&target.points),
+            crop(&before.points),
+            crop(&after.points),
+        );
+        let max = viewer::DEFAULT_MAX_POINTS;
+        let mut scene = Scene {
+            title: format!(
+                "pointpipe register: {source_name} (red before, green after ICP) -> {target_name} (grey), B toggles"
+            ),
+            ..Scene::default()
+        };
+        scene.add_layer(Layer::from_points(target_name, &target, color::GREY, max));
+        scene.add_layer(
+            Layer::from_points(format!("{source_name} before"), &before, color::RED, max)
+                .with_role(LayerRole::Before),
+        );
+        scene.add_layer(
+            Layer::from_points(format!("{source_name} after"), &after, color::GREEN, max)
+                .with_role(LayerRole::After),
+        );
+        scene
+    }
+
+    /// The 1st–99th percentile box of `points` per axis, grown by 20 % of its
+    /// size on each side; `None` for an empty cloud.
+    pub(crate) fn display_box(points: &[Point3<f64>]) -> Option<(Point3<f64>, Point3<f64>)> {
+        let mut lo = Point3::origin();
+        let mut hi = Point3::origin();
+        let mut values = Vec::with_capacity(points.len());
+        for k in 0..3 {
+            values.clear();
+            values.extend(points.iter().map(|p| p[k]));
+            let (a, b) = color::percentile_range(&mut values, 0.01, 0.99)?;
+            let margin = 0.2 * (b - a);
+            lo[k] = a - margin;
+            hi[k] = b + margin;
+        }
+        Some((lo, hi))
+    }
+
+    /// Renders `scene` before (left) and after (right) with the same camera
+    /// and writes both halves, split by a white line, to `out`.
+    pub fn screenshot_before_after(mut scene: Scene, out: &Path) -> anyhow::Result<()> {
+        let (width, height) = SCREENSHOT_SIZE;
+        let half = width / 2;
+        let dir = tempfile::tempdir().context("creating a temporary directory")?;
+        let mut halves = Vec::with_capacity(2);
+        for (show_after, name) in [(false, "before.png"), (true, "after.png")] {
+            scene.show_after = show_after;
+            let path = dir.path().join(name);
+            // kiss3d keeps its GPU context in thread-locals, bound to the
+            // first device: a second render needs a fresh thread.
+            let scene = &scene;
+            let path_ref = &path;
+            std::thread::scope(|s| {
+                s.spawn(move || viewer::render_screenshot(scene, half, height, path_ref))
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("the render thread panicked"))
+            })??;
+            let image = image::open(&path)
+                .with_context(|| format!("reading back {}", path.display()))?
+                .to_rgb8();
+            halves.push(image);
+        }
+        let mut combined = image::RgbImage::new(half * 2, height);
+        for (i, image) in halves.iter().enumerate() {
+            image::imageops::replace(&mut combined, image, i64::from(half) * i as i64, 0);
+        }
+        for y in 0..height {
+            combined.put_pixel(half, y, image::Rgb([255, 255, 255]));
+        }
+        combined
+            .save(out)
+            .with_context(|| format!("writing {}", out.display()))?;
+        eprintln!(
+            "screenshot written to {} ({}x{height}: before ICP left, after right)",
+            out.display(),
+            half * 2
+        );
+        Ok(())
+    }
 }
 
 fn make_report(
