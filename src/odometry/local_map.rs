@@ -5,11 +5,12 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, DefaultHasher};
 
-use nalgebra::{Point3, Vector3};
+use nalgebra::{Matrix3, Point3, Vector3};
 use rayon::prelude::*;
 
 use crate::cloud::PointCloud;
 use crate::kdtree::{KdTree, Neighbor};
+use crate::normals::fit_plane;
 use crate::voxel::voxel_key;
 
 /// A fixed-seed hasher: iteration order depends only on the insertion history,
@@ -182,18 +183,18 @@ impl LocalMap {
     }
 }
 
-/// PCA normal of the points `neighbors` (indices into `points`), computed
-/// relative to `center` for precision: the eigenvector of the smallest
-/// eigenvalue of the covariance, with the surface variation
-/// `λ0 / (λ0 + λ1 + λ2)`. `None` when the covariance is zero (all points identical).
+/// PCA normal of the points `neighbors` (indices into `points`): the
+/// covariance is accumulated relative to `center` for precision and handed to
+/// [`fit_plane`] (eigenvector of the smallest eigenvalue and surface
+/// variation). `None` with fewer than 3 points or a degenerate neighbourhood.
 fn fit_normal(
     points: &[Point3<f64>],
-    neighbors: impl Iterator<Item = usize> + Clone,
+    neighbors: impl Iterator<Item = usize>,
     center: &Point3<f64>,
 ) -> Option<(Vector3<f64>, f64)> {
     let mut n = 0.0;
     let mut sum = Vector3::zeros();
-    let mut sum_sq = nalgebra::Matrix3::zeros();
+    let mut sum_sq = Matrix3::zeros();
     for i in neighbors {
         let d = points[i] - center;
         sum += d;
@@ -204,21 +205,5 @@ fn fit_normal(
         return None;
     }
     let mean = sum / n;
-    let covariance = sum_sq / n - mean * mean.transpose();
-    let eigen = covariance.symmetric_eigen();
-    let (mut smallest, mut total) = (0, 0.0);
-    for k in 0..3 {
-        total += eigen.eigenvalues[k].max(0.0);
-        if eigen.eigenvalues[k] < eigen.eigenvalues[smallest] {
-            smallest = k;
-        }
-    }
-    if total <= 0.0 {
-        return None;
-    }
-    let normal = eigen.eigenvectors.column(smallest).normalize();
-    normal
-        .iter()
-        .all(|c| c.is_finite())
-        .then(|| (normal, eigen.eigenvalues[smallest].max(0.0) / total))
+    fit_plane(&(sum_sq / n - mean * mean.transpose()))
 }
