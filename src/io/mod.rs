@@ -307,6 +307,36 @@ pub(crate) fn drop_empty_normals(cloud: &mut PointCloud) {
     }
 }
 
+/// Appends one little-endian binary record per point to `bytes`, in the field
+/// order shared by the PCD and PLY writers: `x y z` (f64 when `double`, else
+/// f32, metres), then, when present, `intensity` (f32), `nx ny nz` (f32),
+/// `curvature` (f32) and `time` (f64, seconds).
+fn encode_le_records(cloud: &PointCloud, double: bool, bytes: &mut Vec<u8>) {
+    for (i, p) in cloud.points.iter().enumerate() {
+        for c in [p.x, p.y, p.z] {
+            if double {
+                bytes.extend_from_slice(&c.to_le_bytes());
+            } else {
+                bytes.extend_from_slice(&(c as f32).to_le_bytes());
+            }
+        }
+        if let Some(v) = &cloud.intensity {
+            bytes.extend_from_slice(&v[i].to_le_bytes());
+        }
+        if let Some(v) = &cloud.normals {
+            for c in v[i].iter() {
+                bytes.extend_from_slice(&(*c as f32).to_le_bytes());
+            }
+        }
+        if let Some(v) = &cloud.curvature {
+            bytes.extend_from_slice(&(v[i] as f32).to_le_bytes());
+        }
+        if let Some(v) = &cloud.time {
+            bytes.extend_from_slice(&v[i].to_le_bytes());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -654,29 +654,7 @@ pub fn write(path: &Path, cloud: &PointCloud) -> Result<()> {
     let record: usize = sizes.iter().sum();
     let mut bytes = Vec::with_capacity(header.len() + n * record);
     bytes.extend_from_slice(header.as_bytes());
-    for (i, p) in cloud.points.iter().enumerate() {
-        for c in [p.x, p.y, p.z] {
-            if double {
-                bytes.extend_from_slice(&c.to_le_bytes());
-            } else {
-                bytes.extend_from_slice(&(c as f32).to_le_bytes());
-            }
-        }
-        if let Some(v) = &cloud.intensity {
-            bytes.extend_from_slice(&v[i].to_le_bytes());
-        }
-        if let Some(v) = &cloud.normals {
-            for c in v[i].iter() {
-                bytes.extend_from_slice(&(*c as f32).to_le_bytes());
-            }
-        }
-        if let Some(v) = &cloud.curvature {
-            bytes.extend_from_slice(&(v[i] as f32).to_le_bytes());
-        }
-        if let Some(v) = &cloud.time {
-            bytes.extend_from_slice(&v[i].to_le_bytes());
-        }
-    }
+    super::encode_le_records(cloud, double, &mut bytes);
     atomic::write_atomic(path, |out| {
         out.write_all(&bytes).map_err(atomic::io_err(path))
     })
