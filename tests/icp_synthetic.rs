@@ -187,6 +187,42 @@ fn point_to_plane_recovers_motion_with_different_sampling() {
 }
 
 #[test]
+fn coarse_to_fine_recovers_the_same_motion_and_reports_on_the_full_source() {
+    let target = room(0.1, 0.0);
+    let source = to_source(&room(0.1, 0.05), &truth());
+    assert!(source.len() >= 4 * 1000, "the coarse phase must be active");
+    let all_points = IcpConfig {
+        coarse_stride: 1,
+        ..IcpConfig::default()
+    };
+    let coarse = IcpConfig {
+        coarse_stride: 4,
+        ..IcpConfig::default()
+    };
+    let a = run(&source, &target, &all_points).unwrap();
+    let b = run(&source, &target, &coarse).unwrap();
+    for r in [&a, &b] {
+        let (rot_deg, trans_m) = errors(&r.target_from_source, &truth());
+        assert!(r.converged, "{r:?}");
+        assert!(rot_deg < 0.01 && trans_m < 1e-3, "{rot_deg}° {trans_m} m");
+        // Inliers and fitness count the full source, not the coarse subset.
+        assert!(r.num_inliers > source.len() / 2, "{}", r.num_inliers);
+        assert!(r.fitness > 0.95);
+    }
+    // Both end at the same optimum (within the convergence tolerances).
+    let (rot_deg, trans_m) = errors(&a.target_from_source, &b.target_from_source);
+    assert!(rot_deg < 0.01 && trans_m < 1e-3, "{rot_deg}° {trans_m} m");
+    let zero = IcpConfig {
+        coarse_stride: 0,
+        ..IcpConfig::default()
+    };
+    assert!(matches!(
+        run(&source, &target, &zero),
+        Err(Error::InvalidParameter { .. })
+    ));
+}
+
+#[test]
 fn point_to_point_recovers_motion_with_identical_sampling() {
     let target = room(0.1, 0.0);
     let small = Isometry3::new(

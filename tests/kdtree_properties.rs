@@ -3,7 +3,7 @@
 //! 1 vs 2 threads.
 
 use nalgebra::Point3;
-use pointpipe::kdtree::{KdTree, KdTreeConfig, Neighbor};
+use pointpipe::kdtree::{KdTree, KdTreeConfig, NearestHint, Neighbor};
 use proptest::prelude::*;
 
 /// Brute force: every point with `(dx² + dy²) + dz² <= bound_sq`, sorted by
@@ -163,6 +163,20 @@ fn check_against_brute(
             tree.nearest_within(q, radius),
             brute(points, q, radius * radius, 1).first().copied()
         );
+    }
+
+    // Hinted nearest search equals the plain one whatever the hint: none,
+    // the answer of a neighbouring query (the ICP case), or a stale one.
+    let mut hint = NearestHint::default();
+    for q in qs.iter().chain(qs.iter().rev()) {
+        let want = brute(points, q, radius * radius, 1).first().copied();
+        let before = hint;
+        prop_assert_eq!(tree.nearest_within_hinted(q, radius, &mut hint), want);
+        if want.is_none() {
+            prop_assert_eq!(hint, before, "a miss leaves the hint unchanged");
+        }
+        let mut fresh = NearestHint::default();
+        prop_assert_eq!(tree.nearest_within_hinted(q, radius, &mut fresh), want);
     }
 
     // Batches equal the single queries, in query order.

@@ -83,6 +83,10 @@ pub struct Args {
     /// Maximum number of ICP iterations.
     #[arg(long, value_name = "N", default_value_t = 30)]
     max_iterations: usize,
+    /// Coarse-to-fine: the first iterations use every N-th source point
+    /// (1 = all points throughout).
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    coarse_stride: usize,
     /// Initial target_from_source, a 4×4 matrix text file. Default: identity.
     #[arg(long, value_name = "T.txt")]
     init: Option<PathBuf>,
@@ -160,6 +164,7 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
         },
         kernel_scale: args.kernel_scale,
         max_iterations: args.max_iterations,
+        coarse_stride: args.coarse_stride,
         ..IcpConfig::default()
     };
     config.validate()?;

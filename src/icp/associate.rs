@@ -4,7 +4,7 @@ use nalgebra::{Isometry3, Point3, Vector3};
 use rayon::prelude::*;
 
 use crate::PointCloud;
-use crate::kdtree::KdTree;
+use crate::kdtree::{KdTree, NearestHint};
 
 /// One source–target match at the current estimate.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -22,8 +22,16 @@ pub(crate) struct Correspondence {
 
 /// Matches every source point, mapped by `target_from_source`, to its nearest
 /// target point within `max_correspondence_distance` metres
-/// ([`KdTree::nearest_within`]). With `require_normal`, matches whose target
-/// point has no normal (zero vector or no normals at all) are dropped.
+/// ([`KdTree::nearest_within_hinted`]). With `require_normal`, matches whose
+/// target point has no normal (zero vector or no normals at all) are dropped.
+///
+/// `hints` holds one [`NearestHint`] per source point, kept across the ICP
+/// iterations: each search starts from the point's previous match, which is
+/// a tight first bound once the estimate moves little (same answers, less
+/// work).
+///
+/// # Panics
+/// When `hints.len() != source.len()` (a programming error).
 ///
 /// Returns the correspondences in source order (rayon's indexed collect keeps
 /// order, so the output is the same at any thread count).
@@ -36,13 +44,17 @@ pub(crate) fn associate(
     target_tree: &KdTree,
     max_correspondence_distance: f64,
     require_normal: bool,
+    hints: &mut [NearestHint],
 ) -> Vec<Correspondence> {
+    assert_eq!(hints.len(), source.len(), "one hint per source point");
     let normals = target.normals.as_deref();
     source
         .par_iter()
-        .filter_map(|p| {
+        .zip(hints.par_iter_mut())
+        .filter_map(|(p, hint)| {
             let q = target_from_source * p;
-            let nearest = target_tree.nearest_within(&q, max_correspondence_distance)?;
+            let nearest =
+                target_tree.nearest_within_hinted(&q, max_correspondence_distance, hint)?;
             let target_point = *target.points.get(nearest.index)?;
             let normal = match normals {
                 Some(n) => *n.get(nearest.index)?,

@@ -76,6 +76,8 @@ mod batch;
 mod build;
 mod query;
 
+pub use query::NearestHint;
+
 use crate::error::{Error, Result};
 
 /// Build parameters of a [`KdTree`].

@@ -404,6 +404,7 @@ impl Pipeline {
             translation_tolerance: self.config.translation_tolerance,
             rotation_tolerance: self.config.rotation_tolerance,
             degeneracy_threshold: self.config.degeneracy_threshold,
+            coarse_stride: ODOMETRY_COARSE_STRIDE,
         };
         // The coarse stage only has to bring the estimate into the basin of the
         // refinement: looser tolerances (10x) end it early.
@@ -487,6 +488,9 @@ impl Pipeline {
 /// configured `max_range`; we use the 99th-percentile range of the data and
 /// 50, measured on the BALM scans and the simulated street).
 const VOXELS_PER_RANGE: f64 = 50.0;
+
+/// [`IcpConfig::coarse_stride`] of the per-frame registration.
+const ODOMETRY_COARSE_STRIDE: usize = 1;
 
 /// `pose` with its rotation quaternion scaled back to unit norm. Rounding in
 /// long chains of pose products otherwise grows (the constant-velocity
