@@ -3,6 +3,8 @@
 // Loops over the three axes index several arrays at once.
 #![allow(clippy::needless_range_loop)]
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use nalgebra::Point3;
 use rayon::prelude::*;
 
@@ -194,22 +196,30 @@ impl KdTree {
         let (node_start, node_end) = node_ranges(n, n_levels);
 
         let origin = points.first().copied().unwrap_or_else(Point3::origin);
-        let items: Option<Vec<Item>> = points
+        // An indexed collect writes the items in place (collecting into an
+        // `Option<Vec<_>>` would go through rayon's unindexed path and copy
+        // them once more); non-finite points only raise a flag here.
+        let non_finite = AtomicBool::new(false);
+        let mut items: Vec<Item> = Vec::with_capacity(n);
+        points
             .par_iter()
             .with_min_len(MIN_LEN)
             .enumerate()
             .map(|(i, p)| {
-                p.coords.iter().all(|c| c.is_finite()).then(|| Item {
+                if !(p.x.is_finite() && p.y.is_finite() && p.z.is_finite()) {
+                    non_finite.store(true, Ordering::Relaxed);
+                }
+                Item {
                     key: [
                         ordered_key((p.x - origin.x) as f32),
                         ordered_key((p.y - origin.y) as f32),
                         ordered_key((p.z - origin.z) as f32),
                     ],
                     index: i as u32,
-                })
+                }
             })
-            .collect();
-        let Some(mut items) = items else {
+            .collect_into_vec(&mut items);
+        if non_finite.into_inner() {
             let index = points
                 .iter()
                 .position(|p| !p.coords.iter().all(|c| c.is_finite()))
@@ -218,7 +228,7 @@ impl KdTree {
                 what: "k-d tree input".into(),
                 index,
             });
-        };
+        }
         partition(&mut items, n_levels, config.parallel_min_points.max(2));
 
         let indices: Vec<u32> = items
