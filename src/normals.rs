@@ -13,7 +13,7 @@ use rayon::prelude::*;
 
 use crate::cloud::PointCloud;
 use crate::error::{Error, Result};
-use crate::kdtree::{KdTree, Neighbor};
+use crate::kdtree::{KdTree, Neighbor, SearchHint};
 
 /// Points per parallel work item.
 const CHUNK: usize = 256;
@@ -206,10 +206,11 @@ pub fn estimate_normals(
     let mut estimates: Vec<Option<(Vector3<f64>, f64)>> = Vec::with_capacity(points.len());
     order
         .par_iter()
+        .enumerate()
         .with_min_len(CHUNK)
-        .map_init(Vec::new, |neighbors, &i| {
+        .map_init(Vec::new, |neighbors, (position, &i)| {
             let p = &points[i];
-            find_neighbors(tree, p, &config.search, neighbors);
+            find_neighbors(tree, p, &tree.hint_at(position), &config.search, neighbors);
             if neighbors.len() < config.min_neighbors {
                 return None;
             }
@@ -236,10 +237,12 @@ pub fn estimate_normals(
     })
 }
 
-/// Step 1: the neighbourhood of `p` into `out` (cleared first).
+/// Step 1: the neighbourhood of `p` into `out` (cleared first), the search
+/// starting in `p`'s own leaf (`hint`).
 fn find_neighbors(
     tree: &KdTree,
     p: &Point3<f64>,
+    hint: &SearchHint,
     search: &NeighborSearch,
     out: &mut Vec<Neighbor>,
 ) {
@@ -247,12 +250,12 @@ fn find_neighbors(
         NeighborSearch::Radius {
             radius,
             max_nn: None,
-        } => tree.radius_unsorted(p, radius, out),
+        } => tree.radius_unsorted_hinted(p, radius, hint, out),
         NeighborSearch::Radius {
             radius,
             max_nn: Some(max_nn),
-        } => tree.hybrid(p, radius, max_nn, out),
-        NeighborSearch::Knn { k } => tree.knn(p, k, out),
+        } => tree.hybrid_hinted(p, radius, max_nn, hint, out),
+        NeighborSearch::Knn { k } => tree.hybrid_hinted(p, f64::INFINITY, k, hint, out),
     }
 }
 

@@ -3,7 +3,7 @@
 //! 1 vs 2 threads.
 
 use nalgebra::Point3;
-use pointpipe::kdtree::{KdTree, KdTreeConfig, NearestHint, Neighbor};
+use pointpipe::kdtree::{KdTree, KdTreeConfig, Neighbor, SearchHint};
 use proptest::prelude::*;
 
 /// Brute force: every point with `(dx² + dy²) + dz² <= bound_sq`, sorted by
@@ -167,7 +167,7 @@ fn check_against_brute(
 
     // Hinted nearest search equals the plain one whatever the hint: none,
     // the answer of a neighbouring query (the ICP case), or a stale one.
-    let mut hint = NearestHint::default();
+    let mut hint = SearchHint::default();
     for q in qs.iter().chain(qs.iter().rev()) {
         let want = brute(points, q, radius * radius, 1).first().copied();
         let before = hint;
@@ -175,8 +175,33 @@ fn check_against_brute(
         if want.is_none() {
             prop_assert_eq!(hint, before, "a miss leaves the hint unchanged");
         }
-        let mut fresh = NearestHint::default();
+        let mut fresh = SearchHint::default();
         prop_assert_eq!(tree.nearest_within_hinted(q, radius, &mut fresh), want);
+    }
+
+    // Searches started in a leaf equal brute force, whatever the leaf: the
+    // query's own (the *_all and normals case), another one, or none.
+    let order: Vec<usize> = tree.tree_order().collect();
+    let n = points.len();
+    for (position, &i) in order.iter().enumerate() {
+        let q = &points[i];
+        let want_hybrid = brute(points, q, radius * radius, max_nn);
+        let want_radius = brute(points, q, radius * radius, usize::MAX);
+        for hint in [
+            tree.hint_at(position),
+            tree.hint_at((position * 7 + 3) % n),
+            tree.hint_at(n),
+        ] {
+            tree.hybrid_hinted(q, radius, max_nn, &hint, &mut out);
+            prop_assert_eq!(&out, &want_hybrid, "hinted hybrid at {}", position);
+            tree.radius_unsorted_hinted(q, radius, &hint, &mut out);
+            prop_assert_eq!(sorted(out.clone()), want_radius.clone());
+        }
+    }
+    for q in &qs {
+        let hint = tree.hint_at(n / 2);
+        tree.hybrid_hinted(q, f64::INFINITY, k, &hint, &mut out);
+        prop_assert_eq!(&out, &brute(points, q, f64::INFINITY, k), "hinted knn");
     }
 
     // Batches equal the single queries, in query order.

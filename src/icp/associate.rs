@@ -4,7 +4,7 @@ use nalgebra::{Isometry3, Point3, Vector3};
 use rayon::prelude::*;
 
 use crate::PointCloud;
-use crate::kdtree::{KdTree, NearestHint};
+use crate::kdtree::{KdTree, SearchHint};
 
 /// One source–target match at the current estimate.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -25,7 +25,7 @@ pub(crate) struct Correspondence {
 /// ([`KdTree::nearest_within_hinted`]). With `require_normal`, matches whose
 /// target point has no normal (zero vector or no normals at all) are dropped.
 ///
-/// `hints` holds one [`NearestHint`] per source point, kept across the ICP
+/// `hints` holds one [`SearchHint`] per source point, kept across the ICP
 /// iterations: each search starts from the point's previous match, which is
 /// a tight first bound once the estimate moves little (same answers, less
 /// work).
@@ -44,7 +44,7 @@ pub(crate) fn associate(
     target_tree: &KdTree,
     max_correspondence_distance: f64,
     require_normal: bool,
-    hints: &mut [NearestHint],
+    hints: &mut [SearchHint],
 ) -> Vec<Correspondence> {
     assert_eq!(hints.len(), source.len(), "one hint per source point");
     let normals = target.normals.as_deref();

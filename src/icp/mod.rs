@@ -42,7 +42,7 @@ pub use kernel::RobustKernel;
 
 use crate::PointCloud;
 use crate::error::{Error, Result};
-use crate::kdtree::{KdTree, NearestHint};
+use crate::kdtree::{KdTree, SearchHint};
 use associate::{Correspondence, associate};
 use degeneracy::analyse_degeneracy;
 use point_to_plane::{build_linear_system, solve_linear_system};
@@ -278,9 +278,9 @@ pub fn register(
     let mut target_from_source = *initial_guess;
     let mut iterations = 0;
     let mut converged = false;
-    let mut hints = vec![NearestHint::default(); source.len()];
+    let mut hints = vec![SearchHint::default(); source.len()];
     let coarse = select_coarse_source(source, config.coarse_stride);
-    let mut coarse_hints = vec![NearestHint::default(); coarse.len()];
+    let mut coarse_hints = vec![SearchHint::default(); coarse.len()];
     let mut in_coarse_phase = !coarse.is_empty();
     loop {
         let correspondences = if in_coarse_phase {

@@ -10,7 +10,7 @@ use nalgebra::Point3;
 use rayon::prelude::*;
 
 use super::query::NoStats;
-use super::{KdTree, Neighbor, Neighborhoods, QueryStats};
+use super::{KdTree, Neighbor, Neighborhoods, QueryStats, SearchHint};
 
 /// Queries per rayon task: large enough to amortise the task, small enough to
 /// balance two cores.
@@ -28,9 +28,9 @@ impl KdTree {
     pub fn knn_batch(&self, queries: &[Point3<f64>], k: usize) -> Neighborhoods {
         let qs: Vec<[f64; 3]> = queries.iter().map(|q| [q.x, q.y, q.z]).collect();
         if qs.iter().flatten().all(|c| c.is_finite()) {
-            self.knn_fixed(&qs, k)
+            self.knn_fixed(&qs, k, false)
         } else {
-            self.hybrid_variable(&qs, f64::INFINITY, k)
+            self.hybrid_variable(&qs, f64::INFINITY, k, false)
         }
     }
 
@@ -47,14 +47,14 @@ impl KdTree {
         max_nn: usize,
     ) -> Neighborhoods {
         let qs: Vec<[f64; 3]> = queries.iter().map(|q| [q.x, q.y, q.z]).collect();
-        self.hybrid_variable(&qs, radius, max_nn)
+        self.hybrid_variable(&qs, radius, max_nn, false)
     }
 
     /// kNN of every point of the tree (the point itself included, as its own
     /// first neighbour unless it has exact duplicates of lower index); query
     /// `i` is input point `i`. Computed in tree order, in parallel.
     pub fn knn_all(&self, k: usize) -> Neighborhoods {
-        let tree_order = self.knn_fixed(&self.points, k);
+        let tree_order = self.knn_fixed(&self.points, k, true);
         self.to_input_order(&tree_order)
     }
 
@@ -68,7 +68,7 @@ impl KdTree {
     /// Hybrid search around every point of the tree, each sorted; query `i`
     /// is input point `i`.
     pub fn hybrid_all(&self, radius: f64, max_nn: usize) -> Neighborhoods {
-        let tree_order = self.hybrid_variable(&self.points, radius, max_nn);
+        let tree_order = self.hybrid_variable(&self.points, radius, max_nn, true);
         self.to_input_order(&tree_order)
     }
 
@@ -92,11 +92,13 @@ impl KdTree {
     pub fn knn_all_stats(&self, k: usize) -> QueryStats {
         self.points
             .par_chunks(CHUNK)
-            .map_init(Vec::new, |buf, chunk| {
+            .enumerate()
+            .map_init(Vec::new, |buf, (c, chunk)| {
                 let mut stats = QueryStats::ZERO;
-                for q in chunk {
+                for (j, q) in chunk.iter().enumerate() {
                     stats.queries += 1;
-                    self.hybrid_counted(q, f64::INFINITY, k, buf, &mut stats);
+                    let hint = self.hint_at(c * CHUNK + j);
+                    self.hybrid_from(q, f64::INFINITY, k, &hint, buf, &mut stats);
                 }
                 stats
             })
@@ -107,12 +109,14 @@ impl KdTree {
     pub fn radius_all_stats(&self, radius: f64) -> QueryStats {
         self.points
             .par_chunks(CHUNK)
-            .map_init(Vec::new, |buf, chunk| {
+            .enumerate()
+            .map_init(Vec::new, |buf, (c, chunk)| {
                 let mut stats = QueryStats::ZERO;
-                for q in chunk {
+                for (j, q) in chunk.iter().enumerate() {
                     buf.clear();
                     stats.queries += 1;
-                    self.radius_counted(q, radius, buf, &mut stats);
+                    let hint = self.hint_at(c * CHUNK + j);
+                    self.radius_from(q, radius, &hint, buf, &mut stats);
                 }
                 stats
             })
@@ -120,7 +124,18 @@ impl KdTree {
     }
 
     /// kNN with a fixed stride `min(k, len)`, written straight into the output.
-    fn knn_fixed(&self, queries: &[[f64; 3]], k: usize) -> Neighborhoods {
+    /// The search hint of query `i`: its own leaf when the queries are the
+    /// tree's points in tree order (`own_points`), none otherwise.
+    #[inline]
+    fn query_hint(&self, own_points: bool, i: usize) -> SearchHint {
+        if own_points {
+            self.hint_at(i)
+        } else {
+            SearchHint::default()
+        }
+    }
+
+    fn knn_fixed(&self, queries: &[[f64; 3]], k: usize, own_points: bool) -> Neighborhoods {
         let kk = k.min(self.len());
         let offsets: Vec<usize> = (0..=queries.len()).map(|i| i * kk).collect();
         if kk == 0 {
@@ -133,11 +148,13 @@ impl KdTree {
         neighbors
             .par_chunks_mut(CHUNK * kk)
             .zip(queries.par_chunks(CHUNK))
+            .enumerate()
             .for_each_init(
                 || Vec::with_capacity(kk),
-                |buf, (out, qs)| {
-                    for (slot, q) in out.chunks_exact_mut(kk).zip(qs) {
-                        self.hybrid_counted(q, f64::INFINITY, kk, buf, &mut NoStats);
+                |buf, (c, (out, qs))| {
+                    for (j, (slot, q)) in out.chunks_exact_mut(kk).zip(qs).enumerate() {
+                        let hint = self.query_hint(own_points, c * CHUNK + j);
+                        self.hybrid_from(q, f64::INFINITY, kk, &hint, buf, &mut NoStats);
                         slot.copy_from_slice(buf);
                     }
                 },
@@ -147,14 +164,22 @@ impl KdTree {
 
     /// Hybrid search with a variable count per query: per-chunk CSR pieces,
     /// concatenated in query order.
-    fn hybrid_variable(&self, queries: &[[f64; 3]], radius: f64, max_nn: usize) -> Neighborhoods {
+    fn hybrid_variable(
+        &self,
+        queries: &[[f64; 3]],
+        radius: f64,
+        max_nn: usize,
+        own_points: bool,
+    ) -> Neighborhoods {
         let pieces: Vec<(Vec<usize>, Vec<Neighbor>)> = queries
             .par_chunks(CHUNK)
-            .map_init(Vec::new, |buf, qs| {
+            .enumerate()
+            .map_init(Vec::new, |buf, (c, qs)| {
                 let mut counts = Vec::with_capacity(qs.len());
                 let mut found = Vec::new();
-                for q in qs {
-                    self.hybrid_counted(q, radius, max_nn, buf, &mut NoStats);
+                for (j, q) in qs.iter().enumerate() {
+                    let hint = self.query_hint(own_points, c * CHUNK + j);
+                    self.hybrid_from(q, radius, max_nn, &hint, buf, &mut NoStats);
                     counts.push(buf.len());
                     found.extend_from_slice(buf);
                 }

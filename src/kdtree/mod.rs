@@ -76,7 +76,7 @@ mod batch;
 mod build;
 mod query;
 
-pub use query::NearestHint;
+pub use query::SearchHint;
 
 use crate::error::{Error, Result};
 

@@ -81,9 +81,17 @@ trait Collector {
     /// Largest squared distance still of interest, m² (nodes whose lower
     /// bound exceeds it are skipped).
     fn bound_sq(&self) -> f64;
-    /// Offers the points of one leaf to the collector: their coordinates
-    /// and input indices, in tree order from tree position `start`.
-    fn scan(&mut self, start: usize, points: &[[f64; 3]], indices: &[u32], q: &[f64; 3]);
+    /// Offers the points of leaf node `leaf` to the collector: their
+    /// coordinates and input indices, in tree order from tree position
+    /// `start`.
+    fn scan(
+        &mut self,
+        leaf: usize,
+        start: usize,
+        points: &[[f64; 3]],
+        indices: &[u32],
+        q: &[f64; 3],
+    );
 }
 
 /// The best candidate of a nearest search (`index = usize::MAX`: none yet).
@@ -92,6 +100,8 @@ struct Best {
     index: usize,
     /// Tree position of `index` (meaningless while `index` is `usize::MAX`).
     position: usize,
+    /// Leaf node holding `position`.
+    leaf: usize,
 }
 
 impl Collector for Best {
@@ -101,7 +111,14 @@ impl Collector for Best {
     }
 
     #[inline(always)]
-    fn scan(&mut self, start: usize, points: &[[f64; 3]], indices: &[u32], q: &[f64; 3]) {
+    fn scan(
+        &mut self,
+        leaf: usize,
+        start: usize,
+        points: &[[f64; 3]],
+        indices: &[u32],
+        q: &[f64; 3],
+    ) {
         for (offset, (p, &index)) in points.iter().zip(indices).enumerate() {
             let d = distance_sq(p, q);
             let index = index as usize;
@@ -109,20 +126,37 @@ impl Collector for Best {
                 self.distance_sq = d;
                 self.index = index;
                 self.position = start + offset;
+                self.leaf = leaf;
             }
         }
     }
 }
 
-/// The answer of a previous nearby nearest query, to start the next one
-/// from (see [`KdTree::nearest_within_hinted`]). `NearestHint::default()`
-/// is "no hint".
+/// Where a search may start: a tree position and the leaf node holding it
+/// (see [`KdTree::hint_at`], [`KdTree::nearest_within_hinted`],
+/// [`KdTree::hybrid_hinted`]). `SearchHint::default()` is "no hint".
+///
+/// A search with a hint first scans the hint's leaf and then climbs to the
+/// root, entering each sibling subtree whose box is within the current
+/// bound (bottom-up search, Friedman, Bentley & Finkel 1977, §5). Every
+/// point is in that leaf or under exactly one of those siblings, so the
+/// answer is exactly that of the search without a hint; a good hint (the
+/// query's own leaf, or the leaf of a nearby query's answer) saves the
+/// descent and most of the pruning tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NearestHint(u32);
+pub struct SearchHint {
+    /// Tree position of a point (`u32::MAX`: none).
+    position: u32,
+    /// Leaf node holding `position`.
+    leaf: u32,
+}
 
-impl Default for NearestHint {
+impl Default for SearchHint {
     fn default() -> Self {
-        NearestHint(u32::MAX)
+        SearchHint {
+            position: u32::MAX,
+            leaf: u32::MAX,
+        }
     }
 }
 
@@ -179,7 +213,14 @@ impl Collector for Candidates<'_> {
     }
 
     #[inline(always)]
-    fn scan(&mut self, _start: usize, points: &[[f64; 3]], indices: &[u32], q: &[f64; 3]) {
+    fn scan(
+        &mut self,
+        _leaf: usize,
+        _start: usize,
+        points: &[[f64; 3]],
+        indices: &[u32],
+        q: &[f64; 3],
+    ) {
         let mut threshold = self.threshold();
         for (p, &index) in points.iter().zip(indices) {
             let d = distance_sq(p, q);
@@ -204,7 +245,14 @@ impl Collector for InRadius<'_> {
     }
 
     #[inline(always)]
-    fn scan(&mut self, _start: usize, points: &[[f64; 3]], indices: &[u32], q: &[f64; 3]) {
+    fn scan(
+        &mut self,
+        _leaf: usize,
+        _start: usize,
+        points: &[[f64; 3]],
+        indices: &[u32],
+        q: &[f64; 3],
+    ) {
         for (p, &index) in points.iter().zip(indices) {
             let d = distance_sq(p, q);
             if d <= self.r_sq {
@@ -256,6 +304,81 @@ impl KdTree {
         }
     }
 
+    /// Runs the search bottom-up from the hint's leaf (see [`SearchHint`]),
+    /// or from the root when the hint names no leaf of this tree.
+    #[inline(always)]
+    fn search_from_hint<C: Collector, S: Counter>(
+        &self,
+        q: &[f64; 3],
+        hint: &SearchHint,
+        collector: &mut C,
+        counter: &mut S,
+    ) {
+        let leaf = hint.leaf as usize;
+        if !(self.first_leaf()..self.node_count()).contains(&leaf) {
+            self.search_from_root(q, collector, counter);
+            return;
+        }
+        if !q.iter().all(|c| c.is_finite()) {
+            return;
+        }
+        self.scan_leaf(leaf, q, collector, counter);
+        let mut node = leaf;
+        while node > 0 {
+            // Heap layout: left children are odd, right children even.
+            let sibling = if node % 2 == 1 { node + 1 } else { node - 1 };
+            if self.min_distance_sq(sibling, q) <= collector.bound_sq() {
+                self.search(sibling, q, collector, counter);
+            }
+            node = (node - 1) / 2;
+        }
+    }
+
+    /// Offers the points of leaf node `leaf` to the collector.
+    #[inline(always)]
+    fn scan_leaf<C: Collector, S: Counter>(
+        &self,
+        leaf: usize,
+        q: &[f64; 3],
+        collector: &mut C,
+        counter: &mut S,
+    ) {
+        counter.node();
+        let (start, end) = (self.node_start[leaf] as usize, self.node_end[leaf] as usize);
+        counter.leaf(end - start);
+        collector.scan(
+            leaf,
+            start,
+            &self.points[start..end],
+            &self.indices[start..end],
+            q,
+        );
+    }
+
+    /// The hint that starts a search at the point at tree position
+    /// `tree_position` (the `i`-th of [`KdTree::tree_order`]) and its leaf:
+    /// the ideal start for querying the tree's own points. A position beyond
+    /// the tree gives "no hint". O(tree height).
+    pub fn hint_at(&self, tree_position: usize) -> SearchHint {
+        if tree_position >= self.len() {
+            return SearchHint::default();
+        }
+        let first_leaf = self.first_leaf();
+        let mut node = 0;
+        while node < first_leaf {
+            let right = 2 * node + 2;
+            node = if tree_position < self.node_start[right] as usize {
+                right - 1
+            } else {
+                right
+            };
+        }
+        SearchHint {
+            position: tree_position as u32,
+            leaf: node as u32,
+        }
+    }
+
     /// Depth-first search below `node` (already known to be within the
     /// collector's bound).
     fn search<C: Collector, S: Counter>(
@@ -265,19 +388,12 @@ impl KdTree {
         collector: &mut C,
         counter: &mut S,
     ) {
-        counter.node();
         let left = 2 * node + 1;
         if left >= self.node_bounds.len() {
-            let (start, end) = (self.node_start[node] as usize, self.node_end[node] as usize);
-            counter.leaf(end - start);
-            collector.scan(
-                start,
-                &self.points[start..end],
-                &self.indices[start..end],
-                q,
-            );
+            self.scan_leaf(node, q, collector, counter);
             return;
         }
+        counter.node();
         let right = left + 1;
         let d_left = self.min_distance_sq(left, q);
         let d_right = self.min_distance_sq(right, q);
@@ -304,24 +420,25 @@ impl KdTree {
     /// A negative or NaN `max_distance` finds nothing.
     /// No allocation: the ICP correspondence search calls this per point.
     pub fn nearest_within(&self, q: &Point3<f64>, max_distance: f64) -> Option<Neighbor> {
-        self.nearest_within_hinted(q, max_distance, &mut NearestHint::default())
+        self.nearest_within_hinted(q, max_distance, &mut SearchHint::default())
     }
 
-    /// [`KdTree::nearest_within`] that starts from the answer in `hint` and
-    /// then stores its own answer there. The result is exactly that of
-    /// `nearest_within` (same point, same tie-break); only the work differs.
+    /// [`KdTree::nearest_within`] that starts from `hint` (see
+    /// [`SearchHint`]) and then stores its own answer there. The result is
+    /// exactly that of `nearest_within` (same point, same tie-break); only
+    /// the work differs.
     ///
     /// Meant for queries that move little between calls, like the source
     /// points of ICP from one iteration to the next: the previous answer's
-    /// distance is a tight first bound, so the search enters few nodes. A
+    /// distance is a tight first bound and its leaf the place to start. A
     /// hint that is stale, far away or from another tree costs time, never
-    /// correctness (hints beyond the tree's size are ignored). A query
-    /// that finds nothing leaves the hint unchanged. No allocation.
+    /// correctness. A query that finds nothing leaves the hint unchanged.
+    /// No allocation.
     pub fn nearest_within_hinted(
         &self,
         q: &Point3<f64>,
         max_distance: f64,
-        hint: &mut NearestHint,
+        hint: &mut SearchHint,
     ) -> Option<Neighbor> {
         let bound_sq = radius_to_sq(max_distance)?;
         let q = [q.x, q.y, q.z];
@@ -329,25 +446,58 @@ impl KdTree {
             distance_sq: bound_sq,
             index: usize::MAX,
             position: 0,
+            leaf: 0,
         };
-        let position = hint.0 as usize;
+        let position = hint.position as usize;
         if let (Some(p), Some(&index)) = (self.points.get(position), self.indices.get(position)) {
             let d = distance_sq(p, &q);
             if d <= bound_sq {
                 best.distance_sq = d;
                 best.index = index as usize;
                 best.position = position;
+                best.leaf = hint.leaf as usize;
             }
         }
-        self.search_from_root(&q, &mut best, &mut NoStats);
+        self.search_from_hint(&q, hint, &mut best, &mut NoStats);
         if best.index == usize::MAX {
             return None;
         }
-        *hint = NearestHint(best.position as u32);
+        *hint = SearchHint {
+            position: best.position as u32,
+            leaf: best.leaf as u32,
+        };
         Some(Neighbor {
             index: best.index,
             distance_sq: best.distance_sq,
         })
+    }
+
+    /// [`KdTree::hybrid`] started from `hint` (see [`SearchHint`]; e.g.
+    /// [`KdTree::hint_at`] when the query is the tree's own point). Same
+    /// result as `hybrid`, less work with a good hint. No allocation beyond
+    /// `out`.
+    pub fn hybrid_hinted(
+        &self,
+        q: &Point3<f64>,
+        radius: f64,
+        max_nn: usize,
+        hint: &SearchHint,
+        out: &mut Vec<Neighbor>,
+    ) {
+        self.hybrid_from(&[q.x, q.y, q.z], radius, max_nn, hint, out, &mut NoStats);
+    }
+
+    /// [`KdTree::radius_unsorted`] started from `hint` (see [`SearchHint`]).
+    /// Same result as `radius_unsorted`, less work with a good hint.
+    pub fn radius_unsorted_hinted(
+        &self,
+        q: &Point3<f64>,
+        radius: f64,
+        hint: &SearchHint,
+        out: &mut Vec<Neighbor>,
+    ) {
+        out.clear();
+        self.radius_from(&[q.x, q.y, q.z], radius, hint, out, &mut NoStats);
     }
 
     /// The `k` nearest points sorted by `(distance_sq, index)` into `out`
@@ -429,25 +579,39 @@ impl KdTree {
         out: &mut Vec<Neighbor>,
         counter: &mut S,
     ) {
+        self.hybrid_from(q, radius, max_nn, &SearchHint::default(), out, counter);
+    }
+
+    /// Hybrid search on a raw query from a hint, with a counter.
+    #[inline]
+    pub(super) fn hybrid_from<S: Counter>(
+        &self,
+        q: &[f64; 3],
+        radius: f64,
+        max_nn: usize,
+        hint: &SearchHint,
+        out: &mut Vec<Neighbor>,
+        counter: &mut S,
+    ) {
         out.clear();
         if max_nn == 0 || self.is_empty() {
-            return;
-        }
-        if max_nn >= self.len() {
-            // Every point within the radius qualifies: radius search + sort.
-            self.radius_counted(q, radius, out, counter);
-            sort_neighbors(out);
             return;
         }
         let Some(bound_sq) = radius_to_sq(radius) else {
             return;
         };
+        if max_nn >= self.len() {
+            // Every point within the radius qualifies: radius search + sort.
+            self.radius_from(q, radius, hint, out, counter);
+            sort_neighbors(out);
+            return;
+        }
         let mut candidates = Candidates {
             out,
             k: max_nn,
             bound_sq,
         };
-        self.search_from_root(q, &mut candidates, counter);
+        self.search_from_hint(q, hint, &mut candidates, counter);
     }
 
     /// Radius search (unsorted, appending to `out`) with a counter.
@@ -459,10 +623,23 @@ impl KdTree {
         out: &mut Vec<Neighbor>,
         counter: &mut S,
     ) {
-        let Some(r_sq) = radius_to_sq(radius) else {
-            return;
-        };
-        self.search_from_root(q, &mut InRadius { out, r_sq }, counter);
+        self.radius_from(q, radius, &SearchHint::default(), out, counter);
+    }
+
+    /// Radius search (unsorted, appending to `out`) from a hint, with a
+    /// counter.
+    #[inline]
+    pub(super) fn radius_from<S: Counter>(
+        &self,
+        q: &[f64; 3],
+        radius: f64,
+        hint: &SearchHint,
+        out: &mut Vec<Neighbor>,
+        counter: &mut S,
+    ) {
+        if let Some(r_sq) = radius_to_sq(radius) {
+            self.search_from_hint(q, hint, &mut InRadius { out, r_sq }, counter);
+        }
     }
 
     /// Exact squared distance from `q` to the farthest corner of the box.
