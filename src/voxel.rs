@@ -610,10 +610,9 @@ struct AttributeSum {
     normal: Vector3<f64>,
 }
 
-/// The voxels of one block, by first occurrence in the block. Reused from
-/// block to block.
+/// The voxels of one block, by first occurrence in the block.
+#[derive(Default)]
 struct BlockVoxels<K> {
-    table: KeyTable<K>,
     keys: Vec<K>,
     /// Input index of each voxel's first point in the block.
     first: Vec<u32>,
@@ -621,20 +620,8 @@ struct BlockVoxels<K> {
     attributes: Vec<AttributeSum>,
 }
 
-impl<K: PackedKey> BlockVoxels<K> {
-    fn new() -> Self {
-        let expected = BLOCK / 4;
-        BlockVoxels {
-            table: KeyTable::with_capacity(expected),
-            keys: Vec::with_capacity(expected),
-            first: Vec::with_capacity(expected),
-            sums: Vec::new(),
-            attributes: Vec::new(),
-        }
-    }
-
+impl<K> BlockVoxels<K> {
     fn clear(&mut self) {
-        self.table.clear();
         self.keys.clear();
         self.first.clear();
         self.sums.clear();
@@ -678,71 +665,80 @@ fn scan_and_merge<P: KeyPacker>(
 /// [`scan_and_merge`] with position sums (`SUMS`), intensity sums
 /// (`INTENSITY`) and per-point ids (`IDS`) switched at compile time.
 ///
-/// Rounds of one block per thread: the round's blocks are scanned in
-/// parallel, each into its own reused buffers, then merged in block order.
-/// Blocks have a fixed size, so the result does not depend on the thread
-/// count.
+/// The calling thread scans the first blocks and merges each right after
+/// its scan (while it is in cache); meanwhile the other threads scan the
+/// remaining blocks, which are merged after. The merge order is always the
+/// block order and blocks have a fixed size, so the result does not depend
+/// on the thread count or on this split.
 fn scan_and_merge_with<P: KeyPacker, const SUMS: bool, const INTENSITY: bool, const IDS: bool>(
     points: &[Point3<f64>],
     packer: &P,
     request: &Request,
     local_ids: &mut [u32],
 ) -> Option<Merged> {
-    let threads = rayon::current_num_threads().clamp(1, points.len().div_ceil(BLOCK));
-    let mut buffers: Vec<BlockVoxels<P::Key>> = (0..threads).map(|_| BlockVoxels::new()).collect();
-    let expected = points.len() / 4;
-    let mut merged = Merged {
-        representatives: Vec::with_capacity(expected),
-        sums: Vec::with_capacity(if SUMS { expected } else { 0 }),
-        attributes: Vec::new(),
-    };
-    let mut table = KeyTable::<P::Key>::with_capacity(expected);
-    let mut global_of_local = Vec::with_capacity(BLOCK);
-    let round = BLOCK * threads;
-    let mut id_rounds = local_ids.chunks_mut(round);
-    for (r, round_points) in points.chunks(round).enumerate() {
-        let mut id_blocks: Vec<&mut [u32]> = id_rounds
-            .next()
-            .map(|ids| ids.chunks_mut(BLOCK).collect())
-            .unwrap_or_default();
-        let blocks = round_points.len().div_ceil(BLOCK);
-        id_blocks.resize_with(blocks, Default::default);
-        let in_range = buffers[..blocks]
-            .par_iter_mut()
-            .zip(id_blocks.par_iter_mut())
-            .enumerate()
-            .map(|(b, (buffer, ids))| {
-                let start = r * round + b * BLOCK;
-                let end = (start + BLOCK).min(points.len());
-                scan_block::<P, SUMS, INTENSITY, IDS>(
+    let blocks = points.len().div_ceil(BLOCK);
+    let threads = rayon::current_num_threads().max(1);
+    // Merging a block costs about a quarter of scanning it: the calling
+    // thread's `head · 5/4` then matches the others' `(blocks − head) /
+    // (threads − 1)` (all blocks at one thread).
+    let head = (4 * blocks).div_ceil(5 * threads - 1).clamp(1, blocks);
+    let split = (head * BLOCK).min(local_ids.len());
+    let (head_ids, tail_ids) = local_ids.split_at_mut(split);
+    let mut tail_id_blocks: Vec<&mut [u32]> = tail_ids.chunks_mut(BLOCK).collect();
+    tail_id_blocks.resize_with(blocks - head, Default::default);
+    let range_of = |b: usize| b * BLOCK..((b + 1) * BLOCK).min(points.len());
+    let (merger, tail) = rayon::join(
+        || {
+            let mut merger = Merger::new(points.len());
+            let mut table = KeyTable::with_capacity(BLOCK / 4);
+            let mut block = BlockVoxels::default();
+            let mut id_blocks = head_ids.chunks_mut(BLOCK);
+            for b in 0..head {
+                let ids = id_blocks.next().unwrap_or_default();
+                let ok = scan_block::<P, SUMS, INTENSITY, IDS>(
                     points,
-                    start..end,
+                    range_of(b),
                     packer,
                     request,
-                    buffer,
+                    &mut table,
+                    &mut block,
                     ids,
-                )
-            })
-            .all(|ok| ok);
-        if !in_range {
-            return None;
-        }
-        for (buffer, ids) in buffers.iter().zip(id_blocks) {
-            merge_block(
-                &mut table,
-                &mut merged,
-                buffer,
-                request,
-                &mut global_of_local,
-            );
-            if IDS {
-                for id in ids.iter_mut() {
-                    *id = global_of_local[*id as usize];
+                );
+                if !ok {
+                    return None;
                 }
+                merger.merge::<IDS>(&block, request, ids);
             }
-        }
+            Some(merger)
+        },
+        || {
+            tail_id_blocks
+                .into_par_iter()
+                .enumerate()
+                .map_init(
+                    || KeyTable::with_capacity(BLOCK / 4),
+                    |table, (t, ids)| {
+                        let mut block = BlockVoxels::default();
+                        let ok = scan_block::<P, SUMS, INTENSITY, IDS>(
+                            points,
+                            range_of(head + t),
+                            packer,
+                            request,
+                            table,
+                            &mut block,
+                            ids,
+                        );
+                        ok.then_some((block, ids))
+                    },
+                )
+                .collect::<Option<Vec<_>>>()
+        },
+    );
+    let mut merger = merger?;
+    for (block, ids) in tail? {
+        merger.merge::<IDS>(&block, request, ids);
     }
-    Some(merged)
+    Some(merger.merged)
 }
 
 /// Step 2: the fused scan of `points[range]` into `out` (cleared first);
@@ -753,9 +749,11 @@ fn scan_block<P: KeyPacker, const SUMS: bool, const INTENSITY: bool, const IDS: 
     range: std::ops::Range<usize>,
     packer: &P,
     request: &Request,
+    table: &mut KeyTable<P::Key>,
     out: &mut BlockVoxels<P::Key>,
     ids: &mut [u32],
 ) -> bool {
+    table.clear();
     out.clear();
     let start = range.start;
     let intensities = request
@@ -769,7 +767,7 @@ fn scan_block<P: KeyPacker, const SUMS: bool, const INTENSITY: bool, const IDS: 
     // The current run of points with equal keys is accumulated in registers
     // and flushed into its voxel when the key changes.
     let (mut run_key, mut out_of_range) = packer.pack(p0);
-    let (mut run_id, _) = out.table.get_or_insert(run_key);
+    let (mut run_id, _) = table.get_or_insert(run_key);
     out.keys.push(run_key);
     out.first.push(start as u32);
     let empty = |base| VoxelSum {
@@ -786,7 +784,7 @@ fn scan_block<P: KeyPacker, const SUMS: bool, const INTENSITY: bool, const IDS: 
         let (key, outside) = packer.pack(p);
         out_of_range |= outside;
         if key != run_key {
-            let (id, inserted) = out.table.get_or_insert(key);
+            let (id, inserted) = table.get_or_insert(key);
             if SUMS {
                 let voxel = &mut out.sums[run_id as usize];
                 voxel.offset += run.offset;
@@ -848,45 +846,76 @@ fn sum_attributes<K>(request: &Request, start: usize, ids: &[u32], out: &mut Blo
     }
 }
 
-/// Step 3: merges one block into the global table. A voxel first seen in
-/// the block takes the next global id and the block's sums; a known voxel
-/// adds the block's sums, re-based from the block's first point to the
-/// global one (`Σ(p − b) = Σ(p − b_block) + n·(b_block − b)`, same for
-/// time). Fills `global_of_local`.
-fn merge_block<K: PackedKey>(
-    table: &mut KeyTable<K>,
-    merged: &mut Merged,
-    block: &BlockVoxels<K>,
-    request: &Request,
-    global_of_local: &mut Vec<u32>,
-) {
-    global_of_local.clear();
-    for (local, (&key, &first)) in block.keys.iter().zip(&block.first).enumerate() {
-        let (global, inserted) = table.get_or_insert(key);
-        global_of_local.push(global);
-        let g = global as usize;
-        if inserted {
-            merged.representatives.push(first as usize);
-            if let Some(&s) = block.sums.get(local) {
-                merged.sums.push(s);
-            }
-            if let Some(&a) = block.attributes.get(local) {
-                merged.attributes.push(a);
-            }
-            continue;
+/// Step 3: the global table and sums, filled block by block.
+struct Merger<K> {
+    table: KeyTable<K>,
+    merged: Merged,
+    global_of_local: Vec<u32>,
+}
+
+impl<K: PackedKey> Merger<K> {
+    /// Sized for `points / 4` voxels (typical of LiDAR frames at the usual
+    /// voxel sizes); grows if needed.
+    fn new(points: usize) -> Self {
+        let expected = points / 4;
+        Merger {
+            table: KeyTable::with_capacity(expected),
+            merged: Merged {
+                representatives: Vec::with_capacity(expected),
+                sums: Vec::with_capacity(expected),
+                attributes: Vec::new(),
+            },
+            global_of_local: Vec::with_capacity(BLOCK),
         }
-        let count = block.sums.get(local).map_or(0, |s| s.count);
-        if let (Some(to), Some(from)) = (merged.sums.get_mut(g), block.sums.get(local)) {
-            to.offset += from.offset + (from.base - to.base) * f64::from(from.count);
-            to.intensity += from.intensity;
-            to.count += from.count;
+    }
+
+    /// Merges the next block. A voxel first seen in the block takes the next
+    /// global id and the block's sums; a known voxel adds the block's sums,
+    /// re-based from the block's first point to the global one
+    /// (`Σ(p − b) = Σ(p − b_block) + n·(b_block − b)`, same for time). With
+    /// `IDS`, turns the block's local ids into global ones.
+    fn merge<const IDS: bool>(
+        &mut self,
+        block: &BlockVoxels<K>,
+        request: &Request,
+        ids: &mut [u32],
+    ) {
+        let merged = &mut self.merged;
+        let global_of_local = &mut self.global_of_local;
+        global_of_local.clear();
+        for (local, (&key, &first)) in block.keys.iter().zip(&block.first).enumerate() {
+            let (global, inserted) = self.table.get_or_insert(key);
+            global_of_local.push(global);
+            let g = global as usize;
+            if inserted {
+                merged.representatives.push(first as usize);
+                if let Some(&s) = block.sums.get(local) {
+                    merged.sums.push(s);
+                }
+                if let Some(&a) = block.attributes.get(local) {
+                    merged.attributes.push(a);
+                }
+                continue;
+            }
+            let count = block.sums.get(local).map_or(0, |s| s.count);
+            if let (Some(to), Some(from)) = (merged.sums.get_mut(g), block.sums.get(local)) {
+                to.offset += from.offset + (from.base - to.base) * f64::from(from.count);
+                to.intensity += from.intensity;
+                to.count += from.count;
+            }
+            if let (Some(to), Some(from)) =
+                (merged.attributes.get_mut(g), block.attributes.get(local))
+            {
+                to.normal += from.normal;
+                if let Some(times) = request.time {
+                    let shift = times[first as usize] - times[merged.representatives[g]];
+                    to.time += from.time + shift * f64::from(count);
+                }
+            }
         }
-        if let (Some(to), Some(from)) = (merged.attributes.get_mut(g), block.attributes.get(local))
-        {
-            to.normal += from.normal;
-            if let Some(times) = request.time {
-                let shift = times[first as usize] - times[merged.representatives[g]];
-                to.time += from.time + shift * f64::from(count);
+        if IDS {
+            for id in ids.iter_mut() {
+                *id = global_of_local[*id as usize];
             }
         }
     }
