@@ -383,6 +383,8 @@ trait KeyPacker: Sync {
     /// The packed key of `p`, and a value that is non-zero when `p` is out
     /// of this packer's range (then the key is meaningless).
     fn pack(&self, p: &Point3<f64>) -> (Self::Key, u64);
+    /// `1 / voxel_size` in 1/metres.
+    fn inv_voxel_size(&self) -> f64;
 }
 
 /// Bits per axis of [`NearPacker`].
@@ -426,6 +428,10 @@ impl KeyPacker for NearPacker {
             x | (y << NEAR_BITS) | (z << (2 * NEAR_BITS)),
             (x | y | z) >> NEAR_BITS,
         )
+    }
+
+    fn inv_voxel_size(&self) -> f64 {
+        self.inv_voxel_size
     }
 }
 
@@ -471,6 +477,10 @@ impl KeyPacker for RangePacker<u64> {
             0,
         )
     }
+
+    fn inv_voxel_size(&self) -> f64 {
+        self.inv_voxel_size
+    }
 }
 
 impl KeyPacker for RangePacker<u128> {
@@ -480,6 +490,10 @@ impl KeyPacker for RangePacker<u128> {
     fn pack(&self, p: &Point3<f64>) -> (u128, u64) {
         let [x, y, z] = self.offsets(p).map(u128::from);
         (x | (y << self.shift_y) | (z << self.shift_z), 0)
+    }
+
+    fn inv_voxel_size(&self) -> f64 {
+        self.inv_voxel_size
     }
 }
 
@@ -766,9 +780,9 @@ fn scan_block<P: KeyPacker, const SUMS: bool, const INTENSITY: bool, const IDS: 
     };
     // The current run of points with equal keys is accumulated in registers
     // and flushed into its voxel when the key changes.
-    let (mut run_key, mut out_of_range) = packer.pack(p0);
-    let (mut run_id, _) = table.get_or_insert(run_key);
-    out.keys.push(run_key);
+    let (first_key, mut out_of_range) = packer.pack(p0);
+    let (mut run_id, _) = table.get_or_insert(first_key);
+    out.keys.push(first_key);
     out.first.push(start as u32);
     let empty = |base| VoxelSum {
         base,
@@ -780,10 +794,26 @@ fn scan_block<P: KeyPacker, const SUMS: bool, const INTENSITY: bool, const IDS: 
     if SUMS {
         out.sums.push(run);
     }
+    // The run's voxel in scaled coordinates: `lo ≤ p / voxel_size < lo + 1`
+    // per axis exactly when `floor` gives the run's key, so points of the
+    // run skip the key computation.
+    let inv_voxel_size = packer.inv_voxel_size();
+    let floor = |p: &Point3<f64>| (p.coords * inv_voxel_size).map(|c| floor_small(c) as f64);
+    let mut lo = floor(p0);
+    let mut hi = lo.add_scalar(1.0);
     for (j, p) in block.iter().enumerate() {
-        let (key, outside) = packer.pack(p);
-        out_of_range |= outside;
-        if key != run_key {
+        let scaled = p.coords * inv_voxel_size;
+        let inside = (scaled.x >= lo.x)
+            & (scaled.x < hi.x)
+            & (scaled.y >= lo.y)
+            & (scaled.y < hi.y)
+            & (scaled.z >= lo.z)
+            & (scaled.z < hi.z);
+        if !inside {
+            let (key, outside) = packer.pack(p);
+            out_of_range |= outside;
+            lo = floor(p);
+            hi = lo.add_scalar(1.0);
             let (id, inserted) = table.get_or_insert(key);
             if SUMS {
                 let voxel = &mut out.sums[run_id as usize];
@@ -799,7 +829,6 @@ fn scan_block<P: KeyPacker, const SUMS: bool, const INTENSITY: bool, const IDS: 
                 out.keys.push(key);
                 out.first.push((start + j) as u32);
             }
-            run_key = key;
             run_id = id;
         }
         if SUMS {
