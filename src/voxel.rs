@@ -145,25 +145,33 @@ fn floor_to_i64(x: f64) -> i64 {
 /// - [`Error::NonFinite`] if a position is NaN or infinite.
 ///
 /// # Algorithm
-/// 1. Bounds of the cloud (parallel min/max) give the key range; the three
-///    key components are packed into one `u64` (or `u128` when the range
-///    needs more than 64 bits), relative to the minimum key.
+/// 1. Key packing without a bounds pass: 21 bits per axis, centred on the
+///    key of the first point (±2^20 voxels, e.g. ±262 km at 0.25 m), into one
+///    `u64`. If any point falls outside (or is not finite), fall back to a
+///    parallel bounds pass (finiteness and ±2^40 checks) and pack the keys
+///    relative to the minimum key with the bits each axis needs (`u64`, or
+///    `u128` beyond 64 bits), then redo steps 2–3.
 /// 2. The points are cut into blocks of a fixed size (16,384 points,
-///    independent of the thread count), scanned in parallel. One fused pass
-///    per block: key of each point → (skipped when equal to the previous
-///    point's key, as is common in scan order) probe of a block-local
-///    open-addressing table → add `p − first point of the voxel in the block`
-///    and 1 to the voxel's accumulators (`Centroid` only; intensity, time
-///    and normals in a second pass over the block while it is in cache).
+///    independent of the thread count). One fused pass per block: a point
+///    inside the box of the current run's voxel (3 multiplications, 6
+///    comparisons; 73 % of the points of a KITTI frame at 0.25 m) is added
+///    to the run's sums in registers; any other point gets its packed key
+///    and a probe of a block-local open-addressing table, and the run's sums
+///    go to its voxel. Sums are of `p − first point of the voxel in the
+///    block`, count and intensity (`Centroid` only); time and normals are
+///    summed in a second pass over the block while it is in cache.
 /// 3. The blocks are merged **in block order** into one global table: a voxel
 ///    not seen yet gets the next id (so ids follow first occurrence), a known
 ///    one adds the block's partial sums, re-based to the voxel's global first
-///    point.
+///    point. The calling thread scans and merges the first blocks one by one
+///    while the other rayon threads scan the remaining blocks, which it
+///    merges after.
 /// 4. `First`: the first points. `Centroid`: first point + offset sum /
 ///    count, intensity and time means, renormalised normal sums.
 ///
-/// Complexity: O(n) expected time with one memory pass over the points;
-/// O(v) memory for `v` voxels plus O(v_b) per block (its voxel count).
+/// Complexity: O(n) expected time, one pass over the points (two for clouds
+/// that need the fallback); O(v) memory for `v` voxels plus, per block
+/// scanned ahead by the other threads, O(its voxel count).
 ///
 /// ```
 /// use nalgebra::Point3;
@@ -536,9 +544,9 @@ struct KeyTable<K> {
 }
 
 impl<K: PackedKey> KeyTable<K> {
-    /// A table holding `expected` keys at load ≤ 1/2 without growing.
+    /// A table holding `expected` keys at load ≤ 3/4 without growing.
     fn with_capacity(expected: usize) -> Self {
-        let slots = (expected * 2).next_power_of_two().max(64);
+        let slots = (expected * 4 / 3 + 1).next_power_of_two().max(64);
         KeyTable {
             slots: vec![(K::default(), 0); slots],
             shift: 64 - slots.trailing_zeros(),
@@ -562,7 +570,7 @@ impl<K: PackedKey> KeyTable<K> {
                 let id = self.len() as u32;
                 self.slots[slot] = (key, id + 1);
                 self.used.push(slot as u32);
-                if self.used.len() * 2 > self.slots.len() {
+                if self.used.len() * 4 > self.slots.len() * 3 {
                     self.grow();
                 }
                 return (id, true);
@@ -883,10 +891,10 @@ struct Merger<K> {
 }
 
 impl<K: PackedKey> Merger<K> {
-    /// Sized for `points / 4` voxels (typical of LiDAR frames at the usual
-    /// voxel sizes); grows if needed.
+    /// Sized for `points / 6` voxels (LiDAR frames at the usual voxel sizes:
+    /// 122k points give 18.6k voxels at 0.25 m); grows if needed.
     fn new(points: usize) -> Self {
-        let expected = points / 4;
+        let expected = points / 6;
         Merger {
             table: KeyTable::with_capacity(expected),
             merged: Merged {
