@@ -372,11 +372,11 @@ fn key_range(points: &[Point3<f64>], inv_voxel_size: f64) -> Result<KeyRange> {
     })
 }
 
-/// `floor(x)` for `|x| < 2^51` (checked by the callers; larger or
-/// non-finite `x` give a wrong but harmless value) without the range and NaN
-/// checks of a saturating `as i64`: adding `1.5·2^52` rounds `x` to an
-/// integer held in the low mantissa bits, then one step down where it
-/// rounded up.
+/// `floor(x)` for `|x| < 2^51` without the range and NaN checks of a
+/// saturating `as i64`: adding `1.5·2^52` rounds `x` to an integer held in
+/// the low mantissa bits, then one step down where it rounded up. Larger or
+/// non-finite `x` give values beyond ±2^50, which the packers' range checks
+/// reject.
 #[inline(always)]
 fn floor_small(x: f64) -> i64 {
     const MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5 · 2^52
@@ -1018,6 +1018,48 @@ mod tests {
             voxel_downsample(&c, &VoxelConfig::default()),
             Err(Error::NonFinite { index: 1, .. })
         ));
+    }
+
+    #[test]
+    fn non_finite_anywhere_is_an_error() {
+        for (n, bad) in [(3, 0), (40_000, 20_000), (40_000, 39_999)] {
+            let mut points = vec![[0.5, 0.5, 0.5]; n];
+            points[bad] = [0.0, f64::INFINITY, 0.0];
+            let r = voxel_downsample(&cloud(&points), &VoxelConfig::default());
+            assert!(
+                matches!(r, Err(Error::NonFinite { index, .. }) if index == bad),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn far_apart_points_take_the_exact_packing() {
+        // 1 mm voxels 10 km apart: 1e7 voxels, beyond the ±2^20 window around
+        // the first point, but within 64 bits (u64 range packing).
+        let points: Vec<[f64; 3]> = (0..30_000)
+            .map(|i| {
+                let far = if i % 3 == 0 { 1e4 } else { 0.0 };
+                [far + (i % 50) as f64 * 1e-3 + 5e-4, -far, 0.2]
+            })
+            .collect();
+        let c = cloud(&points);
+        let a = assign_voxels(&c.points, 1e3).unwrap();
+        let down = voxel_downsample(&c, &VoxelConfig::new(1e-3)).unwrap();
+        assert_eq!(down.len(), a.representatives.len());
+        let mut seen = std::collections::HashMap::new();
+        let mut reps = Vec::new();
+        for (i, p) in c.points.iter().enumerate() {
+            let id = *seen.entry(voxel_key(p, 1e3)).or_insert_with(|| {
+                reps.push(i);
+                reps.len() - 1
+            });
+            assert_eq!(a.voxel_of_point[i] as usize, id, "{i}");
+        }
+        assert_eq!(a.representatives, reps);
+        for (p, &r) in down.points.iter().zip(&reps) {
+            assert!((p - c.points[r]).norm() < 1e-9, "{p} vs {}", c.points[r]);
+        }
     }
 
     #[test]
