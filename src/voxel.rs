@@ -17,10 +17,9 @@
 //! # Output order and determinism
 //! Output voxels come in **order of first occurrence**: voxel `j` is the voxel
 //! of the `j`-th point (in input order) that opened a new voxel. Centroids are
-//! sums accumulated per voxel in input order, so the output is bit-identical at
-//! any rayon thread count.
-
-use std::sync::atomic::{AtomicU32, Ordering};
+//! sums of offsets from the voxel's first point, accumulated per block of
+//! 16,384 points in input order and then block by block; the blocks have a
+//! fixed size, so the output is bit-identical at any rayon thread count.
 
 use nalgebra::{Point3, Vector3};
 use rayon::prelude::*;
@@ -31,9 +30,6 @@ use crate::error::{Error, Result};
 /// Largest `|p / voxel_size|` accepted: keys stay in ±2^40, so three of them
 /// pack into 123 bits without collision.
 const MAX_ABS_KEY: f64 = (1u64 << 40) as f64;
-
-/// Points per parallel work item when computing keys.
-const KEY_CHUNK: usize = 8192;
 
 /// How the points of one voxel become its output point.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -149,18 +145,33 @@ fn floor_to_i64(x: f64) -> i64 {
 /// - [`Error::NonFinite`] if a position is NaN or infinite.
 ///
 /// # Algorithm
-/// 1. Bounds of the cloud (parallel min/max) give the key range; the three
-///    key components are packed into one `u64` (or `u128` when the range
-///    needs more than 64 bits), relative to the minimum key.
-/// 2. Keys of all points (parallel).
-/// 3. Voxel ids by first occurrence: the key space is split into one hash
-///    shard per rayon thread; each shard scans the keys in input order and
-///    inserts its keys into an open-addressing table. The shards' voxel lists
-///    are merged by first point index.
-/// 4. `First`: the first points. `Centroid`: per-voxel sums in input order
-///    (parallel over voxel ranges), divided by counts.
+/// 1. Key packing without a bounds pass: 21 bits per axis, centred on the
+///    key of the first point (±2^20 voxels, e.g. ±262 km at 0.25 m), into one
+///    `u64`. If any point falls outside (or is not finite), fall back to a
+///    parallel bounds pass (finiteness and ±2^40 checks) and pack the keys
+///    relative to the minimum key with the bits each axis needs (`u64`, or
+///    `u128` beyond 64 bits), then redo steps 2–3.
+/// 2. The points are cut into blocks of a fixed size (16,384 points,
+///    independent of the thread count). One fused pass per block: a point
+///    inside the box of the current run's voxel (3 multiplications, 6
+///    comparisons; 73 % of the points of a KITTI frame at 0.25 m) is added
+///    to the run's sums in registers; any other point gets its packed key
+///    and a probe of a block-local open-addressing table, and the run's sums
+///    go to its voxel. Sums are of `p − first point of the voxel in the
+///    block`, count and intensity (`Centroid` only); time and normals are
+///    summed in a second pass over the block while it is in cache.
+/// 3. The blocks are merged **in block order** into one global table: a voxel
+///    not seen yet gets the next id (so ids follow first occurrence), a known
+///    one adds the block's partial sums, re-based to the voxel's global first
+///    point. The calling thread scans and merges the first blocks one by one
+///    while the other rayon threads scan the remaining blocks, which it
+///    merges after.
+/// 4. `First`: the first points. `Centroid`: first point + offset sum /
+///    count, intensity and time means, renormalised normal sums.
 ///
-/// Complexity: O(n) expected time, O(n) memory.
+/// Complexity: O(n) expected time, one pass over the points (two for clouds
+/// that need the fallback); O(v) memory for `v` voxels plus, per block
+/// scanned ahead by the other threads, O(its voxel count).
 ///
 /// ```
 /// use nalgebra::Point3;
@@ -192,12 +203,32 @@ pub fn voxel_downsample_with_representatives(
     config: &VoxelConfig,
 ) -> Result<(PointCloud, Vec<usize>)> {
     config.validate()?;
-    let assignment = assign_voxels(&cloud.points, 1.0 / config.voxel_size)?;
-    let mut down = cloud.select(&assignment.representatives);
+    let request = match config.mode {
+        VoxelMode::First => Request::default(),
+        VoxelMode::Centroid => Request {
+            positions: true,
+            intensity: cloud.intensity.as_deref(),
+            time: cloud.time.as_deref(),
+            normals: cloud.normals.as_deref(),
+        },
+    };
+    // Time and normal sums take a second pass over each block, by local id.
+    let mut local_ids = if request.time.is_some() || request.normals.is_some() {
+        vec![0u32; cloud.len()]
+    } else {
+        Vec::new()
+    };
+    let merged = group_points(
+        &cloud.points,
+        1.0 / config.voxel_size,
+        &request,
+        &mut local_ids,
+    )?;
+    let mut down = cloud.select(&merged.representatives);
     if config.mode == VoxelMode::Centroid {
-        average_attributes(cloud, &assignment, &mut down);
+        write_means(&request, &merged, &mut down);
     }
-    Ok((down, assignment.representatives))
+    Ok((down, merged.representatives))
 }
 
 /// The voxel of every point, voxels numbered by first occurrence.
@@ -209,7 +240,9 @@ pub struct VoxelAssignment {
     pub representatives: Vec<usize>,
 }
 
-/// Groups points by voxel (steps 1–3 of [`voxel_downsample`]).
+/// Groups points by voxel (steps 1–3 of [`voxel_downsample`] without sums;
+/// each block records the local voxel of each of its points, which the merge
+/// turns into global ids).
 ///
 /// `inv_voxel_size` is `1 / voxel_size` (1/metres), finite and `> 0`.
 ///
@@ -217,9 +250,47 @@ pub struct VoxelAssignment {
 /// [`Error::NonFinite`] for a non-finite point; [`Error::InvalidParameter`]
 /// when a key would leave ±2^40 or the cloud has `u32::MAX` points or more.
 pub fn assign_voxels(points: &[Point3<f64>], inv_voxel_size: f64) -> Result<VoxelAssignment> {
-    if points.is_empty() {
-        return Ok(VoxelAssignment::default());
-    }
+    let mut voxel_of_point = vec![0u32; points.len()];
+    let merged = group_points(
+        points,
+        inv_voxel_size,
+        &Request::default(),
+        &mut voxel_of_point,
+    )?;
+    Ok(VoxelAssignment {
+        voxel_of_point,
+        representatives: merged.representatives,
+    })
+}
+
+/// What the block scans accumulate besides the voxel ids.
+#[derive(Default)]
+struct Request<'a> {
+    /// Offset sums and counts of positions (and intensity sums, if given).
+    positions: bool,
+    intensity: Option<&'a [f32]>,
+    /// Summed in a second pass over each block (needs local ids).
+    time: Option<&'a [f64]>,
+    /// Summed in a second pass over each block (needs local ids).
+    normals: Option<&'a [Vector3<f64>]>,
+}
+
+/// Smallest and largest key per axis.
+struct KeyRange {
+    min: [i64; 3],
+    max: [i64; 3],
+}
+
+/// Steps 1–3: key packing, fused block scans, merge in block order.
+fn group_points(
+    points: &[Point3<f64>],
+    inv_voxel_size: f64,
+    request: &Request,
+    local_ids: &mut [u32],
+) -> Result<Merged> {
+    let Some(first) = points.first() else {
+        return Ok(Merged::default());
+    };
     if points.len() >= u32::MAX as usize {
         return Err(Error::invalid(
             "points",
@@ -227,25 +298,23 @@ pub fn assign_voxels(points: &[Point3<f64>], inv_voxel_size: f64) -> Result<Voxe
             "voxel grid supports fewer than 2^32 - 1 points",
         ));
     }
+    if let Some(packer) = NearPacker::new(first, inv_voxel_size)
+        && let Some(merged) = scan_and_merge(points, &packer, request, local_ids)
+    {
+        return Ok(merged);
+    }
+    // Far-flung, huge or non-finite input: bounds pass, then exact packing.
     let range = key_range(points, inv_voxel_size)?;
     let bits: [u32; 3] =
         std::array::from_fn(|a| u64::BITS - ((range.max[a] - range.min[a]) as u64).leading_zeros());
-    let total_bits = bits.iter().sum::<u32>();
-    if total_bits <= 64 {
-        let packer = Packer::new(range.min, bits);
-        let keys = compute_keys(points, inv_voxel_size, |k| packer.pack_u64(k));
-        Ok(group_by_key(&keys))
+    let merged = if bits.iter().sum::<u32>() <= 64 {
+        let packer = RangePacker::<u64>::new(&range, bits, inv_voxel_size);
+        scan_and_merge(points, &packer, request, local_ids)
     } else {
-        let packer = Packer::new(range.min, bits);
-        let keys = compute_keys(points, inv_voxel_size, |k| packer.pack_u128(k));
-        Ok(group_by_key(&keys))
-    }
-}
-
-/// Smallest and largest key per axis.
-struct KeyRange {
-    min: [i64; 3],
-    max: [i64; 3],
+        let packer = RangePacker::<u128>::new(&range, bits, inv_voxel_size);
+        scan_and_merge(points, &packer, request, local_ids)
+    };
+    merged.ok_or_else(|| Error::invalid("points", points.len(), "voxel keys out of range"))
 }
 
 /// Step 1: key range from the bounds (floor is monotone, so the keys of the
@@ -264,7 +333,7 @@ fn key_range(points: &[Point3<f64>], inv_voxel_size: f64) -> Result<KeyRange> {
         (lo.inf(&lo2), hi.sup(&hi2), finite && finite2)
     };
     let (lo, hi, finite) = points
-        .par_chunks(KEY_CHUNK)
+        .par_chunks(BLOCK)
         .map(|chunk| {
             chunk.iter().fold(zero(), |(lo, hi, finite), p| {
                 let ok = p.x.is_finite() & p.y.is_finite() & p.z.is_finite();
@@ -303,327 +372,619 @@ fn key_range(points: &[Point3<f64>], inv_voxel_size: f64) -> Result<KeyRange> {
     })
 }
 
-/// Packs a key triple, relative to the minimum key, into one integer.
-struct Packer {
+/// `floor(x)` for `|x| < 2^51` without the range and NaN checks of a
+/// saturating `as i64`: adding `1.5·2^52` rounds `x` to an integer held in
+/// the low mantissa bits, then one step down where it rounded up. Larger or
+/// non-finite `x` give values beyond ±2^50, which the packers' range checks
+/// reject.
+#[inline(always)]
+fn floor_small(x: f64) -> i64 {
+    const MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5 · 2^52
+    let y = x + MAGIC;
+    let nearest = (y.to_bits() as i64).wrapping_sub(MAGIC.to_bits() as i64);
+    nearest - i64::from(y - MAGIC > x)
+}
+
+/// Packs the voxel key of a point into one integer.
+trait KeyPacker: Sync {
+    type Key: PackedKey;
+    /// The packed key of `p`, and a value that is non-zero when `p` is out
+    /// of this packer's range (then the key is meaningless).
+    fn pack(&self, p: &Point3<f64>) -> (Self::Key, u64);
+    /// `1 / voxel_size` in 1/metres.
+    fn inv_voxel_size(&self) -> f64;
+}
+
+/// Bits per axis of [`NearPacker`].
+const NEAR_BITS: u32 = 21;
+
+/// The common case, without a bounds pass: 21 bits per axis, centred on the
+/// key of the first point (±2^20 voxels: ±262 km at 0.25 m, ±1 km at 1 mm).
+/// Points outside (and non-finite ones) are reported, and the caller falls
+/// back to [`RangePacker`].
+struct NearPacker {
+    inv_voxel_size: f64,
+    min: [i64; 3],
+}
+
+impl NearPacker {
+    /// `None` when the first point is not finite or so far out that keys in
+    /// its window could leave ±2^40.
+    fn new(first: &Point3<f64>, inv_voxel_size: f64) -> Option<Self> {
+        let limit = MAX_ABS_KEY - f64::from(1u32 << (NEAR_BITS + 1));
+        let scaled = first.coords * inv_voxel_size;
+        if !scaled.iter().all(|c| c.abs() < limit) {
+            return None;
+        }
+        let half = 1i64 << (NEAR_BITS - 1);
+        Some(NearPacker {
+            inv_voxel_size,
+            min: voxel_key(first, inv_voxel_size).map(|k| k - half),
+        })
+    }
+}
+
+impl KeyPacker for NearPacker {
+    type Key = u64;
+
+    #[inline(always)]
+    fn pack(&self, p: &Point3<f64>) -> (u64, u64) {
+        let x = floor_small(p.x * self.inv_voxel_size).wrapping_sub(self.min[0]) as u64;
+        let y = floor_small(p.y * self.inv_voxel_size).wrapping_sub(self.min[1]) as u64;
+        let z = floor_small(p.z * self.inv_voxel_size).wrapping_sub(self.min[2]) as u64;
+        (
+            x | (y << NEAR_BITS) | (z << (2 * NEAR_BITS)),
+            (x | y | z) >> NEAR_BITS,
+        )
+    }
+
+    fn inv_voxel_size(&self) -> f64 {
+        self.inv_voxel_size
+    }
+}
+
+/// The general case: each axis gets the bits its key range (from a bounds
+/// pass) needs, relative to the minimum key; `u64` keys when the three fit
+/// in 64 bits, else `u128`.
+struct RangePacker<K> {
+    inv_voxel_size: f64,
     min: [i64; 3],
     shift_y: u32,
     shift_z: u32,
+    key: std::marker::PhantomData<K>,
 }
 
-impl Packer {
-    fn new(min: [i64; 3], bits: [u32; 3]) -> Self {
-        Packer {
-            min,
+impl<K> RangePacker<K> {
+    fn new(range: &KeyRange, bits: [u32; 3], inv_voxel_size: f64) -> Self {
+        RangePacker {
+            inv_voxel_size,
+            min: range.min,
             shift_y: bits[0],
             shift_z: bits[0] + bits[1],
+            key: std::marker::PhantomData,
         }
     }
 
-    #[inline]
-    fn pack_u64(&self, k: [i64; 3]) -> u64 {
-        let x = (k[0] - self.min[0]) as u64;
-        let y = (k[1] - self.min[1]) as u64;
-        let z = (k[2] - self.min[2]) as u64;
-        x | y.unbounded_shl(self.shift_y) | z.unbounded_shl(self.shift_z)
-    }
-
-    #[inline]
-    fn pack_u128(&self, k: [i64; 3]) -> u128 {
-        let x = (k[0] - self.min[0]) as u128;
-        let y = (k[1] - self.min[1]) as u128;
-        let z = (k[2] - self.min[2]) as u128;
-        x | (y << self.shift_y) | (z << self.shift_z)
+    /// Key components of `p` relative to the minimum key (all `≥ 0`).
+    #[inline(always)]
+    fn offsets(&self, p: &Point3<f64>) -> [u64; 3] {
+        let k = [p.x, p.y, p.z].map(|c| floor_small(c * self.inv_voxel_size));
+        std::array::from_fn(|a| (k[a] - self.min[a]) as u64)
     }
 }
 
-/// Step 2: packed key of every point (parallel, in input order).
-fn compute_keys<K: Send>(
-    points: &[Point3<f64>],
-    inv_voxel_size: f64,
-    pack: impl Fn([i64; 3]) -> K + Sync,
-) -> Vec<K> {
-    let mut keys = Vec::with_capacity(points.len());
-    points
-        .par_iter()
-        .with_min_len(KEY_CHUNK)
-        .map(|p| pack(voxel_key(p, inv_voxel_size)))
-        .collect_into_vec(&mut keys);
-    keys
+impl KeyPacker for RangePacker<u64> {
+    type Key = u64;
+
+    #[inline(always)]
+    fn pack(&self, p: &Point3<f64>) -> (u64, u64) {
+        let [x, y, z] = self.offsets(p);
+        // A shift of 64 only occurs when the shifted components are all 0.
+        (
+            x | y.wrapping_shl(self.shift_y) | z.wrapping_shl(self.shift_z),
+            0,
+        )
+    }
+
+    fn inv_voxel_size(&self) -> f64 {
+        self.inv_voxel_size
+    }
+}
+
+impl KeyPacker for RangePacker<u128> {
+    type Key = u128;
+
+    #[inline(always)]
+    fn pack(&self, p: &Point3<f64>) -> (u128, u64) {
+        let [x, y, z] = self.offsets(p).map(u128::from);
+        (x | (y << self.shift_y) | (z << self.shift_z), 0)
+    }
+
+    fn inv_voxel_size(&self) -> f64 {
+        self.inv_voxel_size
+    }
 }
 
 /// A packed voxel key that can be hashed.
 trait PackedKey: Copy + Eq + Default + Send + Sync {
+    /// A hash whose high bits depend on every key bit.
     fn hash(self) -> u64;
 }
 
+/// 2^64 / golden ratio (Fibonacci hashing, Knuth TAOCP vol. 3 §6.4).
+const FIBONACCI: u64 = 0x9e37_79b9_7f4a_7c15;
+
 impl PackedKey for u64 {
-    #[inline]
+    #[inline(always)]
     fn hash(self) -> u64 {
-        mix64(self)
+        self.wrapping_mul(FIBONACCI)
     }
 }
 
 impl PackedKey for u128 {
-    #[inline]
+    #[inline(always)]
     fn hash(self) -> u64 {
-        mix64((self as u64) ^ mix64((self >> 64) as u64))
+        ((self as u64)
+            ^ ((self >> 64) as u64)
+                .wrapping_mul(FIBONACCI)
+                .rotate_left(29))
+        .wrapping_mul(FIBONACCI)
     }
 }
 
-/// A 64-bit mixer (the finaliser of MurmurHash3's `fmix64`): every output bit
-/// depends on every input bit.
-#[inline]
-fn mix64(mut h: u64) -> u64 {
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^= h >> 33;
-    h
+/// Open-addressing (linear probing) map from packed key to voxel id; the
+/// slot of a key is the top bits of its hash. Ids are stored `+ 1` so that an
+/// all-zero slot is empty.
+struct KeyTable<K> {
+    slots: Vec<(K, u32)>,
+    /// `64 − log2(slots.len())`.
+    shift: u32,
+    /// Occupied slot indices (for [`KeyTable::clear`]).
+    used: Vec<u32>,
 }
 
-/// Marks an empty slot of a [`VoxelTable`].
-const EMPTY: u32 = u32::MAX;
-
-/// Open-addressing (linear probing) map from packed key to voxel id.
-struct VoxelTable<K> {
-    keys: Vec<K>,
-    ids: Vec<u32>,
-    mask: usize,
-    len: usize,
-}
-
-impl<K: PackedKey> VoxelTable<K> {
+impl<K: PackedKey> KeyTable<K> {
+    /// A table holding `expected` keys at load ≤ 3/4 without growing.
     fn with_capacity(expected: usize) -> Self {
-        let slots = (expected * 2).next_power_of_two().max(16);
-        VoxelTable {
-            keys: vec![K::default(); slots],
-            ids: vec![EMPTY; slots],
-            mask: slots - 1,
-            len: 0,
+        let slots = (expected * 4 / 3 + 1).next_power_of_two().max(64);
+        KeyTable {
+            slots: vec![(K::default(), 0); slots],
+            shift: 64 - slots.trailing_zeros(),
+            used: Vec::with_capacity(expected),
         }
     }
 
-    /// The id of `key`, inserting it with id `self.len` when absent; returns
-    /// `(id, inserted)`.
-    #[inline]
-    fn get_or_insert(&mut self, key: K, hash: u64) -> (u32, bool) {
-        let mut slot = hash as usize & self.mask;
+    fn len(&self) -> usize {
+        self.used.len()
+    }
+
+    /// The id of `key`, inserting it with id `self.len()` when absent;
+    /// returns `(id, inserted)`.
+    #[inline(always)]
+    fn get_or_insert(&mut self, key: K) -> (u32, bool) {
+        let mask = self.slots.len() - 1;
+        let mut slot = (key.hash() >> self.shift) as usize;
         loop {
-            let id = self.ids[slot];
-            if id == EMPTY {
-                let id = self.len as u32;
-                self.keys[slot] = key;
-                self.ids[slot] = id;
-                self.len += 1;
-                if self.len * 4 > self.ids.len() * 3 {
+            let (k, id1) = self.slots[slot];
+            if id1 == 0 {
+                let id = self.len() as u32;
+                self.slots[slot] = (key, id + 1);
+                self.used.push(slot as u32);
+                if self.used.len() * 4 > self.slots.len() * 3 {
                     self.grow();
                 }
                 return (id, true);
             }
-            if self.keys[slot] == key {
-                return (id, false);
+            if k == key {
+                return (id1 - 1, false);
             }
-            slot = (slot + 1) & self.mask;
+            slot = (slot + 1) & mask;
         }
     }
 
     fn grow(&mut self) {
-        let slots = self.ids.len() * 2;
-        let old_keys = std::mem::replace(&mut self.keys, vec![K::default(); slots]);
-        let old_ids = std::mem::replace(&mut self.ids, vec![EMPTY; slots]);
-        self.mask = slots - 1;
-        for (key, id) in old_keys.into_iter().zip(old_ids) {
-            if id != EMPTY {
-                let mut slot = key.hash() as usize & self.mask;
-                while self.ids[slot] != EMPTY {
-                    slot = (slot + 1) & self.mask;
-                }
-                self.keys[slot] = key;
-                self.ids[slot] = id;
+        let slots = self.slots.len() * 2;
+        let old = std::mem::replace(&mut self.slots, vec![(K::default(), 0); slots]);
+        self.shift -= 1;
+        let mask = slots - 1;
+        for used in &mut self.used {
+            let entry = old[*used as usize];
+            let mut slot = (entry.0.hash() >> self.shift) as usize;
+            while self.slots[slot].1 != 0 {
+                slot = (slot + 1) & mask;
             }
+            self.slots[slot] = entry;
+            *used = slot as u32;
         }
     }
-}
 
-/// The voxels of one hash shard.
-struct Shard {
-    /// First point index of each of the shard's voxels, increasing.
-    representatives: Vec<u32>,
-}
-
-/// Step 3: voxel ids by first occurrence, sharded by hash over the rayon
-/// threads. The result does not depend on the shard count.
-fn group_by_key<K: PackedKey>(keys: &[K]) -> VoxelAssignment {
-    let n = keys.len();
-    let shard_count = rayon::current_num_threads().clamp(1, 64);
-    if shard_count == 1 {
-        let mut voxel_of_point = vec![0u32; n];
-        let shard = scan_shard(keys, |_| true, |i, id| voxel_of_point[i] = id);
-        return VoxelAssignment {
-            voxel_of_point,
-            representatives: shard.representatives.iter().map(|&i| i as usize).collect(),
-        };
-    }
-    let shard_of = |hash: u64| ((hash >> 32) as usize * shard_count) >> 32;
-    // Each shard writes the local ids of its own points only: the points are
-    // split by shard, so the writes are disjoint (atomics only to share the
-    // vector between tasks; relaxed stores are plain stores).
-    let local_id: Vec<AtomicU32> = (0..n).map(|_| AtomicU32::new(0)).collect();
-    let shards: Vec<Shard> = (0..shard_count)
-        .into_par_iter()
-        .map(|s| {
-            scan_shard(
-                keys,
-                |hash| shard_of(hash) == s,
-                |i, id| local_id[i].store(id, Ordering::Relaxed),
-            )
-        })
-        .collect();
-    let (representatives, global_of_local) = merge_shards(&shards);
-    let voxel_of_point = keys
-        .par_iter()
-        .zip(local_id.par_iter())
-        .with_min_len(KEY_CHUNK)
-        .map(|(key, local)| {
-            global_of_local[shard_of(key.hash())][local.load(Ordering::Relaxed) as usize]
-        })
-        .collect();
-    VoxelAssignment {
-        voxel_of_point,
-        representatives,
+    /// Empties the table, in time proportional to its length.
+    fn clear(&mut self) {
+        for &slot in &self.used {
+            self.slots[slot as usize].1 = 0;
+        }
+        self.used.clear();
     }
 }
 
-/// Scans `keys` in input order, numbering the distinct keys whose hash is
-/// accepted by `in_shard` by first occurrence; calls `store(point, id)` for
-/// every accepted point. A point with the same key as the previous accepted
-/// point (common in scan order) skips the hash table.
-fn scan_shard<K: PackedKey>(
-    keys: &[K],
-    in_shard: impl Fn(u64) -> bool,
-    mut store: impl FnMut(usize, u32),
-) -> Shard {
-    let mut table = VoxelTable::with_capacity(keys.len() / 8);
-    let mut representatives = Vec::new();
-    let mut previous: Option<(K, u32)> = None;
-    for (i, &key) in keys.iter().enumerate() {
-        let id = match previous {
-            Some((prev_key, prev_id)) if prev_key == key => prev_id,
-            _ => {
-                let hash = key.hash();
-                if !in_shard(hash) {
-                    continue;
+/// Points per block of the fused scan (step 2). Fixed, so the grouping of
+/// the per-voxel sums – and thus the output bits – does not depend on the
+/// thread count.
+const BLOCK: usize = 16_384;
+
+/// Sums of one voxel's points (in a block, then globally).
+#[derive(Clone, Copy)]
+struct VoxelSum {
+    /// The voxel's first point (in the block, then globally).
+    base: Point3<f64>,
+    /// Sum of `p − base`.
+    offset: Vector3<f64>,
+    /// Sum of intensities (0 without intensity).
+    intensity: f64,
+    count: u32,
+}
+
+/// Sums of the time and normals of one voxel (second pass).
+#[derive(Clone, Copy, Default)]
+struct AttributeSum {
+    /// Sum of `t − t(first point)`.
+    time: f64,
+    normal: Vector3<f64>,
+}
+
+/// The voxels of one block, by first occurrence in the block.
+#[derive(Default)]
+struct BlockVoxels<K> {
+    keys: Vec<K>,
+    /// Input index of each voxel's first point in the block.
+    first: Vec<u32>,
+    sums: Vec<VoxelSum>,
+    attributes: Vec<AttributeSum>,
+}
+
+impl<K> BlockVoxels<K> {
+    fn clear(&mut self) {
+        self.keys.clear();
+        self.first.clear();
+        self.sums.clear();
+        self.attributes.clear();
+    }
+}
+
+/// The voxels of the whole cloud, by first occurrence.
+#[derive(Default)]
+struct Merged {
+    representatives: Vec<usize>,
+    sums: Vec<VoxelSum>,
+    attributes: Vec<AttributeSum>,
+}
+
+/// A monomorphised [`scan_and_merge_with`].
+type ScanFn<P> = fn(&[Point3<f64>], &P, &Request, &mut [u32]) -> Option<Merged>;
+
+/// Steps 2–3 for one packer; `None` if a point was out of its range.
+/// `local_ids` is empty or one id per point (then it ends up holding the
+/// global voxel ids).
+fn scan_and_merge<P: KeyPacker>(
+    points: &[Point3<f64>],
+    packer: &P,
+    request: &Request,
+    local_ids: &mut [u32],
+) -> Option<Merged> {
+    let ids = !local_ids.is_empty();
+    let intensity = request.intensity.is_some();
+    let scan: ScanFn<P> = match (request.positions, intensity, ids) {
+        (false, _, false) => scan_and_merge_with::<P, false, false, false>,
+        (false, _, true) => scan_and_merge_with::<P, false, false, true>,
+        (true, false, false) => scan_and_merge_with::<P, true, false, false>,
+        (true, false, true) => scan_and_merge_with::<P, true, false, true>,
+        (true, true, false) => scan_and_merge_with::<P, true, true, false>,
+        (true, true, true) => scan_and_merge_with::<P, true, true, true>,
+    };
+    scan(points, packer, request, local_ids)
+}
+
+/// [`scan_and_merge`] with position sums (`SUMS`), intensity sums
+/// (`INTENSITY`) and per-point ids (`IDS`) switched at compile time.
+///
+/// The calling thread scans the first blocks and merges each right after
+/// its scan (while it is in cache); meanwhile the other threads scan the
+/// remaining blocks, which are merged after. The merge order is always the
+/// block order and blocks have a fixed size, so the result does not depend
+/// on the thread count or on this split.
+fn scan_and_merge_with<P: KeyPacker, const SUMS: bool, const INTENSITY: bool, const IDS: bool>(
+    points: &[Point3<f64>],
+    packer: &P,
+    request: &Request,
+    local_ids: &mut [u32],
+) -> Option<Merged> {
+    let blocks = points.len().div_ceil(BLOCK);
+    let threads = rayon::current_num_threads().max(1);
+    // Merging a block costs about a quarter of scanning it: the calling
+    // thread's `head · 5/4` then matches the others' `(blocks − head) /
+    // (threads − 1)` (all blocks at one thread).
+    let head = (4 * blocks).div_ceil(5 * threads - 1).clamp(1, blocks);
+    let split = (head * BLOCK).min(local_ids.len());
+    let (head_ids, tail_ids) = local_ids.split_at_mut(split);
+    let mut tail_id_blocks: Vec<&mut [u32]> = tail_ids.chunks_mut(BLOCK).collect();
+    tail_id_blocks.resize_with(blocks - head, Default::default);
+    let range_of = |b: usize| b * BLOCK..((b + 1) * BLOCK).min(points.len());
+    let (merger, tail) = rayon::join(
+        || {
+            let mut merger = Merger::new(points.len());
+            let mut table = KeyTable::with_capacity(BLOCK / 4);
+            let mut block = BlockVoxels::default();
+            let mut id_blocks = head_ids.chunks_mut(BLOCK);
+            for b in 0..head {
+                let ids = id_blocks.next().unwrap_or_default();
+                let ok = scan_block::<P, SUMS, INTENSITY, IDS>(
+                    points,
+                    range_of(b),
+                    packer,
+                    request,
+                    &mut table,
+                    &mut block,
+                    ids,
+                );
+                if !ok {
+                    return None;
                 }
-                let (id, inserted) = table.get_or_insert(key, hash);
+                merger.merge::<IDS>(&block, request, ids);
+            }
+            Some(merger)
+        },
+        || {
+            tail_id_blocks
+                .into_par_iter()
+                .enumerate()
+                .map_init(
+                    || KeyTable::with_capacity(BLOCK / 4),
+                    |table, (t, ids)| {
+                        let mut block = BlockVoxels::default();
+                        let ok = scan_block::<P, SUMS, INTENSITY, IDS>(
+                            points,
+                            range_of(head + t),
+                            packer,
+                            request,
+                            table,
+                            &mut block,
+                            ids,
+                        );
+                        ok.then_some((block, ids))
+                    },
+                )
+                .collect::<Option<Vec<_>>>()
+        },
+    );
+    let mut merger = merger?;
+    for (block, ids) in tail? {
+        merger.merge::<IDS>(&block, request, ids);
+    }
+    Some(merger.merged)
+}
+
+/// Step 2: the fused scan of `points[range]` into `out` (cleared first);
+/// `false` if a point is out of the packer's range. With `IDS`, `ids` gets
+/// the local voxel of each point.
+fn scan_block<P: KeyPacker, const SUMS: bool, const INTENSITY: bool, const IDS: bool>(
+    points: &[Point3<f64>],
+    range: std::ops::Range<usize>,
+    packer: &P,
+    request: &Request,
+    table: &mut KeyTable<P::Key>,
+    out: &mut BlockVoxels<P::Key>,
+    ids: &mut [u32],
+) -> bool {
+    table.clear();
+    out.clear();
+    let start = range.start;
+    let intensities = request
+        .intensity
+        .and_then(|v| v.get(range.clone()))
+        .unwrap_or(&[]);
+    let block = &points[range];
+    let Some(p0) = block.first() else {
+        return true;
+    };
+    // The current run of points with equal keys is accumulated in registers
+    // and flushed into its voxel when the key changes.
+    let (first_key, mut out_of_range) = packer.pack(p0);
+    let (mut run_id, _) = table.get_or_insert(first_key);
+    out.keys.push(first_key);
+    out.first.push(start as u32);
+    let empty = |base| VoxelSum {
+        base,
+        offset: Vector3::zeros(),
+        intensity: 0.0,
+        count: 0,
+    };
+    let mut run = empty(*p0);
+    if SUMS {
+        out.sums.push(run);
+    }
+    // The run's voxel in scaled coordinates: `lo ≤ p / voxel_size < lo + 1`
+    // per axis exactly when `floor` gives the run's key, so points of the
+    // run skip the key computation.
+    let inv_voxel_size = packer.inv_voxel_size();
+    let floor = |p: &Point3<f64>| (p.coords * inv_voxel_size).map(|c| floor_small(c) as f64);
+    let mut lo = floor(p0);
+    let mut hi = lo.add_scalar(1.0);
+    for (j, p) in block.iter().enumerate() {
+        let scaled = p.coords * inv_voxel_size;
+        let inside = (scaled.x >= lo.x)
+            & (scaled.x < hi.x)
+            & (scaled.y >= lo.y)
+            & (scaled.y < hi.y)
+            & (scaled.z >= lo.z)
+            & (scaled.z < hi.z);
+        if !inside {
+            let (key, outside) = packer.pack(p);
+            out_of_range |= outside;
+            lo = floor(p);
+            hi = lo.add_scalar(1.0);
+            let (id, inserted) = table.get_or_insert(key);
+            if SUMS {
+                let voxel = &mut out.sums[run_id as usize];
+                voxel.offset += run.offset;
+                voxel.intensity += run.intensity;
+                voxel.count += run.count;
                 if inserted {
-                    representatives.push(i as u32);
+                    out.sums.push(empty(*p));
                 }
-                id
+                run = empty(out.sums[id as usize].base);
             }
-        };
-        previous = Some((key, id));
-        store(i, id);
+            if inserted {
+                out.keys.push(key);
+                out.first.push((start + j) as u32);
+            }
+            run_id = id;
+        }
+        if SUMS {
+            run.offset += p - run.base;
+            run.count += 1;
+            if INTENSITY && let Some(&x) = intensities.get(j) {
+                run.intensity += f64::from(x);
+            }
+        }
+        if IDS && let Some(id) = ids.get_mut(j) {
+            *id = run_id;
+        }
     }
-    Shard { representatives }
+    if out_of_range != 0 {
+        return false;
+    }
+    if SUMS {
+        let voxel = &mut out.sums[run_id as usize];
+        voxel.offset += run.offset;
+        voxel.intensity += run.intensity;
+        voxel.count += run.count;
+    }
+    if request.time.is_some() || request.normals.is_some() {
+        sum_attributes(request, start, ids, out);
+    }
+    true
 }
 
-/// Merges the shards' voxel lists by first point index: returns the global
-/// representatives and, per shard, the global id of each local voxel.
-fn merge_shards(shards: &[Shard]) -> (Vec<usize>, Vec<Vec<u32>>) {
-    let total: usize = shards.iter().map(|s| s.representatives.len()).sum();
-    let mut representatives = Vec::with_capacity(total);
-    let mut global_of_local: Vec<Vec<u32>> = shards
-        .iter()
-        .map(|s| Vec::with_capacity(s.representatives.len()))
-        .collect();
-    let mut heads = vec![0usize; shards.len()];
-    for global in 0..total as u32 {
-        let mut best: Option<(usize, u32)> = None;
-        for (s, shard) in shards.iter().enumerate() {
-            if let Some(&first) = shard.representatives.get(heads[s])
-                && best.is_none_or(|(_, b)| first < b)
+/// Step 2, second pass over a block: time and normal sums per local voxel,
+/// in input order.
+fn sum_attributes<K>(request: &Request, start: usize, ids: &[u32], out: &mut BlockVoxels<K>) {
+    let sums = &mut out.attributes;
+    sums.resize(out.first.len(), AttributeSum::default());
+    let indices = start..start + ids.len();
+    if let Some(values) = request.time {
+        for (&v, t) in ids.iter().zip(&values[indices.clone()]) {
+            sums[v as usize].time += t - values[out.first[v as usize] as usize];
+        }
+    }
+    if let Some(values) = request.normals {
+        for (&v, n) in ids.iter().zip(&values[indices]) {
+            sums[v as usize].normal += n;
+        }
+    }
+}
+
+/// Step 3: the global table and sums, filled block by block.
+struct Merger<K> {
+    table: KeyTable<K>,
+    merged: Merged,
+    global_of_local: Vec<u32>,
+}
+
+impl<K: PackedKey> Merger<K> {
+    /// Sized for `points / 6` voxels (LiDAR frames at the usual voxel sizes:
+    /// 122k points give 18.6k voxels at 0.25 m); grows if needed.
+    fn new(points: usize) -> Self {
+        let expected = points / 6;
+        Merger {
+            table: KeyTable::with_capacity(expected),
+            merged: Merged {
+                representatives: Vec::with_capacity(expected),
+                sums: Vec::with_capacity(expected),
+                attributes: Vec::new(),
+            },
+            global_of_local: Vec::with_capacity(BLOCK),
+        }
+    }
+
+    /// Merges the next block. A voxel first seen in the block takes the next
+    /// global id and the block's sums; a known voxel adds the block's sums,
+    /// re-based from the block's first point to the global one
+    /// (`Σ(p − b) = Σ(p − b_block) + n·(b_block − b)`, same for time). With
+    /// `IDS`, turns the block's local ids into global ones.
+    fn merge<const IDS: bool>(
+        &mut self,
+        block: &BlockVoxels<K>,
+        request: &Request,
+        ids: &mut [u32],
+    ) {
+        let merged = &mut self.merged;
+        let global_of_local = &mut self.global_of_local;
+        global_of_local.clear();
+        for (local, (&key, &first)) in block.keys.iter().zip(&block.first).enumerate() {
+            let (global, inserted) = self.table.get_or_insert(key);
+            global_of_local.push(global);
+            let g = global as usize;
+            if inserted {
+                merged.representatives.push(first as usize);
+                if let Some(&s) = block.sums.get(local) {
+                    merged.sums.push(s);
+                }
+                if let Some(&a) = block.attributes.get(local) {
+                    merged.attributes.push(a);
+                }
+                continue;
+            }
+            let count = block.sums.get(local).map_or(0, |s| s.count);
+            if let (Some(to), Some(from)) = (merged.sums.get_mut(g), block.sums.get(local)) {
+                to.offset += from.offset + (from.base - to.base) * f64::from(from.count);
+                to.intensity += from.intensity;
+                to.count += from.count;
+            }
+            if let (Some(to), Some(from)) =
+                (merged.attributes.get_mut(g), block.attributes.get(local))
             {
-                best = Some((s, first));
+                to.normal += from.normal;
+                if let Some(times) = request.time {
+                    let shift = times[first as usize] - times[merged.representatives[g]];
+                    to.time += from.time + shift * f64::from(count);
+                }
             }
         }
-        let Some((s, first)) = best else { break };
-        heads[s] += 1;
-        representatives.push(first as usize);
-        global_of_local[s].push(global);
+        if IDS {
+            for id in ids.iter_mut() {
+                *id = global_of_local[*id as usize];
+            }
+        }
     }
-    (representatives, global_of_local)
 }
 
-/// Step 4 (centroid): replaces position, intensity, time and normal of each
-/// output point with the mean over its voxel.
-fn average_attributes(cloud: &PointCloud, assignment: &VoxelAssignment, down: &mut PointCloud) {
-    let voxels = assignment.representatives.len();
-    let vid = &assignment.voxel_of_point;
-    let reps = &assignment.representatives;
-    let points = &cloud.points;
-    // Positions relative to the representative keep full precision far
-    // from the origin.
-    let sums = sum_per_voxel::<4>(vid, voxels, |i| {
-        let d = points[i] - points[reps[vid[i] as usize]];
-        [d.x, d.y, d.z, 1.0]
-    });
-    for ((p, s), &r) in down.points.iter_mut().zip(&sums).zip(reps) {
-        let count = s[3];
-        *p = points[r] + Vector3::new(s[0], s[1], s[2]) / count;
+/// Step 4 (centroid): position, intensity, time and normal of each output
+/// point from its voxel's sums.
+fn write_means(request: &Request, merged: &Merged, down: &mut PointCloud) {
+    for (p, s) in down.points.iter_mut().zip(&merged.sums) {
+        *p = s.base + s.offset / f64::from(s.count);
     }
-    let counts = || sums.iter().map(|s| s[3]);
-    if let (Some(out), Some(values)) = (down.intensity.as_mut(), cloud.intensity.as_ref()) {
-        let sum = sum_per_voxel::<1>(vid, voxels, |i| [f64::from(values[i])]);
-        for ((o, s), c) in out.iter_mut().zip(&sum).zip(counts()) {
-            *o = (s[0] / c) as f32;
+    if let Some(out) = down.intensity.as_mut() {
+        for (o, s) in out.iter_mut().zip(&merged.sums) {
+            *o = (s.intensity / f64::from(s.count)) as f32;
         }
     }
-    if let (Some(out), Some(values)) = (down.time.as_mut(), cloud.time.as_ref()) {
-        // Relative to the representative's time, like positions.
-        let sum = sum_per_voxel::<1>(vid, voxels, |i| [values[i] - values[reps[vid[i] as usize]]]);
-        for (((o, s), c), &r) in out.iter_mut().zip(&sum).zip(counts()).zip(reps) {
-            *o = values[r] + s[0] / c;
+    if let (Some(out), Some(values)) = (down.time.as_mut(), request.time) {
+        let sums = merged.attributes.iter().zip(&merged.sums);
+        for ((o, (a, s)), &r) in out.iter_mut().zip(sums).zip(&merged.representatives) {
+            *o = values[r] + a.time / f64::from(s.count);
         }
     }
-    if let (Some(out), Some(values)) = (down.normals.as_mut(), cloud.normals.as_ref()) {
-        let sum = sum_per_voxel::<3>(vid, voxels, |i| values[i].into());
-        for (o, s) in out.iter_mut().zip(&sum) {
-            let n = Vector3::from(*s);
-            let norm = n.norm();
+    if let Some(out) = down.normals.as_mut() {
+        for (o, a) in out.iter_mut().zip(&merged.attributes) {
+            let norm = a.normal.norm();
             *o = if norm > 0.0 && norm.is_finite() {
-                n / norm
+                a.normal / norm
             } else {
                 Vector3::zeros()
             };
         }
     }
-}
-
-/// Sums `value(i)` per voxel, each voxel in input order. Parallel over
-/// contiguous voxel ranges (each task scans all points and keeps its range),
-/// so the result is bit-identical at any thread count.
-fn sum_per_voxel<const D: usize>(
-    voxel_of_point: &[u32],
-    voxels: usize,
-    value: impl Fn(usize) -> [f64; D] + Sync,
-) -> Vec<[f64; D]> {
-    let mut sums = vec![[0.0; D]; voxels];
-    let tasks = rayon::current_num_threads().max(1);
-    let block = voxels.div_ceil(tasks).max(1);
-    sums.par_chunks_mut(block).enumerate().for_each(|(b, out)| {
-        let start = b * block;
-        for (i, &v) in voxel_of_point.iter().enumerate() {
-            let local = (v as usize).wrapping_sub(start);
-            if let Some(acc) = out.get_mut(local) {
-                let x = value(i);
-                for (a, x) in acc.iter_mut().zip(x) {
-                    *a += x;
-                }
-            }
-        }
-    });
-    sums
 }
 
 #[cfg(test)]
@@ -660,6 +1021,48 @@ mod tests {
     }
 
     #[test]
+    fn non_finite_anywhere_is_an_error() {
+        for (n, bad) in [(3, 0), (40_000, 20_000), (40_000, 39_999)] {
+            let mut points = vec![[0.5, 0.5, 0.5]; n];
+            points[bad] = [0.0, f64::INFINITY, 0.0];
+            let r = voxel_downsample(&cloud(&points), &VoxelConfig::default());
+            assert!(
+                matches!(r, Err(Error::NonFinite { index, .. }) if index == bad),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn far_apart_points_take_the_exact_packing() {
+        // 1 mm voxels 10 km apart: 1e7 voxels, beyond the ±2^20 window around
+        // the first point, but within 64 bits (u64 range packing).
+        let points: Vec<[f64; 3]> = (0..30_000)
+            .map(|i| {
+                let far = if i % 3 == 0 { 1e4 } else { 0.0 };
+                [far + (i % 50) as f64 * 1e-3 + 5e-4, -far, 0.2]
+            })
+            .collect();
+        let c = cloud(&points);
+        let a = assign_voxels(&c.points, 1e3).unwrap();
+        let down = voxel_downsample(&c, &VoxelConfig::new(1e-3)).unwrap();
+        assert_eq!(down.len(), a.representatives.len());
+        let mut seen = std::collections::HashMap::new();
+        let mut reps = Vec::new();
+        for (i, p) in c.points.iter().enumerate() {
+            let id = *seen.entry(voxel_key(p, 1e3)).or_insert_with(|| {
+                reps.push(i);
+                reps.len() - 1
+            });
+            assert_eq!(a.voxel_of_point[i] as usize, id, "{i}");
+        }
+        assert_eq!(a.representatives, reps);
+        for (p, &r) in down.points.iter().zip(&reps) {
+            assert!((p - c.points[r]).norm() < 1e-9, "{p} vs {}", c.points[r]);
+        }
+    }
+
+    #[test]
     fn too_far_is_an_error() {
         let c = cloud(&[[1e9, 0.0, 0.0]]);
         assert!(matches!(
@@ -683,8 +1086,23 @@ mod tests {
             -1e10 - 0.5,
             4.0e15,
             -4.0e15 - 1.0,
+            2.5,
+            3.5,
+            -2.5,
+            -3.5,
+            1e15 + 0.5,
+            -1e15 - 0.5,
+            (1u64 << 50) as f64 - 0.5,
+            -((1u64 << 50) as f64) + 0.5,
+            f64::MIN_POSITIVE,
+            -f64::MIN_POSITIVE,
+            1.0 - f64::EPSILON / 2.0,
+            -1.0 + f64::EPSILON / 2.0,
         ] {
             assert_eq!(floor_to_i64(x), x.floor() as i64, "{x}");
+            if x.abs() < 2f64.powi(51) {
+                assert_eq!(floor_small(x), x.floor() as i64, "{x}");
+            }
         }
     }
 
@@ -730,28 +1148,48 @@ mod tests {
     }
 
     #[test]
-    fn merge_orders_by_first_occurrence() {
-        let shards = [
-            Shard {
-                representatives: vec![0, 3, 4],
-            },
-            Shard {
-                representatives: vec![1, 2, 7],
-            },
-        ];
-        let (reps, map) = merge_shards(&shards);
-        assert_eq!(reps, vec![0, 1, 2, 3, 4, 7]);
-        assert_eq!(map, vec![vec![0, 3, 4], vec![1, 2, 5]]);
+    fn voxels_spanning_blocks_merge_in_order() {
+        // Three blocks; voxel ids cycle so that every voxel has points in
+        // every block, and voxel 7 first appears in the last block.
+        let n = 2 * BLOCK + 100;
+        let points: Vec<Point3<f64>> = (0..n)
+            .map(|i| {
+                let v = if i < 2 * BLOCK { i % 7 } else { 7 };
+                Point3::new(v as f64 + 0.25 + (i % 3) as f64 * 0.25, 0.5, 0.5)
+            })
+            .collect();
+        let c = PointCloud::from_points(points.clone());
+        let a = assign_voxels(&c.points, 1.0).unwrap();
+        assert_eq!(a.representatives, vec![0, 1, 2, 3, 4, 5, 6, 2 * BLOCK]);
+        for (i, &v) in a.voxel_of_point.iter().enumerate() {
+            assert_eq!(v as usize, if i < 2 * BLOCK { i % 7 } else { 7 }, "{i}");
+        }
+        let down = voxel_downsample(&c, &VoxelConfig::new(1.0)).unwrap();
+        for (v, p) in down.points.iter().enumerate() {
+            let members: Vec<&Point3<f64>> = a
+                .voxel_of_point
+                .iter()
+                .zip(&points)
+                .filter(|(w, _)| **w as usize == v)
+                .map(|(_, p)| p)
+                .collect();
+            let mean = members.iter().map(|p| p.x).sum::<f64>() / members.len() as f64;
+            assert!((p.x - mean).abs() < 1e-12, "{v}: {} vs {mean}", p.x);
+        }
     }
 
     #[test]
     fn table_grows_and_finds() {
-        let mut t = VoxelTable::<u64>::with_capacity(1);
-        for k in 0..1000u64 {
-            assert_eq!(t.get_or_insert(k * 7, (k * 7).hash()), (k as u32, true));
-        }
-        for k in 0..1000u64 {
-            assert_eq!(t.get_or_insert(k * 7, (k * 7).hash()), (k as u32, false));
+        let mut t = KeyTable::<u64>::with_capacity(1);
+        for round in 0..2 {
+            for k in 0..1000u64 {
+                assert_eq!(t.get_or_insert(k * 7), (k as u32, true));
+            }
+            for k in 0..1000u64 {
+                assert_eq!(t.get_or_insert(k * 7), (k as u32, false));
+            }
+            assert_eq!(t.len(), 1000, "round {round}");
+            t.clear();
         }
     }
 }
