@@ -231,6 +231,26 @@ pub fn voxel_downsample_with_representatives(
     Ok((down, merged.representatives))
 }
 
+/// The first point of every occupied voxel (its *representative*), as
+/// strictly increasing indices into `points`: [`VoxelMode::First`] on bare
+/// positions, without building a cloud (the odometry's frame downsampling).
+///
+/// `inv_voxel_size` is `1 / voxel_size` (1/metres), finite and `> 0`.
+///
+/// # Errors
+/// As [`assign_voxels`].
+///
+/// ```
+/// use nalgebra::Point3;
+/// use pointpipe::voxel::voxel_representatives;
+/// let points = [Point3::new(0.1, 0.0, 0.0), Point3::new(0.2, 0.0, 0.0), Point3::new(1.5, 0.0, 0.0)];
+/// assert_eq!(voxel_representatives(&points, 1.0).unwrap(), vec![0, 2]);
+/// ```
+pub fn voxel_representatives(points: &[Point3<f64>], inv_voxel_size: f64) -> Result<Vec<usize>> {
+    let merged = group_points(points, inv_voxel_size, &Request::default(), &mut [])?;
+    Ok(merged.representatives)
+}
+
 /// The voxel of every point, voxels numbered by first occurrence.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct VoxelAssignment {

@@ -40,7 +40,8 @@ use crate::cloud::PointCloud;
 use crate::error::{Error, Result};
 use crate::icp::{self, IcpConfig, IcpMethod, RegistrationResult, RobustKernel};
 use crate::kdtree::KdTree;
-use crate::voxel::{self, VoxelConfig, VoxelMode};
+use crate::voxel;
+use rayon::prelude::*;
 
 /// Every parameter of the odometry, with units and defaults. The defaults work
 /// on 16- to 128-beam spinning LiDARs without tuning. Read from TOML with
@@ -514,9 +515,11 @@ fn renormalized(mut pose: Isometry3<f64>) -> Isometry3<f64> {
 /// Finite points with `min_range ≤ ‖p‖ ≤ max_range` (metres, sensor frame).
 pub fn crop_ranges(frame: &PointCloud, min_range: f64, max_range: f64) -> Vec<Point3<f64>> {
     let (min_sq, max_sq) = (min_range * min_range, max_range * max_range);
+    // Parallel filter; rayon's collect keeps the input order.
     frame
         .points
-        .iter()
+        .par_iter()
+        .with_min_len(8192)
         .filter(|p| {
             let r_sq = p.coords.norm_squared();
             r_sq.is_finite() && r_sq >= min_sq && r_sq <= max_sq
@@ -539,18 +542,14 @@ fn downsample_frame(
     points: &[Point3<f64>],
     voxel_size: f64,
 ) -> (Vec<Point3<f64>>, Vec<Point3<f64>>) {
-    let first = |points: Vec<Point3<f64>>, size: f64| -> Vec<Point3<f64>> {
-        let config = VoxelConfig {
-            voxel_size: size,
-            mode: VoxelMode::First,
-        };
-        match voxel::voxel_downsample(&PointCloud::from_points(points), &config) {
-            Ok(cloud) => cloud.points,
+    let first = |points: &[Point3<f64>], size: f64| -> Vec<Point3<f64>> {
+        match voxel::voxel_representatives(points, 1.0 / size) {
+            Ok(representatives) => representatives.iter().map(|&i| points[i]).collect(),
             // Unreachable for a validated voxel size; an empty frame is the safe answer.
             Err(_) => Vec::new(),
         }
     };
-    let frame_downsample = first(points.to_vec(), 0.5 * voxel_size);
-    let source = first(frame_downsample.clone(), 1.5 * voxel_size);
+    let frame_downsample = first(points, 0.5 * voxel_size);
+    let source = first(&frame_downsample, 1.5 * voxel_size);
     (frame_downsample, source)
 }
