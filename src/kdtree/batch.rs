@@ -86,7 +86,8 @@ impl KdTree {
 
     /// kNN of every point of the tree (the point itself included, as its own
     /// first neighbour unless it has exact duplicates of lower index); query
-    /// `i` is input point `i`. Computed in tree order, in parallel.
+    /// `i` is input point `i`. Computed in parallel, each search starting in
+    /// the point's own leaf.
     pub fn knn_all(&self, k: usize) -> Neighborhoods {
         let position_of = self.position_of();
         self.knn_fixed(
@@ -133,7 +134,8 @@ impl KdTree {
         counts
     }
 
-    /// Total work of a kNN query (`k`) from every point of the tree.
+    /// Total work of a kNN query (`k`) from every point of the tree, each
+    /// search starting in the point's own leaf as in [`KdTree::knn_all`].
     pub fn knn_all_stats(&self, k: usize) -> QueryStats {
         self.points
             .par_chunks(CHUNK)
@@ -150,7 +152,8 @@ impl KdTree {
             .reduce(|| QueryStats::ZERO, QueryStats::combine)
     }
 
-    /// Total work of a radius query from every point of the tree.
+    /// Total work of a radius query from every point of the tree, each
+    /// search starting in the point's own leaf as in [`KdTree::radius_all`].
     pub fn radius_all_stats(&self, radius: f64) -> QueryStats {
         self.points
             .par_chunks(CHUNK)

