@@ -3,6 +3,8 @@
 use nalgebra::{Isometry3, Point3, Vector3};
 use rayon::prelude::*;
 
+use super::RobustKernel;
+use super::point_to_plane::{LinearSystem, REDUCTION_CHUNK};
 use crate::PointCloud;
 use crate::kdtree::{KdTree, SearchHint};
 
@@ -71,4 +73,68 @@ pub(crate) fn associate(
             })
         })
         .collect()
+}
+
+/// [`associate`] fused with the point-to-plane
+/// [`build_linear_system`](super::point_to_plane::build_linear_system): each
+/// source point's match (nearest target point with a normal, within
+/// `max_correspondence_distance` metres) goes straight into the normal
+/// equations with its IRLS weight, so no correspondence list is written.
+///
+/// Returns the system and the number of matches. Fixed chunks of
+/// [`REDUCTION_CHUNK`] source points are folded in parallel from
+/// [`LinearSystem::zero`] and combined with [`LinearSystem::combine`] in
+/// index order: bit-identical at any thread count.
+///
+/// # Panics
+/// When `hints.len() != source.len()` (a programming error).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn associate_into_linear_system(
+    source: &[Point3<f64>],
+    target_from_source: &Isometry3<f64>,
+    target: &PointCloud,
+    target_tree: &KdTree,
+    max_correspondence_distance: f64,
+    kernel: RobustKernel,
+    kernel_scale: f64,
+    hints: &mut [SearchHint],
+) -> (LinearSystem, usize) {
+    assert_eq!(hints.len(), source.len(), "one hint per source point");
+    let Some(normals) = target.normals.as_deref() else {
+        return (LinearSystem::zero(), 0);
+    };
+    let accumulate_chunk = |(points, hints): (&[Point3<f64>], &mut [SearchHint])| {
+        let mut system = LinearSystem::zero();
+        let mut matches = 0;
+        for (p, hint) in points.iter().zip(hints) {
+            let q = target_from_source * p;
+            let Some(nearest) =
+                target_tree.nearest_within_hinted(&q, max_correspondence_distance, hint)
+            else {
+                continue;
+            };
+            let (Some(target_point), Some(normal)) =
+                (target.points.get(nearest.index), normals.get(nearest.index))
+            else {
+                continue;
+            };
+            if *normal == Vector3::zeros() {
+                continue;
+            }
+            let residual = normal.dot(&(q - target_point));
+            let weight = kernel.weight(residual, kernel_scale);
+            system.add_plane_residual(&q, normal, residual, weight);
+            matches += 1;
+        }
+        (system, matches)
+    };
+    source
+        .par_chunks(REDUCTION_CHUNK)
+        .zip(hints.par_chunks_mut(REDUCTION_CHUNK))
+        .map(accumulate_chunk)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .fold((LinearSystem::zero(), 0), |(a, n), (b, m)| {
+            (a.combine(b), n + m)
+        })
 }

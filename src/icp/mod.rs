@@ -43,7 +43,7 @@ pub use kernel::RobustKernel;
 use crate::PointCloud;
 use crate::error::{Error, Result};
 use crate::kdtree::{KdTree, SearchHint};
-use associate::{Correspondence, associate};
+use associate::{Correspondence, associate, associate_into_linear_system};
 use degeneracy::analyse_degeneracy;
 use point_to_plane::{build_linear_system, solve_linear_system};
 use point_to_point::{build_point_to_point_system, solve_point_to_point};
@@ -283,44 +283,31 @@ pub fn register(
     let mut coarse_hints = vec![SearchHint::default(); coarse.len()];
     let mut in_coarse_phase = !coarse.is_empty();
     loop {
-        let correspondences = if in_coarse_phase {
-            associate(
-                &coarse,
-                &target_from_source,
-                target,
-                target_tree,
-                config.max_correspondence_distance,
-                needs_normals,
-                &mut coarse_hints,
-            )
-        } else {
-            associate(
-                source,
-                &target_from_source,
-                target,
-                target_tree,
-                config.max_correspondence_distance,
-                needs_normals,
-                &mut hints,
-            )
-        };
-        if in_coarse_phase
-            && (correspondences.is_empty() || converged || iterations == config.max_iterations)
-        {
+        let finishing = converged || iterations == config.max_iterations;
+        if in_coarse_phase && finishing {
             // Refine on the full source (and summarise on it).
             in_coarse_phase = false;
             converged = false;
             continue;
         }
-        if correspondences.is_empty() {
-            return Err(Error::Registration {
-                reason: format!(
-                    "no correspondences within max_correspondence_distance = {} m after {} iterations",
-                    config.max_correspondence_distance, iterations
-                ),
-            });
-        }
-        if converged || iterations == config.max_iterations {
+        let (points, point_hints) = if in_coarse_phase {
+            (&coarse[..], &mut coarse_hints[..])
+        } else {
+            (source, &mut hints[..])
+        };
+        if finishing {
+            let correspondences = associate(
+                points,
+                &target_from_source,
+                target,
+                target_tree,
+                config.max_correspondence_distance,
+                needs_normals,
+                point_hints,
+            );
+            if correspondences.is_empty() {
+                return Err(no_correspondences(config, iterations));
+            }
             return Ok(summarize(
                 source.len(),
                 &correspondences,
@@ -330,7 +317,21 @@ pub fn register(
                 config,
             ));
         }
-        let update = compute_update(&correspondences, config)?;
+        let step = compute_update(
+            points,
+            &target_from_source,
+            target,
+            target_tree,
+            config,
+            point_hints,
+        )?;
+        let Some((update, matches)) = step else {
+            if in_coarse_phase {
+                in_coarse_phase = false;
+                continue;
+            }
+            return Err(no_correspondences(config, iterations));
+        };
         target_from_source = update * target_from_source;
         // Products of unit quaternions drift from unit norm by rounding; keep it exact.
         target_from_source.rotation.renormalize();
@@ -342,8 +343,7 @@ pub fn register(
         };
         converged = is_below_tolerances(&update, config, loosening);
         log::trace!(
-            "icp iteration {iterations}: {} correspondences, update {:.3e} m / {:.3e} rad",
-            correspondences.len(),
+            "icp iteration {iterations}: {matches} correspondences, update {:.3e} m / {:.3e} rad",
             update.translation.vector.norm(),
             update.rotation.angle()
         );
@@ -403,19 +403,63 @@ fn check_inputs(
     Ok(())
 }
 
-/// One pose update `Δ` (new estimate `Δ · T`) from the correspondences at `T`.
+/// One pose update from the matches of `points` at `target_from_source`:
+/// point-to-plane fuses association and the normal equations
+/// ([`associate_into_linear_system`]) and solves them (Gauss–Newton);
+/// point-to-point matches, then solves in closed form (Kabsch/Umeyama).
+/// `None` when no source point has a match.
 fn compute_update(
-    correspondences: &[Correspondence],
+    points: &[Point3<f64>],
+    target_from_source: &Isometry3<f64>,
+    target: &PointCloud,
+    target_tree: &KdTree,
     config: &IcpConfig,
-) -> Result<Isometry3<f64>> {
+    hints: &mut [SearchHint],
+) -> Result<Option<(Isometry3<f64>, usize)>> {
     match config.method {
         IcpMethod::PointToPlane => {
-            let system = build_linear_system(correspondences, config.kernel, config.kernel_scale);
-            solve_linear_system(&system)
+            let (system, matches) = associate_into_linear_system(
+                points,
+                target_from_source,
+                target,
+                target_tree,
+                config.max_correspondence_distance,
+                config.kernel,
+                config.kernel_scale,
+                hints,
+            );
+            if matches == 0 {
+                return Ok(None);
+            }
+            Ok(Some((solve_linear_system(&system)?, matches)))
         }
         IcpMethod::PointToPoint => {
-            solve_point_to_point(correspondences, config.kernel, config.kernel_scale)
+            let correspondences = associate(
+                points,
+                target_from_source,
+                target,
+                target_tree,
+                config.max_correspondence_distance,
+                false,
+                hints,
+            );
+            if correspondences.is_empty() {
+                return Ok(None);
+            }
+            let update =
+                solve_point_to_point(&correspondences, config.kernel, config.kernel_scale)?;
+            Ok(Some((update, correspondences.len())))
         }
+    }
+}
+
+/// The error for an iteration in which no source point found a match.
+fn no_correspondences(config: &IcpConfig, iterations: usize) -> Error {
+    Error::Registration {
+        reason: format!(
+            "no correspondences within max_correspondence_distance = {} m after {} iterations",
+            config.max_correspondence_distance, iterations
+        ),
     }
 }
 
