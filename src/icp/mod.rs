@@ -7,24 +7,26 @@
 //! # Algorithm (Besl & McKay 1992; Chen & Medioni 1991)
 //! ```text
 //! T ← initial_guess
-//! S ← every coarse_stride-th source point     (coarse phase; then S ← source)
+//! S ← every coarse_stride-th source point      coarse phase (IcpConfig::coarse_stride)
 //! repeat
-//!     C ← associate(S, T)                      nearest target point within d_max
-//!     if S is coarse and (converged at 10× the tolerances or no match or max_iterations):
-//!         S ← source; continue
-//!     if converged or max_iterations reached: break
-//!     Δ ← point-to-plane: solve(build_linear_system(C))   Gauss–Newton, Low 2004
-//!         point-to-point: Kabsch/Umeyama on C             closed form, SVD
+//!     if converged or max_iterations reached:
+//!         if S is coarse: S ← source; converged ← false; continue     refine on all points
+//!         C ← associate(source, T); break                             nearest target point within d_max
+//!     Δ ← point-to-plane: solve(associate_into_linear_system(S, T))   Gauss–Newton, Low 2004
+//!         point-to-point: Kabsch/Umeyama on associate(S, T)           closed form, SVD
+//!     (no match at all: if S is coarse, S ← source; else an error)
 //!     T ← Δ · T
-//!     converged ← |Δ.translation| < translation_tolerance and angle(Δ) < rotation_tolerance
+//!     converged ← |Δ.translation| < f·translation_tolerance and angle(Δ) < f·rotation_tolerance
+//!                 (f = 10 in the coarse phase, else 1)
 //! summarise C at the final T: inliers, fitness, inlier RMSE, information, degeneracy
 //! ```
 //!
 //! # Determinism
 //! Association is an order-preserving parallel map. Every sum (normal
 //! equations, centroids, cross-covariance) folds fixed-size chunks of 512
-//! correspondences in parallel from a named zero and combines the chunk sums
-//! in index order, so the result is bit-identical at any thread count.
+//! correspondences (or, in the fused point-to-plane step, of 512 source
+//! points) in parallel from a named zero and combines the chunk sums in index
+//! order, so the result is bit-identical at any thread count.
 //!
 //! # Complexity
 //! Per iteration one nearest-neighbour query per source point
