@@ -226,7 +226,7 @@ pub struct RegistrationResult {
 ///   an unsolvable update.
 ///
 /// # Algorithm
-/// See the [module docs](self). Each iteration: [associate](associate) in
+/// See the [module docs](self). Each iteration: match every source point to its nearest target point in
 /// parallel, build the 6×6 normal equations (point-to-plane) or the 3×3
 /// cross-covariance (point-to-point) with deterministic chunked reductions,
 /// solve, apply the update on the left, test convergence. Cost per iteration
