@@ -159,14 +159,11 @@ impl LocalMap {
             .collect();
         let points = &target.points;
         // Each search starts in its own point's leaf.
-        let mut position_of = vec![0usize; tree.len()];
-        for (position, i) in tree.tree_order().enumerate() {
-            position_of[i] = position;
-        }
+        let position_of = tree.position_of();
         let fitted: Vec<(Vector3<f64>, u32)> = todo
             .par_iter()
             .map_init(Vec::<Neighbor>::new, |buf, &i| {
-                let hint = tree.hint_at(position_of[i]);
+                let hint = tree.hint_at(position_of[i] as usize);
                 tree.hybrid_hinted(&points[i], radius, max_nn, &hint, buf);
                 if buf.len() < min_neighbors {
                     return (Vector3::zeros(), 0);
