@@ -2,20 +2,14 @@
 //! around the sensor, flattened into a fresh [`PointCloud`] every frame for the
 //! k-d tree rebuild and the normals.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, DefaultHasher};
-
-use nalgebra::{Matrix3, Point3, Vector3};
+use nalgebra::{Isometry3, Matrix3, Point3, Vector3};
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 
 use crate::cloud::PointCloud;
 use crate::kdtree::{KdTree, Neighbor};
 use crate::normals::fit_plane;
 use crate::voxel::voxel_key;
-
-/// A fixed-seed hasher: iteration order depends only on the insertion history,
-/// never on a random seed, so runs are reproducible.
-type FixedState = BuildHasherDefault<DefaultHasher>;
 
 #[derive(Debug, Clone)]
 struct Voxel {
@@ -43,7 +37,11 @@ pub struct LocalMap {
     max_points_per_voxel: usize,
     min_point_distance_sq: f64,
     voxels: Vec<Voxel>,
-    index: HashMap<[i64; 3], usize, FixedState>,
+    /// Voxel key → position in `voxels`. FxHash has no random seed and the
+    /// map is only looked up, never iterated, so runs are reproducible; it
+    /// hashes a key in a few multiplications (SipHash, the std default, cost
+    /// half of the map update).
+    index: FxHashMap<[i64; 3], usize>,
     /// (voxel, slot) of every point of the last flattened cloud.
     slots: Vec<(u32, u32)>,
 }
@@ -57,7 +55,7 @@ impl LocalMap {
             max_points_per_voxel: max_points_per_voxel.max(1),
             min_point_distance_sq: spacing * spacing,
             voxels: Vec::new(),
-            index: HashMap::default(),
+            index: FxHashMap::default(),
             slots: Vec::new(),
         }
     }
@@ -72,34 +70,65 @@ impl LocalMap {
         self.voxels.is_empty()
     }
 
-    /// Adds world-frame points (e.g. a registered, downsampled frame).
+    /// Adds world-frame points (e.g. a registered, downsampled frame), in
+    /// order: a point joins its voxel while the voxel holds fewer than
+    /// `max_points_per_voxel` points and it keeps the minimum spacing to them.
     pub fn insert(&mut self, points: impl IntoIterator<Item = Point3<f64>>) {
         let inv = 1.0 / self.voxel_size;
         for p in points {
-            let key = voxel_key(&p, inv);
-            match self.index.get(&key) {
-                Some(&i) => {
-                    let voxel = &mut self.voxels[i];
-                    if voxel.points.len() < self.max_points_per_voxel
-                        && voxel
-                            .points
-                            .iter()
-                            .all(|q| (q - p).norm_squared() >= self.min_point_distance_sq)
-                    {
-                        voxel.points.push(p);
-                        voxel.normals.push(Vector3::zeros());
-                        voxel.support.push(0);
-                    }
+            self.insert_keyed(p, voxel_key(&p, inv));
+        }
+    }
+
+    /// Adds the sensor-frame `points` (metres) moved by `world_from_sensor`:
+    /// the same result as [`LocalMap::insert`] of the moved points, with the
+    /// transform and the voxel keys computed in parallel (rayon) and only the
+    /// order-dependent insertion serial.
+    pub fn insert_transformed(
+        &mut self,
+        points: &[Point3<f64>],
+        world_from_sensor: &Isometry3<f64>,
+    ) {
+        let inv = 1.0 / self.voxel_size;
+        let keyed: Vec<(Point3<f64>, [i64; 3])> = points
+            .par_iter()
+            .with_min_len(2048)
+            .map(|p| {
+                let w = world_from_sensor * p;
+                (w, voxel_key(&w, inv))
+            })
+            .collect();
+        self.index.reserve(keyed.len());
+        for (p, key) in keyed {
+            self.insert_keyed(p, key);
+        }
+    }
+
+    /// Adds one world-frame point with its voxel key.
+    #[inline]
+    fn insert_keyed(&mut self, p: Point3<f64>, key: [i64; 3]) {
+        match self.index.get(&key) {
+            Some(&i) => {
+                let voxel = &mut self.voxels[i];
+                if voxel.points.len() < self.max_points_per_voxel
+                    && voxel
+                        .points
+                        .iter()
+                        .all(|q| (q - p).norm_squared() >= self.min_point_distance_sq)
+                {
+                    voxel.points.push(p);
+                    voxel.normals.push(Vector3::zeros());
+                    voxel.support.push(0);
                 }
-                None => {
-                    self.index.insert(key, self.voxels.len());
-                    self.voxels.push(Voxel {
-                        key,
-                        points: vec![p],
-                        normals: vec![Vector3::zeros()],
-                        support: vec![0],
-                    });
-                }
+            }
+            None => {
+                self.index.insert(key, self.voxels.len());
+                self.voxels.push(Voxel {
+                    key,
+                    points: vec![p],
+                    normals: vec![Vector3::zeros()],
+                    support: vec![0],
+                });
             }
         }
     }

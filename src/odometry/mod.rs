@@ -490,7 +490,7 @@ impl Pipeline {
         let map = self
             .local_map
             .get_or_insert_with(|| LocalMap::new(voxel_size, max_points));
-        map.insert(frame_downsample.iter().map(|p| world_from_sensor * p));
+        map.insert_transformed(frame_downsample, world_from_sensor);
         let sensor = Point3::from(world_from_sensor.translation.vector);
         map.remove_far(&sensor, self.config.max_range);
     }
