@@ -20,6 +20,17 @@
 //! sums of offsets from the voxel's first point, accumulated per block of
 //! 16,384 points in input order and then block by block; the blocks have a
 //! fixed size, so the output is bit-identical at any rayon thread count.
+//!
+//! # Performance notes
+//! On the KITTI frame at 0.25 m (1 thread) the block scans take about 70 %
+//! of the time, the merge 18 %, the output 8 %; `First` mode (no sums) costs
+//! about three quarters of `Centroid`. Measured without gain (CPU time,
+//! interleaved runs on a shared 2-core VM, noise about ±5 %): blocks of
+//! 2,048 to 32,768 points (65,536: +5 %, its tables leave L2), one `floor`
+//! per key change shared by the packed key and the run's box, and run sums
+//! based on the run's first point (no load of the voxel's base on a key
+//! change). A bare serial loop (one table, no blocks, no output) takes
+//! about 80 % of a full call, so the table probes bound the speed here.
 
 use nalgebra::{Point3, Vector3};
 use rayon::prelude::*;
