@@ -439,11 +439,18 @@ pub fn process_file(
     config: &BatchConfig,
 ) -> Result<FileReport> {
     let start = Instant::now();
-    let tile = read_las_tile(input)?;
+    let mut tile = read_las_tile(input)?;
     let points_in = tile.positions.len() as u64;
 
-    let kept = remove_outliers(&tile.positions, config.outliers.as_ref())?;
-    let (positions, representatives) = downsample(&tile.positions, &kept, config.voxel.as_ref())?;
+    // The tile's positions move through the stages (no copy of the cloud);
+    // the records stay for the output's attributes.
+    let (kept_positions, kept) = remove_outliers(
+        std::mem::take(&mut tile.positions),
+        config.outliers.as_ref(),
+    )?;
+    let points_kept = kept_positions.len() as u64;
+    let (positions, representatives) =
+        downsample(kept_positions, kept.as_deref(), config.voxel.as_ref())?;
     let mut warnings = Vec::new();
     let halo = match (tile_index, config.halo_width()) {
         (Some(i), h) if h > 0.0 => load_halo(tiles, i, h, config.voxel.as_ref(), &mut warnings)?,
@@ -464,7 +471,7 @@ pub fn process_file(
     )?;
     Ok(FileReport {
         points_in,
-        outliers_removed: points_in - kept.len() as u64,
+        outliers_removed: points_in - points_kept,
         halo_points: halo.len() as u64,
         points_out: positions.len() as u64,
         without_normal,
@@ -474,32 +481,42 @@ pub fn process_file(
     })
 }
 
-/// Indices of the points kept by statistical outlier removal (all without it).
+/// Points and, when some were removed, their indices in the tile.
+type KeptPoints = (Vec<Point3<f64>>, Option<Vec<usize>>);
+
+/// The points kept by statistical outlier removal and their indices in the
+/// tile (`None`: all kept, without it).
 fn remove_outliers(
-    positions: &[Point3<f64>],
+    positions: Vec<Point3<f64>>,
     config: Option<&OutlierConfig>,
-) -> Result<Vec<usize>> {
+) -> Result<KeptPoints> {
     match config {
-        None => Ok((0..positions.len()).collect()),
+        None => Ok((positions, None)),
         Some(c) => {
-            let mask = statistical_outlier_mask(positions, c)?;
-            Ok((0..positions.len()).filter(|&i| mask[i]).collect())
+            let mask = statistical_outlier_mask(&positions, c)?;
+            let kept: Vec<usize> = (0..positions.len()).filter(|&i| mask[i]).collect();
+            Ok((kept.iter().map(|&i| positions[i]).collect(), Some(kept)))
         }
     }
 }
 
-/// Output positions and, for each, the index of its representative record.
+/// Output positions and, for each, the index of its representative record
+/// (`kept[i]` is the tile index of `positions[i]`; `None`: the identity).
 fn downsample(
-    positions: &[Point3<f64>],
-    kept: &[usize],
+    positions: Vec<Point3<f64>>,
+    kept: Option<&[usize]>,
     voxel: Option<&VoxelConfig>,
 ) -> Result<(Vec<Point3<f64>>, Vec<usize>)> {
-    let cloud = PointCloud::from_points(kept.iter().map(|&i| positions[i]).collect());
+    let tile_index = |i: usize| kept.map_or(i, |k| k[i]);
     match voxel {
-        None => Ok((cloud.points, kept.to_vec())),
+        None => {
+            let representatives = (0..positions.len()).map(tile_index).collect();
+            Ok((positions, representatives))
+        }
         Some(v) => {
+            let cloud = PointCloud::from_points(positions);
             let (down, reps) = voxel_downsample_with_representatives(&cloud, v)?;
-            Ok((down.points, reps.into_iter().map(|r| kept[r]).collect()))
+            Ok((down.points, reps.into_iter().map(tile_index).collect()))
         }
     }
 }
