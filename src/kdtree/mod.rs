@@ -81,6 +81,7 @@
 
 mod batch;
 mod build;
+mod leaf_layout;
 mod query;
 
 pub use query::SearchHint;
@@ -236,6 +237,8 @@ pub struct KdTree {
     indices: Vec<u32>,
     /// The points in tree order, metres.
     points: Vec<[f64; 3]>,
+    /// The same points as padded coordinate arrays, for the leaf scans.
+    layout: leaf_layout::LeafLayout,
     /// Per node: first tree position of the node's points.
     node_start: Vec<u32>,
     /// Per node: `end` in tree order (exclusive).

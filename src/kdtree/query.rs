@@ -14,6 +14,7 @@
 
 use nalgebra::Point3;
 
+use super::leaf_layout::{LANES, LeafLayout, within_mask};
 use super::{KdTree, Neighbor, QueryStats};
 
 /// Work counters, compiled away for [`NoStats`].
@@ -75,14 +76,15 @@ trait Collector {
     /// Largest squared distance still of interest, m² (nodes whose lower
     /// bound exceeds it are skipped).
     fn bound_sq(&self) -> f64;
-    /// Offers the points of leaf node `leaf` to the collector: their
-    /// coordinates and input indices, in tree order from tree position
-    /// `start`.
+    /// Offers the points of leaf node `leaf`, tree positions `start..end`,
+    /// to the collector: coordinates from `layout`, input indices from
+    /// `indices` (all of the tree's, indexed by tree position).
     fn scan(
         &mut self,
         leaf: usize,
         start: usize,
-        points: &[[f64; 3]],
+        end: usize,
+        layout: &LeafLayout,
         indices: &[u32],
         q: &[f64; 3],
     );
@@ -109,18 +111,24 @@ impl Collector for Best {
         &mut self,
         leaf: usize,
         start: usize,
-        points: &[[f64; 3]],
+        end: usize,
+        layout: &LeafLayout,
         indices: &[u32],
         q: &[f64; 3],
     ) {
-        for (offset, (p, &index)) in points.iter().zip(indices).enumerate() {
-            let d = distance_sq(p, q);
-            let index = index as usize;
-            if d < self.distance_sq || (d == self.distance_sq && index < self.index) {
-                self.distance_sq = d;
-                self.index = index;
-                self.position = start + offset;
-                self.leaf = leaf;
+        for base in (start..end).step_by(LANES) {
+            let d = layout.distances_sq(base, q);
+            let mut mask = within_mask(&d, self.distance_sq, end - base);
+            while mask != 0 {
+                let j = mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                let index = indices[base + j] as usize;
+                if d[j] < self.distance_sq || (d[j] == self.distance_sq && index < self.index) {
+                    self.distance_sq = d[j];
+                    self.index = index;
+                    self.position = base + j;
+                    self.leaf = leaf;
+                }
             }
         }
     }
@@ -228,15 +236,22 @@ impl Collector for Candidates<'_> {
     fn scan(
         &mut self,
         _leaf: usize,
-        _start: usize,
-        points: &[[f64; 3]],
+        start: usize,
+        end: usize,
+        layout: &LeafLayout,
         indices: &[u32],
         q: &[f64; 3],
     ) {
-        for (p, &index) in points.iter().zip(indices) {
-            let d = distance_sq(p, q);
-            if d <= self.threshold {
-                self.offer(d, index as usize);
+        for base in (start..end).step_by(LANES) {
+            let d = layout.distances_sq(base, q);
+            let mut mask = within_mask(&d, self.threshold, end - base);
+            while mask != 0 {
+                let j = mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                // The threshold may have shrunk since the mask was taken.
+                if d[j] <= self.threshold {
+                    self.offer(d[j], indices[base + j] as usize);
+                }
             }
         }
     }
@@ -258,17 +273,21 @@ impl Collector for InRadius<'_> {
     fn scan(
         &mut self,
         _leaf: usize,
-        _start: usize,
-        points: &[[f64; 3]],
+        start: usize,
+        end: usize,
+        layout: &LeafLayout,
         indices: &[u32],
         q: &[f64; 3],
     ) {
-        for (p, &index) in points.iter().zip(indices) {
-            let d = distance_sq(p, q);
-            if d <= self.r_sq {
+        for base in (start..end).step_by(LANES) {
+            let d = layout.distances_sq(base, q);
+            let mut mask = within_mask(&d, self.r_sq, end - base);
+            while mask != 0 {
+                let j = mask.trailing_zeros() as usize;
+                mask &= mask - 1;
                 self.out.push(Neighbor {
-                    index: index as usize,
-                    distance_sq: d,
+                    index: indices[base + j] as usize,
+                    distance_sq: d[j],
                 });
             }
         }
@@ -356,13 +375,7 @@ impl KdTree {
         counter.node();
         let (start, end) = (self.node_start[leaf] as usize, self.node_end[leaf] as usize);
         counter.leaf(end - start);
-        collector.scan(
-            leaf,
-            start,
-            &self.points[start..end],
-            &self.indices[start..end],
-            q,
-        );
+        collector.scan(leaf, start, end, &self.layout, &self.indices, q);
     }
 
     /// The hint that starts a search at the point at tree position
@@ -670,10 +683,13 @@ impl KdTree {
         }
         let left = 2 * node + 1;
         if left >= self.node_bounds.len() {
-            return self.points[start..end]
-                .iter()
-                .filter(|p| distance_sq(p, q) <= r_sq)
-                .count();
+            return (start..end)
+                .step_by(LANES)
+                .map(|base| {
+                    let d = self.layout.distances_sq(base, q);
+                    within_mask(&d, r_sq, end - base).count_ones() as usize
+                })
+                .sum();
         }
         [left, left + 1]
             .into_iter()
