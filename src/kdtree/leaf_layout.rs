@@ -6,6 +6,9 @@
 //! [`LANES`] entries so that the last block of the last leaf can be read
 //! whole; lanes past a leaf's end are masked off.
 
+// Loops over the lanes index several arrays at once.
+#![allow(clippy::needless_range_loop)]
+
 /// Points per distance block (one bit each in the mask of a block).
 pub(super) const LANES: usize = 8;
 
@@ -70,8 +73,8 @@ fn block(v: &[f64], base: usize) -> &[f64; LANES] {
 #[inline(always)]
 pub(super) fn within_mask(d: &[f64; LANES], bound_sq: f64, live: usize) -> u32 {
     let mut mask = 0u32;
-    for j in 0..LANES {
-        mask |= u32::from(d[j] <= bound_sq) << j;
+    for (j, &dj) in d.iter().enumerate() {
+        mask |= u32::from(dj <= bound_sq) << j;
     }
     mask & ((1u32 << live.min(LANES)) - 1)
 }
