@@ -85,6 +85,7 @@ mod leaf_layout;
 mod query;
 
 pub use query::SearchHint;
+pub(crate) use query::SetEntry;
 
 use crate::error::{Error, Result};
 

@@ -257,6 +257,88 @@ impl Collector for Candidates<'_> {
     }
 }
 
+/// One member of a neighbour set found by [`KdTree::nearest_set_hinted`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct SetEntry {
+    /// Squared distance to the query, m².
+    pub(crate) distance_sq: f64,
+    /// Index in the input slice.
+    pub(crate) index: u32,
+    /// Tree position (for [`KdTree::point_at`]).
+    pub(crate) position: u32,
+}
+
+impl SetEntry {
+    #[inline(always)]
+    fn key(&self) -> u128 {
+        order_key(self.distance_sq, self.index as usize)
+    }
+}
+
+/// The `k` nearest within a bound as an unsorted set: candidates within the
+/// current threshold are appended, and whenever `2k` are held the `k` best
+/// are selected (`select_nth_unstable`, O(k)) and the threshold drops to the
+/// k-th distance. Cheaper per candidate than keeping a sorted list (no
+/// insertion shifts), at the price of a threshold that tightens in steps.
+struct NearestSet<'a> {
+    out: &'a mut Vec<SetEntry>,
+    k: usize,
+    threshold: f64,
+}
+
+impl NearestSet<'_> {
+    /// Keeps the `k` best of the held candidates (the exact k smallest
+    /// `(distance_sq, index)` keys, all distinct) and tightens the threshold.
+    #[inline]
+    fn compact(&mut self) {
+        if self.out.len() > self.k {
+            self.out
+                .select_nth_unstable_by_key(self.k - 1, SetEntry::key);
+            self.out.truncate(self.k);
+        }
+        if self.out.len() == self.k {
+            // After the selection the k-th smallest sits at k - 1 and every
+            // entry before it is smaller.
+            self.threshold = self.out[self.k - 1].distance_sq;
+        }
+    }
+}
+
+impl Collector for NearestSet<'_> {
+    #[inline(always)]
+    fn bound_sq(&self) -> f64 {
+        self.threshold
+    }
+
+    #[inline(always)]
+    fn scan(
+        &mut self,
+        _leaf: usize,
+        start: usize,
+        end: usize,
+        layout: &LeafLayout,
+        indices: &[u32],
+        q: &[f64; 3],
+    ) {
+        for base in (start..end).step_by(LANES) {
+            let d = layout.distances_sq(base, q);
+            let mut mask = within_mask(&d, self.threshold, end - base);
+            while mask != 0 {
+                let j = mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                self.out.push(SetEntry {
+                    distance_sq: d[j],
+                    index: indices[base + j],
+                    position: (base + j) as u32,
+                });
+            }
+        }
+        if self.out.len() >= self.k.saturating_mul(2) {
+            self.compact();
+        }
+    }
+}
+
 /// Every point within a fixed squared radius, appended unsorted.
 struct InRadius<'a> {
     out: &'a mut Vec<Neighbor>,
@@ -508,6 +590,47 @@ impl KdTree {
         out: &mut Vec<Neighbor>,
     ) {
         self.hybrid_from(&[q.x, q.y, q.z], radius, max_nn, hint, out, &mut NoStats);
+    }
+
+    /// The up-to-`max_nn` nearest points within `radius` metres (inclusive)
+    /// as an unsorted set into `out` (cleared first), the search started
+    /// from `hint`: the same members as [`KdTree::hybrid_hinted`] (ties by
+    /// the lower index), in an order that depends only on the query and the
+    /// tree. `max_nn = usize::MAX` gives the radius search. For callers that
+    /// need the set, not the order (normal estimation); each entry carries
+    /// its tree position for [`KdTree::point_at`].
+    pub(crate) fn nearest_set_hinted(
+        &self,
+        q: &Point3<f64>,
+        radius: f64,
+        max_nn: usize,
+        hint: &SearchHint,
+        out: &mut Vec<SetEntry>,
+    ) {
+        out.clear();
+        let Some(bound_sq) = radius_to_sq(radius) else {
+            return;
+        };
+        if max_nn == 0 || self.is_empty() {
+            return;
+        }
+        let mut set = NearestSet {
+            out,
+            k: max_nn,
+            threshold: bound_sq,
+        };
+        self.search_from_hint(&[q.x, q.y, q.z], hint, &mut set, &mut NoStats);
+        set.compact();
+    }
+
+    /// The point at tree position `position` (see
+    /// [`KdTree::tree_order`]), metres.
+    ///
+    /// # Panics
+    /// When `position >= self.len()` (a programming error).
+    #[inline(always)]
+    pub(crate) fn point_at(&self, position: usize) -> [f64; 3] {
+        self.points[position]
     }
 
     /// [`KdTree::radius_unsorted`] started from `hint` (see [`SearchHint`]).
