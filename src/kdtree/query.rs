@@ -821,3 +821,99 @@ impl KdTree {
             .sum()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    /// Clouds with spread, clusters of exact duplicates and a flat part.
+    fn test_cloud(seed: u64, n: usize) -> Vec<Point3<f64>> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        (0..n)
+            .map(|i| match i % 4 {
+                0 => Point3::new(
+                    rng.random_range(-5.0..5.0),
+                    rng.random_range(-5.0..5.0),
+                    rng.random_range(-5.0..5.0),
+                ),
+                1 => Point3::new(1.0, 2.0, 3.0),
+                2 => Point3::new(rng.random_range(-1.0..1.0), 0.5, 0.0),
+                _ => Point3::new(
+                    f64::from(rng.random_range(-3..3)),
+                    f64::from(rng.random_range(-3..3)),
+                    0.25,
+                ),
+            })
+            .collect()
+    }
+
+    /// `nearest_set_hinted` holds exactly the members (and distances) of
+    /// the sorted hybrid search, from any hint, for k below, at and far
+    /// above the leaf size (many select rounds) and for the radius form.
+    #[test]
+    fn nearest_set_equals_sorted_hybrid() {
+        for (seed, n) in [(1, 0), (2, 1), (3, 50), (4, 700)] {
+            let points = test_cloud(seed, n);
+            let tree = KdTree::build_with(
+                &points,
+                &crate::kdtree::KdTreeConfig {
+                    leaf_size: 6,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            let mut set = Vec::new();
+            let mut sorted = Vec::new();
+            let queries = points
+                .iter()
+                .copied()
+                .chain([Point3::new(0.3, -0.2, 0.1), Point3::new(40.0, 0.0, 0.0)]);
+            for (qi, q) in queries.enumerate() {
+                let hint = tree.hint_at(qi);
+                for radius in [0.0, 0.7, 2.5, f64::INFINITY] {
+                    for max_nn in [1, 3, 10, 30, 101, usize::MAX] {
+                        tree.nearest_set_hinted(&q, radius, max_nn, &hint, &mut set);
+                        tree.hybrid(&q, radius, max_nn, &mut sorted);
+                        let mut got: Vec<Neighbor> = set
+                            .iter()
+                            .map(|e| Neighbor {
+                                index: e.index as usize,
+                                distance_sq: e.distance_sq,
+                            })
+                            .collect();
+                        sort_neighbors(&mut got);
+                        assert_eq!(got, sorted, "n {n} q {qi} r {radius} max_nn {max_nn}");
+                        for e in &set {
+                            let p = tree.point_at(e.position as usize);
+                            assert_eq!(tree.indices[e.position as usize], e.index);
+                            assert_eq!(distance_sq(&p, &[q.x, q.y, q.z]), e.distance_sq);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The blocked leaf scan gives the scalar distances bit for bit and
+    /// masks the lanes past the leaf's end.
+    #[test]
+    fn blocked_distances_equal_scalar() {
+        let points = test_cloud(9, 37);
+        let tree = KdTree::build(&points).unwrap();
+        let q = [0.123, -4.5, 2.25];
+        for base in 0..tree.len() {
+            let d = tree.layout.distances_sq(base, &q);
+            for j in 0..LANES.min(tree.len() - base) {
+                assert_eq!(
+                    d[j].to_bits(),
+                    distance_sq(&tree.points[base + j], &q).to_bits()
+                );
+            }
+            let live = (tree.len() - base).min(LANES);
+            let mask = within_mask(&d, f64::INFINITY, live);
+            assert_eq!(mask, (1u32 << live) - 1);
+        }
+    }
+}
