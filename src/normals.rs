@@ -156,10 +156,14 @@ pub struct NormalReport {
 /// # Algorithm
 /// For every point `p` (in parallel, in the tree's leaf order for cache
 /// locality; results in input order):
-/// 1. Neighbourhood `N(p)` from the tree (radius, hybrid or kNN search).
+/// 1. Neighbourhood `N(p)` from the tree (radius, hybrid or kNN search), as
+///    an unsorted set (the same members as the sorted search, ties by the
+///    lower index; no sorting, the k best selected in rounds).
 /// 2. If `|N(p)| < min_neighbors`: no normal.
 /// 3. Covariance `C = 1/n Σ (q − q̄)(q − q̄)ᵀ`, accumulated in `f64` on
-///    `q − p` (small numbers, no cancellation far from the origin).
+///    `q − p` (small numbers, no cancellation far from the origin), the
+///    coordinates read from the tree's tree-ordered copy; summed in the set's
+///    order, which depends only on the point and the tree.
 /// 4. Eigen-decomposition of `C` (Eberly's closed form): eigenvalues
 ///    `λ0 ≤ λ1 ≤ λ2`, normal = unit eigenvector of `λ0`, curvature =
 ///    `λ0 / (λ0 + λ1 + λ2)`. If `λ1 ≤ 1e-6 · trace` (collinear or

@@ -7,7 +7,9 @@
 //! - per node its range `start..end` in *tree order* and its tight
 //!   axis-aligned bounding box (`lo`, `hi`, f64, exact);
 //! - `indices`: tree position → index in the input slice (a permutation);
-//! - a copy of the points in tree order, so each leaf is contiguous in memory.
+//! - a copy of the points in tree order, so each leaf is contiguous in memory,
+//!   once as `[f64; 3]` and once as three padded coordinate arrays (the leaf
+//!   scans compute 8 distances at a time from those; see `query`).
 //!
 //! # Build (Algorithm)
 //! 1. Validate the config and reject non-finite points ([`Error::NonFinite`]).

@@ -8,6 +8,34 @@
 //! prunes far better than the incremental cell bound of Arya & Mount
 //! (nanoflann): on the BALM ICP pair it scans half the leaves (measured with
 //! [`QueryStats`]).
+//!
+//! # Leaf scan
+//! A leaf's points are read from a structure-of-arrays copy (`leaf_layout`,
+//! `x`, `y`, `z` contiguous in tree order, padded): the distances of 8
+//! consecutive points are computed at once (a loop the compiler vectorises,
+//! still exactly `(dx * dx + dy * dy) + dz * dz` in `f64`, no fused
+//! multiply-add), compared with the current threshold into an 8-bit mask,
+//! and only the set bits are offered to the collector (rechecked against the
+//! threshold, which may shrink within the block).
+//!
+//! # Candidate collection
+//! - sorted results (`knn`, `hybrid`, the batch and `*_all` queries): one
+//!   insertion-sort step per accepted candidate on the sorted list (tried: a
+//!   branch-free insertion into fixed arrays, and the unsorted set below
+//!   followed by a sort; both slower for k = 10);
+//! - neighbour *sets* (crate-internal `nearest_set_hinted`, used by normal
+//!   estimation, which needs no order): candidates within the threshold are
+//!   appended, and whenever `2k` are held `select_nth_unstable` keeps the k
+//!   best and lowers the threshold to the k-th distance. The members are
+//!   exactly those of the sorted search (same tie-break), each with its tree
+//!   position so the caller reads the coordinates from the tree's cache-warm
+//!   copy.
+//!
+//! Measured (KITTI frame, 1 thread, shared noisy machine, ratio to kiddo 6 /
+//! the kiddo + `SymmetricEigen` normals baseline in the same run): kNN k = 10
+//! from all 122,626 points 1.60× → 1.68× kiddo; normals on the 0.25 m voxel
+//! cloud, tree build included, hybrid r = 1 m / max_nn 30 1.65× → about
+//! 2.1× and kNN 20 about 1.6–2.0× → about 1.8–2.0× the baseline.
 
 // Loops over the three axes index several arrays at once.
 #![allow(clippy::needless_range_loop)]
