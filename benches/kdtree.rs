@@ -139,10 +139,10 @@ fn best_ms<T>(runs: usize, mut f: impl FnMut() -> T) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
-/// Interleaved ours-vs-kiddo timings and their ratios, printed once.
+/// Interleaved ours-vs-kiddo timings and their ratios, printed once
+/// (`KDTREE_SUMMARY=0`: skipped; `KDTREE_SUMMARY=queries`: kNN and radius
+/// lines only).
 fn summary(full: &[Point3<f64>], down: &[Point3<f64>]) {
-    let one = pool(1);
-    let two = pool(2);
     let full_a = as_arrays(full);
     let full_f32 = as_arrays_f32(full);
     let down_a = as_arrays(down);
@@ -152,15 +152,37 @@ fn summary(full: &[Point3<f64>], down: &[Point3<f64>]) {
         full.len(),
         down.len()
     );
+    // `KDTREE_SUMMARY=queries`: only the kNN and radius lines.
+    let queries_only = std::env::var("KDTREE_SUMMARY").is_ok_and(|v| v == "queries");
+    if !queries_only {
+        summarize_builds(full, down, &full_a, &full_f32, &down_a);
+    }
+    summarize_queries(full, down, &full_a, &down_a);
+    if !queries_only {
+        summarize_leaf_sizes(full, down);
+    }
+    println!();
+}
 
+/// Build lines of the summary.
+fn summarize_builds(
+    full: &[Point3<f64>],
+    down: &[Point3<f64>],
+    full_a: &[[f64; 3]],
+    full_f32: &[[f32; 3]],
+    down_a: &[[f64; 3]],
+) {
+    let one = pool(1);
+    let two = pool(2);
+    let ls = KdTreeConfig::default().leaf_size;
     let (mut ours1, mut ours2, mut kid64, mut kid32) = (vec![], vec![], vec![], vec![]);
     for _ in 0..7 {
         ours1.push(one.install(|| best_ms(3, || build_ours(full, ls))));
         ours2.push(two.install(|| best_ms(3, || build_ours(full, ls))));
-        kid64.push(one.install(|| best_ms(3, || build_kiddo(&full_a))));
+        kid64.push(one.install(|| best_ms(3, || build_kiddo(full_a))));
         kid32.push(one.install(|| {
             best_ms(3, || {
-                ImmutableKdTree::<f32, 3>::new_from_slice(&full_f32).expect("kiddo f32")
+                ImmutableKdTree::<f32, 3>::new_from_slice(full_f32).expect("kiddo f32")
             })
         }));
     }
@@ -182,7 +204,7 @@ fn summary(full: &[Point3<f64>], down: &[Point3<f64>]) {
     for _ in 0..7 {
         ours1.push(one.install(|| best_ms(5, || build_ours(down, ls))));
         ours2.push(two.install(|| best_ms(5, || build_ours(down, ls))));
-        kid.push(one.install(|| best_ms(5, || build_kiddo(&down_a))));
+        kid.push(one.install(|| best_ms(5, || build_kiddo(down_a))));
     }
     let (o1, o2, k) = (med(&mut ours1), med(&mut ours2), med(&mut kid));
     println!(
@@ -190,12 +212,25 @@ fn summary(full: &[Point3<f64>], down: &[Point3<f64>]) {
         o1 / o2,
         k / o1
     );
+}
+
+/// kNN and radius lines of the summary.
+fn summarize_queries(
+    full: &[Point3<f64>],
+    down: &[Point3<f64>],
+    full_a: &[[f64; 3]],
+    down_a: &[[f64; 3]],
+) {
+    let one = pool(1);
+    let two = pool(2);
+    let ls = KdTreeConfig::default().leaf_size;
+    let med = |v: &mut Vec<f64>| v.iter().copied().fold(f64::INFINITY, f64::min);
 
     let tree = build_ours(full, ls);
-    let ktree = build_kiddo(&full_a);
+    let ktree = build_kiddo(full_a);
     let (a, b) = (
         one.install(|| knn_ours(&tree, K)),
-        knn_kiddo(&ktree, &full_a, K),
+        knn_kiddo(&ktree, full_a, K),
     );
     assert!(
         (a - b).abs() < 1e-6 * a.abs(),
@@ -205,7 +240,7 @@ fn summary(full: &[Point3<f64>], down: &[Point3<f64>]) {
     for _ in 0..3 {
         ours1.push(one.install(|| best_ms(2, || knn_ours(&tree, K))));
         ours2.push(two.install(|| best_ms(2, || knn_ours(&tree, K))));
-        kid.push(one.install(|| best_ms(2, || knn_kiddo(&ktree, &full_a, K))));
+        kid.push(one.install(|| best_ms(2, || knn_kiddo(&ktree, full_a, K))));
     }
     let (o1, o2, k) = (med(&mut ours1), med(&mut ours2), med(&mut kid));
     println!(
@@ -214,11 +249,11 @@ fn summary(full: &[Point3<f64>], down: &[Point3<f64>]) {
     );
 
     let tree = build_ours(down, ls);
-    let ktree = build_kiddo(&down_a);
+    let ktree = build_kiddo(down_a);
     let (a, b, c) = (
         radius_counts_ours(&tree),
         radius_search_ours(&tree, down),
-        radius_kiddo(&ktree, &down_a),
+        radius_kiddo(&ktree, down_a),
     );
     assert_eq!(a, b);
     assert_eq!(a, c, "radius counts differ from kiddo");
@@ -226,7 +261,7 @@ fn summary(full: &[Point3<f64>], down: &[Point3<f64>]) {
     for _ in 0..5 {
         oc.push(one.install(|| best_ms(3, || radius_counts_ours(&tree))));
         os.push(one.install(|| best_ms(3, || radius_search_ours(&tree, down))));
-        kid.push(one.install(|| best_ms(3, || radius_kiddo(&ktree, &down_a))));
+        kid.push(one.install(|| best_ms(3, || radius_kiddo(&ktree, down_a))));
     }
     let (oc, os, k) = (med(&mut oc), med(&mut os), med(&mut kid));
     println!(
@@ -235,6 +270,11 @@ fn summary(full: &[Point3<f64>], down: &[Point3<f64>]) {
         k / oc,
         k / os
     );
+}
+
+/// Leaf-size sweep of the summary.
+fn summarize_leaf_sizes(full: &[Point3<f64>], down: &[Point3<f64>]) {
+    let one = pool(1);
     println!("leaf-size sweep (1 thread; best of runs):");
     println!(
         "leaf_size | build full ms | kNN k=10 full ms | radius counts down ms | nodes/kNN query"
@@ -248,7 +288,6 @@ fn summary(full: &[Point3<f64>], down: &[Point3<f64>]) {
         let r = one.install(|| best_ms(7, || radius_counts_ours(&dtree)));
         println!("{ls:>9} | {b:>13.2} | {q:>16.1} | {r:>21.2} | {nodes:>6.1}");
     }
-    println!();
 }
 
 fn benches(c: &mut Criterion) {

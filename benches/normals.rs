@@ -3,15 +3,19 @@
 //! kNN 20, at 1 and 2 threads.
 //!
 //! `cargo bench --bench normals -- --warm-up-time 1 --measurement-time 3`
+//! (`NORMALS_SUMMARY=1` first prints interleaved best-of timings and ratios).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use std::hint::black_box;
 use std::num::NonZero;
+use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use kiddo::{ImmutableKdTree, SquaredEuclidean};
 use nalgebra::{Matrix3, Point3, SymmetricEigen, Vector3};
+use pointpipe::PointCloud;
 use pointpipe::kdtree::KdTree;
 use pointpipe::normals::{NeighborSearch, NormalConfig, estimate_normals};
 use pointpipe::voxel::{VoxelConfig, voxel_downsample};
@@ -52,12 +56,68 @@ fn baseline_kiddo_knn_symmetric_eigen(points: &[Point3<f64>], k: usize) -> Vec<V
         .collect()
 }
 
+/// Tree build + normals, 1 thread.
+fn normals_ours(cloud: &PointCloud, search: NeighborSearch) -> usize {
+    let mut cloud = cloud.clone();
+    let tree = KdTree::build(&cloud.points).expect("tree");
+    let config = NormalConfig {
+        search,
+        ..Default::default()
+    };
+    estimate_normals(&mut cloud, &tree, &config)
+        .expect("normals")
+        .with_normal
+}
+
+/// Best (minimum) wall time in ms of `runs` calls.
+fn best_ms<T>(runs: usize, mut f: impl FnMut() -> T) -> f64 {
+    (0..runs)
+        .map(|_| {
+            let s = Instant::now();
+            black_box(f());
+            s.elapsed().as_secs_f64() * 1e3
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// With `NORMALS_SUMMARY=1`: ours (1 thread) and the kiddo baseline timed in
+/// interleaved rounds, best of all, and their ratios: robust to a shared
+/// machine's load.
+fn summary(cloud: &PointCloud) {
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("thread pool");
+    let hybrid = NeighborSearch::Radius {
+        radius: 1.0,
+        max_nn: Some(30),
+    };
+    let knn = NeighborSearch::Knn { k: 20 };
+    let (mut h, mut k, mut base) = (f64::INFINITY, f64::INFINITY, f64::INFINITY);
+    for _ in 0..10 {
+        h = h.min(one.install(|| best_ms(5, || normals_ours(cloud, hybrid))));
+        k = k.min(one.install(|| best_ms(5, || normals_ours(cloud, knn))));
+        base = base.min(best_ms(2, || {
+            baseline_kiddo_knn_symmetric_eigen(&cloud.points, 20)
+        }));
+    }
+    println!(
+        "normals summary ({} pts, 1 thread, best of interleaved runs): hybrid r1.0/nn30 {h:.2} ms ({:.2}x baseline), knn20 {k:.2} ms ({:.2}x baseline), baseline kiddo knn20 + SymmetricEigen {base:.2} ms",
+        cloud.len(),
+        base / h,
+        base / k
+    );
+}
+
 fn bench_normals(c: &mut Criterion) {
     let frame = pointpipe::io::read(common::shared_data_required(
         "kitti-raw-hdl64-5frames/0000000000.bin",
     ))
     .expect("read KITTI frame");
     let cloud = voxel_downsample(&frame, &VoxelConfig::new(0.25)).expect("voxel");
+    if std::env::var("NORMALS_SUMMARY").is_ok_and(|v| v == "1") {
+        summary(&cloud);
+    }
     let mut group = c.benchmark_group("normals_kitti_0.25m_with_tree");
     for threads in [1, 2] {
         let pool = rayon::ThreadPoolBuilder::new()

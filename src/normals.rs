@@ -13,7 +13,7 @@ use rayon::prelude::*;
 
 use crate::cloud::PointCloud;
 use crate::error::{Error, Result};
-use crate::kdtree::{KdTree, Neighbor, SearchHint};
+use crate::kdtree::{KdTree, SearchHint, SetEntry};
 
 /// Points per parallel work item.
 const CHUNK: usize = 256;
@@ -156,10 +156,14 @@ pub struct NormalReport {
 /// # Algorithm
 /// For every point `p` (in parallel, in the tree's leaf order for cache
 /// locality; results in input order):
-/// 1. Neighbourhood `N(p)` from the tree (radius, hybrid or kNN search).
+/// 1. Neighbourhood `N(p)` from the tree (radius, hybrid or kNN search), as
+///    an unsorted set (the same members as the sorted search, ties by the
+///    lower index; no sorting, the k best selected in rounds).
 /// 2. If `|N(p)| < min_neighbors`: no normal.
 /// 3. Covariance `C = 1/n Σ (q − q̄)(q − q̄)ᵀ`, accumulated in `f64` on
-///    `q − p` (small numbers, no cancellation far from the origin).
+///    `q − p` (small numbers, no cancellation far from the origin), the
+///    coordinates read from the tree's tree-ordered copy; summed in the set's
+///    order, which depends only on the point and the tree.
 /// 4. Eigen-decomposition of `C` (Eberly's closed form): eigenvalues
 ///    `λ0 ≤ λ1 ≤ λ2`, normal = unit eigenvector of `λ0`, curvature =
 ///    `λ0 / (λ0 + λ1 + λ2)`. If `λ1 ≤ 1e-6 · trace` (collinear or
@@ -214,7 +218,7 @@ pub fn estimate_normals(
             if neighbors.len() < config.min_neighbors {
                 return None;
             }
-            let covariance = compute_covariance(points, p, neighbors);
+            let covariance = compute_covariance(tree, p, neighbors);
             let (normal, curvature) = fit_plane(&covariance)?;
             Some((orient_toward(normal, p, &viewpoint), curvature))
         })
@@ -237,38 +241,30 @@ pub fn estimate_normals(
     })
 }
 
-/// Step 1: the neighbourhood of `p` into `out` (cleared first), the search
-/// starting in `p`'s own leaf (`hint`).
+/// Step 1: the neighbourhood of `p` into `out` (cleared first) as an
+/// unsorted set, the search starting in `p`'s own leaf (`hint`).
 fn find_neighbors(
     tree: &KdTree,
     p: &Point3<f64>,
     hint: &SearchHint,
     search: &NeighborSearch,
-    out: &mut Vec<Neighbor>,
+    out: &mut Vec<SetEntry>,
 ) {
-    match *search {
-        NeighborSearch::Radius {
-            radius,
-            max_nn: None,
-        } => tree.radius_unsorted_hinted(p, radius, hint, out),
-        NeighborSearch::Radius {
-            radius,
-            max_nn: Some(max_nn),
-        } => tree.hybrid_hinted(p, radius, max_nn, hint, out),
-        NeighborSearch::Knn { k } => tree.hybrid_hinted(p, f64::INFINITY, k, hint, out),
-    }
+    let (radius, max_nn) = match *search {
+        NeighborSearch::Radius { radius, max_nn } => (radius, max_nn.unwrap_or(usize::MAX)),
+        NeighborSearch::Knn { k } => (f64::INFINITY, k),
+    };
+    tree.nearest_set_hinted(p, radius, max_nn, hint, out);
 }
 
-/// Step 3: covariance of the neighbours, accumulated relative to `p`.
-fn compute_covariance(
-    points: &[Point3<f64>],
-    p: &Point3<f64>,
-    neighbors: &[Neighbor],
-) -> Matrix3<f64> {
+/// Step 3: covariance of the neighbours, accumulated relative to `p`, the
+/// coordinates read from the tree's own (tree-ordered, cache-warm) copy.
+fn compute_covariance(tree: &KdTree, p: &Point3<f64>, neighbors: &[SetEntry]) -> Matrix3<f64> {
     let mut sum = Vector3::zeros();
     let mut sum_sq = Matrix3::zeros();
     for nb in neighbors {
-        let d = points[nb.index] - p;
+        let q = tree.point_at(nb.position as usize);
+        let d = Vector3::new(q[0] - p.x, q[1] - p.y, q[2] - p.z);
         sum += d;
         sum_sq += d * d.transpose();
     }

@@ -269,6 +269,7 @@ impl KdTree {
             leaf_size: config.leaf_size,
             n_levels,
             indices,
+            layout: super::leaf_layout::LeafLayout::from_tree_points(&tree_points),
             points: tree_points,
             node_start,
             node_end,

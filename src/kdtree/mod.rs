@@ -7,7 +7,9 @@
 //! - per node its range `start..end` in *tree order* and its tight
 //!   axis-aligned bounding box (`lo`, `hi`, f64, exact);
 //! - `indices`: tree position → index in the input slice (a permutation);
-//! - a copy of the points in tree order, so each leaf is contiguous in memory.
+//! - a copy of the points in tree order, so each leaf is contiguous in memory,
+//!   once as `[f64; 3]` and once as three padded coordinate arrays (the leaf
+//!   scans compute 8 distances at a time from those; see `query`).
 //!
 //! # Build (Algorithm)
 //! 1. Validate the config and reject non-finite points ([`Error::NonFinite`]).
@@ -81,9 +83,11 @@
 
 mod batch;
 mod build;
+mod leaf_layout;
 mod query;
 
 pub use query::SearchHint;
+pub(crate) use query::SetEntry;
 
 use crate::error::{Error, Result};
 
@@ -236,6 +240,8 @@ pub struct KdTree {
     indices: Vec<u32>,
     /// The points in tree order, metres.
     points: Vec<[f64; 3]>,
+    /// The same points as padded coordinate arrays, for the leaf scans.
+    layout: leaf_layout::LeafLayout,
     /// Per node: first tree position of the node's points.
     node_start: Vec<u32>,
     /// Per node: `end` in tree order (exclusive).
