@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use crate::cloud::PointCloud;
-use crate::kdtree::{KdTree, Neighbor};
+use crate::kdtree::{KdTree, SetEntry};
 use crate::normals::fit_plane;
 use crate::voxel::voxel_key;
 
@@ -191,13 +191,15 @@ impl LocalMap {
         let position_of = tree.position_of();
         let fitted: Vec<(Vector3<f64>, u32)> = todo
             .par_iter()
-            .map_init(Vec::<Neighbor>::new, |buf, &i| {
+            .map_init(Vec::<SetEntry>::new, |buf, &i| {
                 let hint = tree.hint_at(position_of[i] as usize);
-                tree.hybrid_hinted(&points[i], radius, max_nn, &hint, buf);
+                // The set of neighbours, unsorted: PCA needs no order.
+                tree.nearest_set_hinted(&points[i], radius, max_nn, &hint, buf);
                 if buf.len() < min_neighbors {
                     return (Vector3::zeros(), 0);
                 }
-                match fit_normal(points, buf.iter().map(|n| n.index), &points[i]) {
+                let neighbors = buf.iter().map(|n| tree.point_at(n.position as usize));
+                match fit_normal(neighbors, &points[i]) {
                     Some((normal, _curvature)) => (normal, buf.len() as u32),
                     None => (Vector3::zeros(), 0),
                 }
@@ -215,20 +217,19 @@ impl LocalMap {
     }
 }
 
-/// PCA normal of the points `neighbors` (indices into `points`): the
+/// PCA normal of the points `neighbors` (coordinates, metres): the
 /// covariance is accumulated relative to `center` for precision and handed to
 /// [`fit_plane`] (eigenvector of the smallest eigenvalue and surface
 /// variation). `None` with fewer than 3 points or a degenerate neighbourhood.
 fn fit_normal(
-    points: &[Point3<f64>],
-    neighbors: impl Iterator<Item = usize>,
+    neighbors: impl Iterator<Item = [f64; 3]>,
     center: &Point3<f64>,
 ) -> Option<(Vector3<f64>, f64)> {
     let mut n = 0.0;
     let mut sum = Vector3::zeros();
     let mut sum_sq = Matrix3::zeros();
-    for i in neighbors {
-        let d = points[i] - center;
+    for q in neighbors {
+        let d = Vector3::new(q[0] - center.x, q[1] - center.y, q[2] - center.z);
         sum += d;
         sum_sq += d * d.transpose();
         n += 1.0;
