@@ -49,7 +49,7 @@ impl Queries<'_> {
             Queries::Given(q) => (q[i], SearchHint::default()),
             Queries::Own { position_of } => {
                 let position = position_of[i] as usize;
-                (tree.points[position], tree.hint_at(position))
+                (tree.point_at(position), tree.hint_at(position))
             }
         }
     }
@@ -122,11 +122,10 @@ impl KdTree {
     /// (itself included); entry `i` belongs to input point `i`.
     pub fn radius_counts_all(&self, radius: f64) -> Vec<usize> {
         let mut counts = vec![0usize; self.len()];
-        let tree_counts: Vec<usize> = self
-            .points
-            .par_iter()
+        let tree_counts: Vec<usize> = (0..self.len())
+            .into_par_iter()
             .with_min_len(CHUNK)
-            .map(|p| self.radius_count(&Point3::from(*p), radius))
+            .map(|t| self.radius_count(&Point3::from(self.point_at(t)), radius))
             .collect();
         for (t, &c) in tree_counts.iter().enumerate() {
             counts[self.indices[t] as usize] = c;
@@ -137,15 +136,15 @@ impl KdTree {
     /// Total work of a kNN query (`k`) from every point of the tree, each
     /// search starting in the point's own leaf as in [`KdTree::knn_all`].
     pub fn knn_all_stats(&self, k: usize) -> QueryStats {
-        self.points
-            .par_chunks(CHUNK)
-            .enumerate()
-            .map_init(Vec::new, |buf, (c, chunk)| {
+        (0..self.len().div_ceil(CHUNK))
+            .into_par_iter()
+            .map_init(Vec::new, |buf, c| {
                 let mut stats = QueryStats::ZERO;
-                for (j, q) in chunk.iter().enumerate() {
+                for t in c * CHUNK..((c + 1) * CHUNK).min(self.len()) {
                     stats.queries += 1;
-                    let hint = self.hint_at(c * CHUNK + j);
-                    self.hybrid_from(q, f64::INFINITY, k, &hint, buf, &mut stats);
+                    let hint = self.hint_at(t);
+                    let q = self.point_at(t);
+                    self.hybrid_from(&q, f64::INFINITY, k, &hint, buf, &mut stats);
                 }
                 stats
             })
@@ -155,16 +154,16 @@ impl KdTree {
     /// Total work of a radius query from every point of the tree, each
     /// search starting in the point's own leaf as in [`KdTree::radius_all`].
     pub fn radius_all_stats(&self, radius: f64) -> QueryStats {
-        self.points
-            .par_chunks(CHUNK)
-            .enumerate()
-            .map_init(Vec::new, |buf, (c, chunk)| {
+        (0..self.len().div_ceil(CHUNK))
+            .into_par_iter()
+            .map_init(Vec::new, |buf, c| {
                 let mut stats = QueryStats::ZERO;
-                for (j, q) in chunk.iter().enumerate() {
+                for t in c * CHUNK..((c + 1) * CHUNK).min(self.len()) {
                     buf.clear();
                     stats.queries += 1;
-                    let hint = self.hint_at(c * CHUNK + j);
-                    self.radius_from(q, radius, &hint, buf, &mut stats);
+                    let hint = self.hint_at(t);
+                    let q = self.point_at(t);
+                    self.radius_from(&q, radius, &hint, buf, &mut stats);
                 }
                 stats
             })

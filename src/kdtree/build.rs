@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use nalgebra::Point3;
 use rayon::prelude::*;
 
+use super::leaf_layout::LeafLayout;
 use super::{KdTree, KdTreeConfig, NodeBox};
 use crate::error::{Error, Result};
 
@@ -153,13 +154,15 @@ fn partition(items: &mut [Item], levels: usize, parallel_min_points: usize) {
     }
 }
 
-/// Tight box of a run of points (`+inf/-inf` when empty).
-fn bounds_of(points: &[[f64; 3]]) -> NodeBox {
+/// Tight box of the points at tree positions `start..end` (`+inf/-inf`
+/// when empty).
+fn bounds_of(layout: &LeafLayout, start: usize, end: usize) -> NodeBox {
     let mut b = NodeBox {
         lo: [f64::INFINITY; 3],
         hi: [f64::NEG_INFINITY; 3],
     };
-    for p in points {
+    for t in start..end {
+        let p = layout.point(t);
         for a in 0..3 {
             b.lo[a] = b.lo[a].min(p[a]);
             b.hi[a] = b.hi[a].max(p[a]);
@@ -255,22 +258,13 @@ impl KdTree {
             .map(|it| it.index)
             .collect();
         drop(items);
-        let tree_points: Vec<[f64; 3]> = indices
-            .par_iter()
-            .with_min_len(MIN_LEN)
-            .map(|&i| {
-                let p = &points[i as usize];
-                [p.x, p.y, p.z]
-            })
-            .collect();
-
-        let node_bounds = compute_bounds(&tree_points, &node_start, &node_end, n_levels);
+        let layout = LeafLayout::gather(points, &indices);
+        let node_bounds = compute_bounds(&layout, &node_start, &node_end, n_levels);
         Ok(KdTree {
             leaf_size: config.leaf_size,
             n_levels,
             indices,
-            layout: super::leaf_layout::LeafLayout::from_tree_points(&tree_points),
-            points: tree_points,
+            layout,
             node_start,
             node_end,
             node_bounds,
@@ -280,7 +274,7 @@ impl KdTree {
 
 /// Leaf boxes from the points (parallel), inner boxes bottom-up as unions.
 fn compute_bounds(
-    points: &[[f64; 3]],
+    layout: &LeafLayout,
     node_start: &[u32],
     node_end: &[u32],
     n_levels: usize,
@@ -293,7 +287,7 @@ fn compute_bounds(
     let leaf_bounds: Vec<NodeBox> = (first_leaf..n_nodes)
         .into_par_iter()
         .with_min_len(256)
-        .map(|node| bounds_of(&points[node_start[node] as usize..node_end[node] as usize]))
+        .map(|node| bounds_of(layout, node_start[node] as usize, node_end[node] as usize))
         .collect();
     let mut bounds = vec![
         NodeBox {

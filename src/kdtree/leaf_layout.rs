@@ -1,4 +1,5 @@
-//! Structure-of-arrays copy of the tree-ordered points for the leaf scans.
+//! The tree-ordered points as a structure of arrays (the tree's only copy of
+//! them).
 //!
 //! The leaf scans compute the distances of a block of [`LANES`] consecutive
 //! tree positions at once (`x`, `y` and `z` each contiguous, so the loop
@@ -8,6 +9,12 @@
 
 // Loops over the lanes index several arrays at once.
 #![allow(clippy::needless_range_loop)]
+
+use nalgebra::Point3;
+use rayon::prelude::*;
+
+/// Tree positions per rayon task of the gather.
+const GATHER_CHUNK: usize = 4096;
 
 /// Points per distance block (one bit each in the mask of a block).
 pub(super) const LANES: usize = 8;
@@ -23,19 +30,61 @@ pub(super) struct LeafLayout {
 }
 
 impl LeafLayout {
-    /// The layout of `points` (already in tree order). O(n).
-    pub(super) fn from_tree_points(points: &[[f64; 3]]) -> LeafLayout {
-        let axis = |a: usize| -> Vec<f64> {
-            let mut v = Vec::with_capacity(points.len() + LANES);
-            v.extend(points.iter().map(|p| p[a]));
+    /// The layout of `points[indices[t]]` for every tree position `t`: one
+    /// parallel gather (rayon), O(n).
+    pub(super) fn gather(points: &[Point3<f64>], indices: &[u32]) -> LeafLayout {
+        let n = indices.len();
+        let (mut x, mut y, mut z) = (
+            Vec::with_capacity(n + LANES),
+            Vec::with_capacity(n + LANES),
+            Vec::with_capacity(n + LANES),
+        );
+        x.resize(n, 0.0);
+        y.resize(n, 0.0);
+        z.resize(n, 0.0);
+        x.par_chunks_mut(GATHER_CHUNK)
+            .zip(y.par_chunks_mut(GATHER_CHUNK))
+            .zip(z.par_chunks_mut(GATHER_CHUNK))
+            .zip(indices.par_chunks(GATHER_CHUNK))
+            .for_each(|(((x, y), z), indices)| {
+                for (t, &i) in indices.iter().enumerate() {
+                    let p = &points[i as usize];
+                    (x[t], y[t], z[t]) = (p.x, p.y, p.z);
+                }
+            });
+        for v in [&mut x, &mut y, &mut z] {
             v.extend([f64::INFINITY; LANES]);
-            v
-        };
-        LeafLayout {
-            x: axis(0),
-            y: axis(1),
-            z: axis(2),
         }
+        LeafLayout { x, y, z }
+    }
+
+    /// The point at tree position `position`, metres.
+    ///
+    /// # Panics
+    /// When `position` is beyond the tree (a programming error).
+    #[inline(always)]
+    pub(super) fn point(&self, position: usize) -> [f64; 3] {
+        [self.x[position], self.y[position], self.z[position]]
+    }
+
+    /// Number of points at tree positions `start..end` within `r_sq` m² of
+    /// `q` (a plain scalar loop: faster than the blocked scan when nothing
+    /// is collected).
+    #[inline]
+    pub(super) fn count_within(&self, start: usize, end: usize, q: &[f64; 3], r_sq: f64) -> usize {
+        let (x, y, z) = (
+            &self.x[start..end],
+            &self.y[start..end],
+            &self.z[start..end],
+        );
+        x.iter()
+            .zip(y)
+            .zip(z)
+            .filter(|((x, y), z)| {
+                let (dx, dy, dz) = (*x - q[0], *y - q[1], *z - q[2]);
+                dx * dx + dy * dy + dz * dz <= r_sq
+            })
+            .count()
     }
 
     /// Squared distances `(dx² + dy²) + dz²` (m², the same bits as

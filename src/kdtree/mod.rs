@@ -8,8 +8,9 @@
 //!   axis-aligned bounding box (`lo`, `hi`, f64, exact);
 //! - `indices`: tree position → index in the input slice (a permutation);
 //! - a copy of the points in tree order, so each leaf is contiguous in memory,
-//!   once as `[f64; 3]` and once as three padded coordinate arrays (the leaf
-//!   scans compute 8 distances at a time from those; see `query`).
+//!   stored as three padded coordinate arrays (x, y, z; the leaf scans
+//!   compute 8 distances at a time from those, see `query`), gathered in
+//!   parallel.
 //!
 //! # Build (Algorithm)
 //! 1. Validate the config and reject non-finite points ([`Error::NonFinite`]).
@@ -238,9 +239,8 @@ pub struct KdTree {
     n_levels: usize,
     /// Tree position → input index.
     indices: Vec<u32>,
-    /// The points in tree order, metres.
-    points: Vec<[f64; 3]>,
-    /// The same points as padded coordinate arrays, for the leaf scans.
+    /// The points in tree order, metres, as padded coordinate arrays (one
+    /// array per axis, so the leaf scans vectorise).
     layout: leaf_layout::LeafLayout,
     /// Per node: first tree position of the node's points.
     node_start: Vec<u32>,
@@ -253,12 +253,12 @@ pub struct KdTree {
 impl KdTree {
     /// Number of points in the tree.
     pub fn len(&self) -> usize {
-        self.points.len()
+        self.indices.len()
     }
 
     /// True when the tree holds no points.
     pub fn is_empty(&self) -> bool {
-        self.points.is_empty()
+        self.indices.is_empty()
     }
 
     /// The configured maximum number of points per leaf.
