@@ -16,9 +16,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::hint::black_box;
 use std::num::NonZero;
-use std::time::Instant;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use kiddo::{ImmutableKdTree, SquaredEuclidean};
@@ -127,18 +125,6 @@ fn radius_kiddo(tree: &ImmutableKdTree<f64, 3>, points: &[[f64; 3]]) -> usize {
         .sum()
 }
 
-/// Best (minimum) wall time in ms of `runs` calls: on a shared machine the
-/// minimum is the run least disturbed by other processes.
-fn best_ms<T>(runs: usize, mut f: impl FnMut() -> T) -> f64 {
-    (0..runs)
-        .map(|_| {
-            let s = Instant::now();
-            black_box(f());
-            s.elapsed().as_secs_f64() * 1e3
-        })
-        .fold(f64::INFINITY, f64::min)
-}
-
 /// Interleaved ours-vs-kiddo timings and their ratios, printed once
 /// (`KDTREE_SUMMARY=0`: skipped; `KDTREE_SUMMARY=queries`: kNN and radius
 /// lines only).
@@ -177,11 +163,11 @@ fn summarize_builds(
     let ls = KdTreeConfig::default().leaf_size;
     let (mut ours1, mut ours2, mut kid64, mut kid32) = (vec![], vec![], vec![], vec![]);
     for _ in 0..7 {
-        ours1.push(one.install(|| best_ms(3, || build_ours(full, ls))));
-        ours2.push(two.install(|| best_ms(3, || build_ours(full, ls))));
-        kid64.push(one.install(|| best_ms(3, || build_kiddo(full_a))));
+        ours1.push(one.install(|| common::best_ms(3, || build_ours(full, ls))));
+        ours2.push(two.install(|| common::best_ms(3, || build_ours(full, ls))));
+        kid64.push(one.install(|| common::best_ms(3, || build_kiddo(full_a))));
         kid32.push(one.install(|| {
-            best_ms(3, || {
+            common::best_ms(3, || {
                 ImmutableKdTree::<f32, 3>::new_from_slice(full_f32).expect("kiddo f32")
             })
         }));
@@ -202,9 +188,9 @@ fn summarize_builds(
 
     let (mut ours1, mut ours2, mut kid) = (vec![], vec![], vec![]);
     for _ in 0..7 {
-        ours1.push(one.install(|| best_ms(5, || build_ours(down, ls))));
-        ours2.push(two.install(|| best_ms(5, || build_ours(down, ls))));
-        kid.push(one.install(|| best_ms(5, || build_kiddo(down_a))));
+        ours1.push(one.install(|| common::best_ms(5, || build_ours(down, ls))));
+        ours2.push(two.install(|| common::best_ms(5, || build_ours(down, ls))));
+        kid.push(one.install(|| common::best_ms(5, || build_kiddo(down_a))));
     }
     let (o1, o2, k) = (med(&mut ours1), med(&mut ours2), med(&mut kid));
     println!(
@@ -238,9 +224,9 @@ fn summarize_queries(
     );
     let (mut ours1, mut ours2, mut kid) = (vec![], vec![], vec![]);
     for _ in 0..3 {
-        ours1.push(one.install(|| best_ms(2, || knn_ours(&tree, K))));
-        ours2.push(two.install(|| best_ms(2, || knn_ours(&tree, K))));
-        kid.push(one.install(|| best_ms(2, || knn_kiddo(&ktree, full_a, K))));
+        ours1.push(one.install(|| common::best_ms(2, || knn_ours(&tree, K))));
+        ours2.push(two.install(|| common::best_ms(2, || knn_ours(&tree, K))));
+        kid.push(one.install(|| common::best_ms(2, || knn_kiddo(&ktree, full_a, K))));
     }
     let (o1, o2, k) = (med(&mut ours1), med(&mut ours2), med(&mut kid));
     println!(
@@ -259,9 +245,9 @@ fn summarize_queries(
     assert_eq!(a, c, "radius counts differ from kiddo");
     let (mut oc, mut os, mut kid) = (vec![], vec![], vec![]);
     for _ in 0..5 {
-        oc.push(one.install(|| best_ms(3, || radius_counts_ours(&tree))));
-        os.push(one.install(|| best_ms(3, || radius_search_ours(&tree, down))));
-        kid.push(one.install(|| best_ms(3, || radius_kiddo(&ktree, down_a))));
+        oc.push(one.install(|| common::best_ms(3, || radius_counts_ours(&tree))));
+        os.push(one.install(|| common::best_ms(3, || radius_search_ours(&tree, down))));
+        kid.push(one.install(|| common::best_ms(3, || radius_kiddo(&ktree, down_a))));
     }
     let (oc, os, k) = (med(&mut oc), med(&mut os), med(&mut kid));
     println!(
@@ -280,12 +266,12 @@ fn summarize_leaf_sizes(full: &[Point3<f64>], down: &[Point3<f64>]) {
         "leaf_size | build full ms | kNN k=10 full ms | radius counts down ms | nodes/kNN query"
     );
     for ls in [4, 6, 8, 10, 12, 16, 24, 32] {
-        let b = one.install(|| best_ms(15, || build_ours(full, ls)));
+        let b = one.install(|| common::best_ms(15, || build_ours(full, ls)));
         let tree = build_ours(full, ls);
-        let q = one.install(|| best_ms(5, || knn_ours(&tree, K)));
+        let q = one.install(|| common::best_ms(5, || knn_ours(&tree, K)));
         let nodes = tree.knn_all_stats(K).nodes_visited_per_query();
         let dtree = build_ours(down, ls);
-        let r = one.install(|| best_ms(7, || radius_counts_ours(&dtree)));
+        let r = one.install(|| common::best_ms(7, || radius_counts_ours(&dtree)));
         println!("{ls:>9} | {b:>13.2} | {q:>16.1} | {r:>21.2} | {nodes:>6.1}");
     }
 }

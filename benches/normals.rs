@@ -8,9 +8,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::hint::black_box;
 use std::num::NonZero;
-use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use kiddo::{ImmutableKdTree, SquaredEuclidean};
@@ -69,17 +67,6 @@ fn normals_ours(cloud: &PointCloud, search: NeighborSearch) -> usize {
         .with_normal
 }
 
-/// Best (minimum) wall time in ms of `runs` calls.
-fn best_ms<T>(runs: usize, mut f: impl FnMut() -> T) -> f64 {
-    (0..runs)
-        .map(|_| {
-            let s = Instant::now();
-            black_box(f());
-            s.elapsed().as_secs_f64() * 1e3
-        })
-        .fold(f64::INFINITY, f64::min)
-}
-
 /// With `NORMALS_SUMMARY=1`: ours (1 thread) and the kiddo baseline timed in
 /// interleaved rounds, best of all, and their ratios: robust to a shared
 /// machine's load.
@@ -95,9 +82,9 @@ fn summary(cloud: &PointCloud) {
     let knn = NeighborSearch::Knn { k: 20 };
     let (mut h, mut k, mut base) = (f64::INFINITY, f64::INFINITY, f64::INFINITY);
     for _ in 0..10 {
-        h = h.min(one.install(|| best_ms(5, || normals_ours(cloud, hybrid))));
-        k = k.min(one.install(|| best_ms(5, || normals_ours(cloud, knn))));
-        base = base.min(best_ms(2, || {
+        h = h.min(one.install(|| common::best_ms(5, || normals_ours(cloud, hybrid))));
+        k = k.min(one.install(|| common::best_ms(5, || normals_ours(cloud, knn))));
+        base = base.min(common::best_ms(2, || {
             baseline_kiddo_knn_symmetric_eigen(&cloud.points, 20)
         }));
     }

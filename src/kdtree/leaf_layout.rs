@@ -108,6 +108,34 @@ impl LeafLayout {
     }
 }
 
+impl LeafLayout {
+    /// The blocked leaf scan shared by every collector: for each point at
+    /// tree positions `start..end` whose squared distance `d` (m²) to `q` is
+    /// within `bound(state)` — read once per block of [`LANES`] points, so a
+    /// bound that shrinks inside a block is rechecked by `visit` where it
+    /// matters — calls `visit(state, position, d)`, in position order.
+    #[inline(always)]
+    pub(super) fn scan_within<S>(
+        &self,
+        start: usize,
+        end: usize,
+        q: &[f64; 3],
+        state: &mut S,
+        bound: impl Fn(&S) -> f64,
+        mut visit: impl FnMut(&mut S, usize, f64),
+    ) {
+        for base in (start..end).step_by(LANES) {
+            let d = self.distances_sq(base, q);
+            let mut mask = within_mask(&d, bound(state), end - base);
+            while mask != 0 {
+                let j = mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                visit(state, base + j, d[j]);
+            }
+        }
+    }
+}
+
 /// The `LANES` entries of `v` from `base` (within the padding by
 /// construction; an out-of-range `base` is a programming error and panics).
 #[inline(always)]

@@ -47,7 +47,7 @@
 
 use nalgebra::Point3;
 
-use super::leaf_layout::{LANES, LeafLayout, within_mask};
+use super::leaf_layout::LeafLayout;
 use super::{KdTree, Neighbor, QueryStats};
 
 /// Work counters, compiled away for [`NoStats`].
@@ -149,21 +149,22 @@ impl Collector for Best {
         indices: &[u32],
         q: &[f64; 3],
     ) {
-        for base in (start..end).step_by(LANES) {
-            let d = layout.distances_sq(base, q);
-            let mut mask = within_mask(&d, self.distance_sq, end - base);
-            while mask != 0 {
-                let j = mask.trailing_zeros() as usize;
-                mask &= mask - 1;
-                let index = indices[base + j] as usize;
-                if d[j] < self.distance_sq || (d[j] == self.distance_sq && index < self.index) {
-                    self.distance_sq = d[j];
-                    self.index = index;
-                    self.position = base + j;
-                    self.leaf = leaf;
+        layout.scan_within(
+            start,
+            end,
+            q,
+            self,
+            |best| best.distance_sq,
+            |best, position, d| {
+                let index = indices[position] as usize;
+                if d < best.distance_sq || (d == best.distance_sq && index < best.index) {
+                    best.distance_sq = d;
+                    best.index = index;
+                    best.position = position;
+                    best.leaf = leaf;
                 }
-            }
-        }
+            },
+        );
     }
 }
 
@@ -275,18 +276,19 @@ impl Collector for Candidates<'_> {
         indices: &[u32],
         q: &[f64; 3],
     ) {
-        for base in (start..end).step_by(LANES) {
-            let d = layout.distances_sq(base, q);
-            let mut mask = within_mask(&d, self.threshold, end - base);
-            while mask != 0 {
-                let j = mask.trailing_zeros() as usize;
-                mask &= mask - 1;
-                // The threshold may have shrunk since the mask was taken.
-                if d[j] <= self.threshold {
-                    self.offer(d[j], indices[base + j] as usize);
+        layout.scan_within(
+            start,
+            end,
+            q,
+            self,
+            |c| c.threshold,
+            |c, position, d| {
+                // The threshold may have shrunk since the block's mask.
+                if d <= c.threshold {
+                    c.offer(d, indices[position] as usize);
                 }
-            }
-        }
+            },
+        );
     }
 }
 
@@ -353,19 +355,20 @@ impl Collector for NearestSet<'_> {
         indices: &[u32],
         q: &[f64; 3],
     ) {
-        for base in (start..end).step_by(LANES) {
-            let d = layout.distances_sq(base, q);
-            let mut mask = within_mask(&d, self.threshold, end - base);
-            while mask != 0 {
-                let j = mask.trailing_zeros() as usize;
-                mask &= mask - 1;
-                self.out.push(SetEntry {
-                    distance_sq: d[j],
-                    index: indices[base + j],
-                    position: (base + j) as u32,
+        layout.scan_within(
+            start,
+            end,
+            q,
+            self,
+            |set| set.threshold,
+            |set, position, d| {
+                set.out.push(SetEntry {
+                    distance_sq: d,
+                    index: indices[position],
+                    position: position as u32,
                 });
-            }
-        }
+            },
+        );
         if self.out.len() >= self.k.saturating_mul(2) {
             self.compact();
         }
@@ -394,18 +397,19 @@ impl Collector for InRadius<'_> {
         indices: &[u32],
         q: &[f64; 3],
     ) {
-        for base in (start..end).step_by(LANES) {
-            let d = layout.distances_sq(base, q);
-            let mut mask = within_mask(&d, self.r_sq, end - base);
-            while mask != 0 {
-                let j = mask.trailing_zeros() as usize;
-                mask &= mask - 1;
-                self.out.push(Neighbor {
-                    index: indices[base + j] as usize,
-                    distance_sq: d[j],
+        layout.scan_within(
+            start,
+            end,
+            q,
+            self,
+            |r| r.r_sq,
+            |r, position, d| {
+                r.out.push(Neighbor {
+                    index: indices[position] as usize,
+                    distance_sq: d,
                 });
-            }
-        }
+            },
+        );
     }
 }
 
@@ -855,6 +859,7 @@ impl KdTree {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kdtree::leaf_layout::{LANES, within_mask};
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 

@@ -35,3 +35,16 @@ pub fn shared_data_required(rel: &str) -> PathBuf {
     assert!(path.exists(), "benchmark data missing: {}", path.display());
     path
 }
+
+/// Best (minimum) wall time in ms of `runs` calls of `f`, for the
+/// benchmarks' interleaved summaries: on a shared machine the minimum is the
+/// run least disturbed by other processes.
+pub fn best_ms<T>(runs: usize, mut f: impl FnMut() -> T) -> f64 {
+    (0..runs)
+        .map(|_| {
+            let s = std::time::Instant::now();
+            std::hint::black_box(f());
+            s.elapsed().as_secs_f64() * 1e3
+        })
+        .fold(f64::INFINITY, f64::min)
+}
