@@ -36,9 +36,6 @@
 //! survey tile in 328k voxels at 0.1 m) no longer grows and rehashes it
 //! four times, 42 → 15 ms; KITTI at 0.25 m is unchanged.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-
 use nalgebra::{Point3, Vector3};
 use rayon::prelude::*;
 
@@ -181,9 +178,9 @@ fn floor_to_i64(x: f64) -> i64 {
 /// 3. The blocks are merged **in block order** into one global table: a voxel
 ///    not seen yet gets the next id (so ids follow first occurrence), a known
 ///    one adds the block's partial sums, re-based to the voxel's global first
-///    point. The other rayon threads scan blocks ahead, in order; the
-///    calling thread merges each block as soon as it is scanned and scans
-///    one itself whenever the next is not ready.
+///    point. The calling thread scans and merges the first blocks one by one
+///    while the other rayon threads scan the remaining blocks, which it
+///    merges after.
 /// 4. `First`: the first points. `Centroid`: first point + offset sum /
 ///    count, intensity and time means, renormalised normal sums.
 ///
@@ -725,17 +722,22 @@ fn scan_and_merge<P: KeyPacker>(
 /// [`scan_and_merge`] with position sums (`SUMS`), intensity sums
 /// (`INTENSITY`) and per-point ids (`IDS`) switched at compile time.
 ///
-/// One thread (or one block): [`scan_and_merge_in_turn`]; otherwise
-/// [`scan_ahead_and_merge`]. The merge order is always the block order and
-/// blocks have a fixed size, so the result does not depend on the thread
-/// count or on which thread scanned which block.
+/// The calling thread scans the first blocks and merges each right after
+/// its scan (while it is in cache); meanwhile the other threads scan the
+/// remaining blocks, which are merged after. The merge order is always the
+/// block order and blocks have a fixed size, so the result does not depend
+/// on the thread count or on this split.
 ///
-/// Before the scan-ahead merge, the calling thread scanned and merged a
-/// fixed share of the blocks and merged the others' only after all of them
-/// were scanned. Best of 200 calls, same session, 1 → 2 threads: the
-/// representatives of the KITTI frame at 0.25 m 1.39 → 1.05 ms before,
-/// 1.38 → 0.72 ms now; a 330k-point survey tile at 0.1 m (328k voxels,
-/// centroid, best of 30) 27 → 20–22 ms before, 27 → 15–16 ms now.
+/// Tried and reverted: the other threads scanning *all* blocks ahead from a
+/// shared counter while the calling thread merges each as soon as it is
+/// ready (scanning one itself only when the next is not ready). On a
+/// 330k-point survey tile at 0.1 m (328k voxels) it was faster with 2
+/// threads (best of 30: 20–22 → 15–16 ms), but on the KITTI frame at
+/// 0.25 m, called back to back 2,000 times, the 2-thread median rose from
+/// 1.53 to 1.90 ms: the calling thread then scans about 1.2 of the 8
+/// blocks and merges the other 7 from the other core's cache, which costs
+/// more than the scans it saves (criterion runs were bimodal, 1.12 or
+/// 1.6–2.0 ms).
 fn scan_and_merge_with<P: KeyPacker, const SUMS: bool, const INTENSITY: bool, const IDS: bool>(
     points: &[Point3<f64>],
     packer: &P,
@@ -743,175 +745,73 @@ fn scan_and_merge_with<P: KeyPacker, const SUMS: bool, const INTENSITY: bool, co
     local_ids: &mut [u32],
 ) -> Option<Merged> {
     let blocks = points.len().div_ceil(BLOCK);
-    if rayon::current_num_threads() <= 1 || blocks <= 1 {
-        scan_and_merge_in_turn::<P, SUMS, INTENSITY, IDS>(points, packer, request, local_ids)
-    } else {
-        scan_ahead_and_merge::<P, SUMS, INTENSITY, IDS>(points, packer, request, local_ids)
-    }
-}
-
-/// Points `b * BLOCK..` of block `b` of `n` points.
-fn block_range(b: usize, n: usize) -> std::ops::Range<usize> {
-    b * BLOCK..((b + 1) * BLOCK).min(n)
-}
-
-/// The merged voxels (none when no block was merged).
-fn finish_merge<K>(merger: Option<Merger<K>>) -> Merged {
-    merger.map(|m| m.merged).unwrap_or_default()
-}
-
-/// One thread: scan and merge block after block, with one table and one
-/// block buffer.
-fn scan_and_merge_in_turn<
-    P: KeyPacker,
-    const SUMS: bool,
-    const INTENSITY: bool,
-    const IDS: bool,
->(
-    points: &[Point3<f64>],
-    packer: &P,
-    request: &Request,
-    local_ids: &mut [u32],
-) -> Option<Merged> {
-    let n = points.len();
-    let mut merger: Option<Merger<P::Key>> = None;
-    let mut table = KeyTable::with_capacity(BLOCK / 4);
-    let mut block = BlockVoxels::default();
-    let mut id_blocks = local_ids.chunks_mut(BLOCK);
-    for b in 0..n.div_ceil(BLOCK) {
-        let ids = id_blocks.next().unwrap_or_default();
-        let range = block_range(b, n);
-        let scanned = scan_block::<P, SUMS, INTENSITY, IDS>(
-            points,
-            range.clone(),
-            packer,
-            request,
-            &mut table,
-            &mut block,
-            ids,
-        );
-        if !scanned {
-            return None;
-        }
-        merger
-            .get_or_insert_with(|| Merger::new(n, block.keys.len(), range.len()))
-            .merge::<IDS>(&block, request, ids);
-    }
-    Some(finish_merge(merger))
-}
-
-/// Several threads: the other threads of the pool claim blocks in order from
-/// a shared counter and scan them; the calling thread merges block after
-/// block as soon as each is scanned, and claims and scans one itself
-/// whenever the next is not ready (it never waits for a block nobody has
-/// started).
-fn scan_ahead_and_merge<P: KeyPacker, const SUMS: bool, const INTENSITY: bool, const IDS: bool>(
-    points: &[Point3<f64>],
-    packer: &P,
-    request: &Request,
-    local_ids: &mut [u32],
-) -> Option<Merged> {
-    let n = points.len();
-    let blocks = n.div_ceil(BLOCK);
-    // Per block: its id slice until claimed, then its scanned voxels.
-    let mut id_blocks: Vec<&mut [u32]> = local_ids.chunks_mut(BLOCK).collect();
-    id_blocks.resize_with(blocks, Default::default);
-    let pending: Vec<Mutex<Option<&mut [u32]>>> = id_blocks
-        .into_iter()
-        .map(|ids| Mutex::new(Some(ids)))
-        .collect();
-    let scanned: Vec<Mutex<Option<ScannedBlock<'_, P::Key>>>> =
-        (0..blocks).map(|_| Mutex::new(None)).collect();
-    // Scanned blocks' storage, handed back by the merger for reuse.
-    let spare: Mutex<Vec<BlockVoxels<P::Key>>> = Mutex::new(Vec::new());
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    // Claims the next unscanned block and scans it; false when none is left.
-    let scan_next = |table: &mut KeyTable<P::Key>| -> bool {
-        let b = next.fetch_add(1, Ordering::Relaxed);
-        if b >= blocks {
-            return false;
-        }
-        // A panic (a bug) must not leave the merger waiting for this block.
-        let _fail_on_unwind = FailOnUnwind(&failed);
-        let ids = lock(&pending[b]).take().unwrap_or_default();
-        let mut block = lock(&spare).pop().unwrap_or_default();
-        let ok = scan_block::<P, SUMS, INTENSITY, IDS>(
-            points,
-            block_range(b, n),
-            packer,
-            request,
-            table,
-            &mut block,
-            ids,
-        );
-        if !ok {
-            failed.store(true, Ordering::Relaxed);
-        }
-        *lock(&scanned[b]) = Some(ScannedBlock { block, ids });
-        true
-    };
-    let mut merger: Option<Merger<P::Key>> = None;
-    rayon::scope(|scope| {
-        for _ in 1..rayon::current_num_threads().min(blocks) {
-            scope.spawn(|_| {
-                let mut table = KeyTable::with_capacity(BLOCK / 4);
-                while !failed.load(Ordering::Relaxed) {
-                    if !scan_next(&mut table) {
-                        break;
-                    }
+    let threads = rayon::current_num_threads().max(1);
+    // Merging a block costs about a quarter of scanning it: the calling
+    // thread's `head · 5/4` then matches the others' `(blocks − head) /
+    // (threads − 1)` (all blocks at one thread).
+    let head = (4 * blocks).div_ceil(5 * threads - 1).clamp(1, blocks);
+    let split = (head * BLOCK).min(local_ids.len());
+    let (head_ids, tail_ids) = local_ids.split_at_mut(split);
+    let mut tail_id_blocks: Vec<&mut [u32]> = tail_ids.chunks_mut(BLOCK).collect();
+    tail_id_blocks.resize_with(blocks - head, Default::default);
+    let range_of = |b: usize| b * BLOCK..((b + 1) * BLOCK).min(points.len());
+    let (merger, tail) = rayon::join(
+        || {
+            // Sized after the first block, from its voxels per point.
+            let mut merger: Option<Merger<P::Key>> = None;
+            let mut table = KeyTable::with_capacity(BLOCK / 4);
+            let mut block = BlockVoxels::default();
+            let mut id_blocks = head_ids.chunks_mut(BLOCK);
+            for b in 0..head {
+                let ids = id_blocks.next().unwrap_or_default();
+                let ok = scan_block::<P, SUMS, INTENSITY, IDS>(
+                    points,
+                    range_of(b),
+                    packer,
+                    request,
+                    &mut table,
+                    &mut block,
+                    ids,
+                );
+                if !ok {
+                    return None;
                 }
-            });
-        }
-        let mut table = KeyTable::with_capacity(BLOCK / 4);
-        for (b, slot) in scanned.iter().enumerate() {
-            let done = loop {
-                if failed.load(Ordering::Relaxed) {
-                    return;
-                }
-                if let Some(done) = lock(slot).take() {
-                    break done;
-                }
-                if !scan_next(&mut table) {
-                    // Block `b` is being scanned by a running worker.
-                    std::thread::yield_now();
-                }
-            };
-            merger
-                .get_or_insert_with(|| {
-                    Merger::new(n, done.block.keys.len(), block_range(b, n).len())
-                })
-                .merge::<IDS>(&done.block, request, done.ids);
-            lock(&spare).push(done.block);
-        }
-    });
-    if failed.into_inner() {
-        return None;
+                merger
+                    .get_or_insert_with(|| {
+                        Merger::new(points.len(), block.keys.len(), range_of(b).len())
+                    })
+                    .merge::<IDS>(&block, request, ids);
+            }
+            Some(merger.unwrap_or_else(|| Merger::new(points.len(), 0, 1)))
+        },
+        || {
+            tail_id_blocks
+                .into_par_iter()
+                .enumerate()
+                .map_init(
+                    || KeyTable::with_capacity(BLOCK / 4),
+                    |table, (t, ids)| {
+                        let mut block = BlockVoxels::default();
+                        let ok = scan_block::<P, SUMS, INTENSITY, IDS>(
+                            points,
+                            range_of(head + t),
+                            packer,
+                            request,
+                            table,
+                            &mut block,
+                            ids,
+                        );
+                        ok.then_some((block, ids))
+                    },
+                )
+                .collect::<Option<Vec<_>>>()
+        },
+    );
+    let mut merger = merger?;
+    for (block, ids) in tail? {
+        merger.merge::<IDS>(&block, request, ids);
     }
-    Some(finish_merge(merger))
-}
-
-/// Raises the flag when dropped during a panic.
-struct FailOnUnwind<'a>(&'a AtomicBool);
-
-impl Drop for FailOnUnwind<'_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            self.0.store(true, Ordering::Relaxed);
-        }
-    }
-}
-
-/// A scanned block waiting for the merge, with its points' local ids.
-struct ScannedBlock<'a, K> {
-    block: BlockVoxels<K>,
-    ids: &'a mut [u32],
-}
-
-/// Locks a mutex whose data stays valid even if a holder panicked (the
-/// slots are plain values, written whole).
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    Some(merger.merged)
 }
 
 /// Step 2: the fused scan of `points[range]` into `out` (cleared first);
