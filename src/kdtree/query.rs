@@ -43,8 +43,7 @@
 //!   (hybrid r = 1 m / 30 and kNN 20): a first compaction as soon as `k`
 //!   are held (+1–4 %), the compaction selecting on bare `u64` distance bits
 //!   and then filtering (+10 %), and a warm start bounding each search by
-//!   the previous query's set (±0 %: the own leaf tightens the bound as
-//!   fast).
+//!   the previous query's set (±0 %).
 //!
 //! Measured A/B (same quiet-ish shared machine, 1 thread, criterion, ratio
 //! to kiddo 6 or to the kiddo + `SymmetricEigen` normals baseline of
