@@ -45,7 +45,8 @@ pub struct LasAttributes {
 }
 
 impl LasAttributes {
-    fn select(&self, indices: &[usize]) -> Self {
+    /// The attributes of the points at `indices`, in that order.
+    pub(crate) fn select(&self, indices: &[usize]) -> Self {
         fn pick<T: Copy>(v: &[T], indices: &[usize]) -> Vec<T> {
             indices.iter().map(|&i| v[i]).collect()
         }
