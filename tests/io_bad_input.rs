@@ -213,6 +213,39 @@ fn headers_promising_more_points_are_errors() {
     }
 }
 
+/// Found by `cargo fuzz` (read_las): a 7.7 kB file whose header claims
+/// 3.8 billion records of 31,488 bytes made the reader allocate one 33 GB
+/// chunk and abort. Such headers must be a clear error, found before any
+/// record buffer is allocated.
+#[test]
+fn huge_record_length_and_count_are_errors_not_allocations() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("s.las");
+    io::write(&p, &small_cloud()).unwrap();
+    let bytes = std::fs::read(&p).unwrap();
+    let point_format = bytes[104] & 0x3f;
+    let record_len = u16::from_le_bytes(bytes[105..107].try_into().unwrap());
+    for (new_record_len, count) in [
+        (31_488u16, u32::MAX - 1),
+        (65_535, 2_000_000),
+        (record_len, u32::MAX),
+    ] {
+        let mut b = bytes.clone();
+        b[105..107].copy_from_slice(&new_record_len.to_le_bytes());
+        b[107..111].copy_from_slice(&count.to_le_bytes());
+        if b[25] >= 4 {
+            b[247..255].copy_from_slice(&u64::from(count).to_le_bytes());
+        }
+        let case = format!("format {point_format}, {count} records of {new_record_len} bytes");
+        let e = read_bytes("las", &b, &case).expect_err(&case);
+        let message = e.to_string();
+        assert!(
+            message.contains("truncated or its header is corrupt"),
+            "{case}: {message}"
+        );
+    }
+}
+
 #[test]
 fn unsupported_versions_are_errors() {
     for (ext, bytes, _) in samples() {

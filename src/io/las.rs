@@ -1,8 +1,10 @@
 //! LAS and LAZ (ASPRS LAS 1.0–1.4, point formats 0–10) via the `las` crate.
 //!
 //! # Reading
-//! Points are decoded in chunks of [`CHUNK_POINTS`] with `las::Reader::fill_points`
-//! and converted in one pass over the raw records (no per-point `las::Point`).
+//! Points are decoded in chunks of at most [`CHUNK_POINTS`] points and
+//! [`CHUNK_BYTES`] bytes with `las::Reader::fill_points` and converted in one
+//! pass over the raw records (no per-point `las::Point`). An uncompressed
+//! file must hold the records its header promises before any is read.
 //! LAZ is decompressed in parallel (`las` feature `laz-parallel`).
 //! Scale and offset are applied, so positions are in the CRS unit of the
 //! file (metres or US/international feet; degrees for geographic CRSs).
@@ -29,9 +31,14 @@ use super::{Format, ReadReport, atomic};
 use crate::cloud::{LasAttributes, PointCloud};
 use crate::error::{Error, Result};
 
-/// Points decoded per `fill_points` call (about 34 MB of records at point
-/// format 7).
+/// Most points decoded per `fill_points` call (about 34 MB of records at
+/// point format 7).
 pub const CHUNK_POINTS: u64 = 1 << 20;
+
+/// Most record bytes decoded per `fill_points` call: records longer than 64
+/// bytes (extra bytes) give chunks of fewer than [`CHUNK_POINTS`] points, so a
+/// header claiming 65,535-byte records cannot make one chunk take 64 GiB.
+pub const CHUNK_BYTES: u64 = 64 << 20;
 
 /// Scale of LAS files written from clouds that did not come from LAS:
 /// 1 mm in the cloud's unit.
@@ -111,6 +118,35 @@ fn read_from<R: Read + Seek + Send + Sync + 'static>(
     )
 }
 
+/// Checks that an uncompressed file holds the point records its header
+/// promises (`offset to point data + count × record length` bytes), so a
+/// truncated file or a corrupt count fails before anything is allocated.
+fn check_point_data_size<R: Read + Seek>(src: &mut R, header: &Header, path: &Path) -> Result<()> {
+    let io = atomic::io_err(path);
+    let file_len = src.seek(SeekFrom::End(0)).map_err(&io)?;
+    let mut word = [0u8; 4];
+    src.seek(SeekFrom::Start(96)).map_err(&io)?;
+    src.read_exact(&mut word)
+        .map_err(|_| Error::format(path, "LAS header ends early"))?;
+    let data_start = u64::from(u32::from_le_bytes(word));
+    let promised = header.number_of_points();
+    let record_len = u64::from(header.point_format().len());
+    let needed = promised
+        .checked_mul(record_len)
+        .and_then(|bytes| bytes.checked_add(data_start));
+    match needed {
+        Some(needed) if needed <= file_len => Ok(()),
+        _ => Err(Error::format(
+            path,
+            format!(
+                "header promises {promised} points of {record_len} bytes from byte \
+                 {data_start}, but the file has {file_len} bytes: it is truncated or its \
+                 header is corrupt"
+            ),
+        )),
+    }
+}
+
 /// Checks that the LASzip VLR's items add up to the point record length.
 fn check_laz_items(header: &Header, path: &Path) -> Result<()> {
     let format = header.point_format();
@@ -185,6 +221,8 @@ fn decode<R: Read + Seek + Send + Sync + 'static>(
     if pre.point_format().is_compressed {
         check_laz_items(&pre, path)?;
         check_chunk_table(&mut source, path)?;
+    } else {
+        check_point_data_size(&mut source, &pre, path)?;
     }
     source
         .seek(SeekFrom::Start(0))
@@ -206,10 +244,12 @@ fn decode<R: Read + Seek + Send + Sync + 'static>(
         ..Default::default()
     };
     let mut chunk = las::PointDataBuilder::new().for_header(&header).build();
+    let record_len = u64::from(format.len()).max(1);
+    let chunk_points = (CHUNK_BYTES / record_len).clamp(1, CHUNK_POINTS);
     let mut read_so_far = 0u64;
     while read_so_far < promised {
         let n = reader
-            .fill_points(CHUNK_POINTS, &mut chunk)
+            .fill_points(chunk_points, &mut chunk)
             .map_err(|e| truncation_error(path, promised, read_so_far, e))?;
         if n == 0 {
             break;
