@@ -246,6 +246,44 @@ fn huge_record_length_and_count_are_errors_not_allocations() {
     }
 }
 
+/// Found by `cargo fuzz` (read_las): a LAZ chunk table listing more
+/// compressed bytes than the file holds made the `laz` crate's parallel
+/// decoder size one buffer from their sum (a capacity-overflow panic, or an
+/// allocation abort for large but finite sums). It must be a clear error.
+#[test]
+fn laz_chunk_table_larger_than_the_file_is_an_error() {
+    use std::io::Cursor;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("s.laz");
+    io::write(&p, &small_cloud()).unwrap();
+    let bytes = std::fs::read(&p).unwrap();
+    let vlr = ::las::Reader::new(Cursor::new(bytes.clone()))
+        .unwrap()
+        .header()
+        .laz_vlr()
+        .unwrap();
+    let data_start = u32::from_le_bytes(bytes[96..100].try_into().unwrap()) as usize;
+    let table_at = i64::from_le_bytes(bytes[data_start..data_start + 8].try_into().unwrap());
+    let mut cursor = Cursor::new(bytes.clone());
+    cursor.set_position(data_start as u64);
+    let table = laz::laszip::ChunkTable::read_from(&mut cursor, &vlr).unwrap();
+    for byte_count in [u64::MAX, 3_000_000_000] {
+        let mut corrupt = laz::laszip::ChunkTable::with_capacity(table.len());
+        for (i, entry) in table.as_ref().iter().enumerate() {
+            let mut entry = *entry;
+            if i == 0 {
+                entry.byte_count = byte_count;
+            }
+            corrupt.push(entry);
+        }
+        let mut b = bytes[..table_at as usize].to_vec();
+        corrupt.write_to(&mut b, &vlr).unwrap();
+        let case = format!("first LAZ chunk of {byte_count} bytes");
+        let e = read_bytes("laz", &b, &case).expect_err(&case);
+        assert!(e.to_string().contains("chunk table lists"), "{case}: {e}");
+    }
+}
+
 #[test]
 fn unsupported_versions_are_errors() {
     for (ext, bytes, _) in samples() {

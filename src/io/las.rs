@@ -172,8 +172,11 @@ fn check_laz_items(header: &Header, path: &Path) -> Result<()> {
 /// reads it: that crate allocates `number_of_chunks` entries up front, so a
 /// corrupt count would abort the process on allocation failure. Mirrors
 /// `laz::laszip::ChunkTable::read_offset`. Every chunk holds at least 4 bytes
-/// of compressed data, which bounds the count by the file size.
-fn check_chunk_table<R: Read + Seek>(src: &mut R, path: &Path) -> Result<()> {
+/// of compressed data, which bounds the count by the file size. Then the
+/// table itself is read and its compressed byte counts must fit between the
+/// point data offset and the end of the file (the parallel decoder allocates
+/// their sum at once).
+fn check_chunk_table<R: Read + Seek>(src: &mut R, header: &Header, path: &Path) -> Result<()> {
     let io = atomic::io_err(path);
     let truncated = |what: &str| Error::format(path, format!("LAZ: {what} (file truncated?)"));
     let file_len = src.seek(SeekFrom::End(0)).map_err(&io)?;
@@ -210,6 +213,26 @@ fn check_chunk_table<R: Read + Seek>(src: &mut R, path: &Path) -> Result<()> {
             format!("LAZ: chunk table claims {chunks} chunks in a {file_len}-byte file: corrupt"),
         ));
     }
+    // The chunks' compressed sizes must fit in the file: the parallel decoder
+    // allocates their sum at once (a corrupt size made it abort).
+    let vlr = header.laz_vlr().map_err(las_err(path))?;
+    src.seek(SeekFrom::Start(data_start)).map_err(&io)?;
+    let table = laz::laszip::ChunkTable::read_from(&mut *src, &vlr)
+        .map_err(|e| Error::format(path, format!("LAZ: unreadable chunk table: {e}")))?;
+    let compressed = table
+        .as_ref()
+        .iter()
+        .fold(0u64, |sum, entry| sum.saturating_add(entry.byte_count));
+    let available = file_len.saturating_sub(data_start);
+    if compressed > available {
+        return Err(Error::format(
+            path,
+            format!(
+                "LAZ: chunk table lists {compressed} bytes of compressed points but only \
+                 {available} bytes follow the point data offset: corrupt or truncated"
+            ),
+        ));
+    }
     Ok(())
 }
 
@@ -220,7 +243,7 @@ fn decode<R: Read + Seek + Send + Sync + 'static>(
     let pre = Header::new(&mut source).map_err(las_err(path))?;
     if pre.point_format().is_compressed {
         check_laz_items(&pre, path)?;
-        check_chunk_table(&mut source, path)?;
+        check_chunk_table(&mut source, &pre, path)?;
     } else {
         check_point_data_size(&mut source, &pre, path)?;
     }
