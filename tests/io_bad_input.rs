@@ -284,6 +284,60 @@ fn laz_chunk_table_larger_than_the_file_is_an_error() {
     }
 }
 
+/// A variable-size LAZ chunk claiming more points than the whole file: the
+/// `laz` decoder reserves the largest chunk's point count up front, so it
+/// must be refused before decoding. Built from a valid file by declaring its
+/// chunks variable-size (LASzip VLR `chunk_size = u32::MAX`) and rewriting
+/// the chunk table with explicit point counts.
+#[test]
+fn laz_variable_chunk_with_more_points_than_the_file_is_an_error() {
+    use std::io::Cursor;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("s.laz");
+    let cloud = small_cloud();
+    io::write(&p, &cloud).unwrap();
+    let mut bytes = std::fs::read(&p).unwrap();
+    let vlr_at = bytes
+        .windows(14)
+        .position(|w| w == b"laszip encoded")
+        .expect("LASzip VLR")
+        - 2;
+    let chunk_size_at = vlr_at + 54 + 12;
+    let data_start = u32::from_le_bytes(bytes[96..100].try_into().unwrap()) as usize;
+    let table_at = i64::from_le_bytes(bytes[data_start..data_start + 8].try_into().unwrap());
+    let fixed = ::las::Reader::new(Cursor::new(bytes.clone()))
+        .unwrap()
+        .header()
+        .laz_vlr()
+        .unwrap();
+    let mut cursor = Cursor::new(bytes.clone());
+    cursor.set_position(data_start as u64);
+    let table = laz::laszip::ChunkTable::read_from(&mut cursor, &fixed).unwrap();
+    assert_eq!(table.len(), 1, "one chunk for {} points", cloud.len());
+    bytes[chunk_size_at..chunk_size_at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    let variable = ::las::Header::new(Cursor::new(bytes.clone()))
+        .unwrap()
+        .laz_vlr()
+        .unwrap();
+    assert!(variable.uses_variable_size_chunks());
+    for (points, ok) in [(cloud.len() as u64, true), (3_000_000_000, false)] {
+        let mut rewritten = laz::laszip::ChunkTable::with_capacity(1);
+        let mut entry = table.as_ref()[0];
+        entry.point_count = points;
+        rewritten.push(entry);
+        let mut b = bytes[..table_at as usize].to_vec();
+        rewritten.write_to(&mut b, &variable).unwrap();
+        let case = format!("variable-size chunk of {points} points");
+        match read_bytes("laz", &b, &case) {
+            Ok(n) => assert!(ok && n == cloud.len(), "{case}: read {n} points"),
+            Err(e) => assert!(
+                !ok && e.to_string().contains("header promises 200 in all"),
+                "{case}: {e}"
+            ),
+        }
+    }
+}
+
 #[test]
 fn unsupported_versions_are_errors() {
     for (ext, bytes, _) in samples() {

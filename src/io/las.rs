@@ -175,7 +175,8 @@ fn check_laz_items(header: &Header, path: &Path) -> Result<()> {
 /// of compressed data, which bounds the count by the file size. Then the
 /// table itself is read and its compressed byte counts must fit between the
 /// point data offset and the end of the file (the parallel decoder allocates
-/// their sum at once).
+/// their sum at once), and no variable-size chunk may hold more points than
+/// the header promises (the decoder reserves the largest chunk up front).
 fn check_chunk_table<R: Read + Seek>(src: &mut R, header: &Header, path: &Path) -> Result<()> {
     let io = atomic::io_err(path);
     let truncated = |what: &str| Error::format(path, format!("LAZ: {what} (file truncated?)"));
@@ -223,6 +224,20 @@ fn check_chunk_table<R: Read + Seek>(src: &mut R, header: &Header, path: &Path) 
         .as_ref()
         .iter()
         .fold(0u64, |sum, entry| sum.saturating_add(entry.byte_count));
+    let promised = header.number_of_points();
+    if vlr.uses_variable_size_chunks()
+        && let Some(entry) = table.as_ref().iter().find(|e| e.point_count > promised)
+    {
+        // The decoder reserves the largest chunk's point count in bytes.
+        return Err(Error::format(
+            path,
+            format!(
+                "LAZ: chunk table lists a chunk of {} points but the header promises {promised} \
+                 in all: corrupt",
+                entry.point_count
+            ),
+        ));
+    }
     let available = file_len.saturating_sub(data_start);
     if compressed > available {
         return Err(Error::format(
