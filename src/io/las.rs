@@ -118,17 +118,23 @@ fn read_from<R: Read + Seek + Send + Sync + 'static>(
     )
 }
 
-/// Checks that an uncompressed file holds the point records its header
-/// promises (`offset to point data + count × record length` bytes), so a
-/// truncated file or a corrupt count fails before anything is allocated.
-fn check_point_data_size<R: Read + Seek>(src: &mut R, header: &Header, path: &Path) -> Result<()> {
+/// The offset to point data (header bytes 96–99) and the length of the
+/// stream, in bytes.
+fn point_data_span<R: Read + Seek>(src: &mut R, path: &Path) -> Result<(u64, u64)> {
     let io = atomic::io_err(path);
     let file_len = src.seek(SeekFrom::End(0)).map_err(&io)?;
     let mut word = [0u8; 4];
     src.seek(SeekFrom::Start(96)).map_err(&io)?;
     src.read_exact(&mut word)
-        .map_err(|_| Error::format(path, "LAS header ends early"))?;
-    let data_start = u64::from(u32::from_le_bytes(word));
+        .map_err(|_| Error::format(path, "LAS header ends early (file truncated?)"))?;
+    Ok((u64::from(u32::from_le_bytes(word)), file_len))
+}
+
+/// Checks that an uncompressed file holds the point records its header
+/// promises (`offset to point data + count × record length` bytes), so a
+/// truncated file or a corrupt count fails before anything is allocated.
+fn check_point_data_size<R: Read + Seek>(src: &mut R, header: &Header, path: &Path) -> Result<()> {
+    let (data_start, file_len) = point_data_span(src, path)?;
     let promised = header.number_of_points();
     let record_len = u64::from(header.point_format().len());
     let needed = promised
@@ -180,12 +186,8 @@ fn check_laz_items(header: &Header, path: &Path) -> Result<()> {
 fn check_chunk_table<R: Read + Seek>(src: &mut R, header: &Header, path: &Path) -> Result<()> {
     let io = atomic::io_err(path);
     let truncated = |what: &str| Error::format(path, format!("LAZ: {what} (file truncated?)"));
-    let file_len = src.seek(SeekFrom::End(0)).map_err(&io)?;
+    let (data_start, file_len) = point_data_span(src, path)?;
     let mut word = [0u8; 4];
-    src.seek(SeekFrom::Start(96)).map_err(&io)?;
-    src.read_exact(&mut word)
-        .map_err(|_| truncated("header ends early"))?;
-    let data_start = u64::from(u32::from_le_bytes(word));
     let mut offset = [0u8; 8];
     src.seek(SeekFrom::Start(data_start)).map_err(&io)?;
     src.read_exact(&mut offset)
