@@ -41,6 +41,30 @@ fn small_cloud() -> PointCloud {
     c
 }
 
+/// The bytes of [`small_cloud`] written by pointpipe's writer for `ext`.
+fn written_bytes(ext: &str) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join(format!("s.{ext}"));
+    io::write(&p, &small_cloud()).unwrap();
+    std::fs::read(p).unwrap()
+}
+
+/// The LASzip VLR, the chunk table's byte offset and the chunk table of a
+/// LAZ file in memory.
+fn laz_chunk_table(bytes: &[u8]) -> (laz::LazVlr, usize, laz::laszip::ChunkTable) {
+    use std::io::Cursor;
+    let vlr = ::las::Header::new(Cursor::new(bytes.to_vec()))
+        .unwrap()
+        .laz_vlr()
+        .unwrap();
+    let data_start = u32::from_le_bytes(bytes[96..100].try_into().unwrap()) as usize;
+    let table_at = i64::from_le_bytes(bytes[data_start..data_start + 8].try_into().unwrap());
+    let mut cursor = Cursor::new(bytes);
+    cursor.set_position(data_start as u64);
+    let table = laz::laszip::ChunkTable::read_from(&mut cursor, &vlr).unwrap();
+    (vlr, table_at as usize, table)
+}
+
 /// (extension, bytes, is_ascii) samples: real small LAS/LAZ files and files
 /// written by pointpipe's writers, plus hand-written ASCII PLY/PCD.
 fn samples() -> Vec<(&'static str, Vec<u8>, bool)> {
@@ -55,11 +79,8 @@ fn samples() -> Vec<(&'static str, Vec<u8>, bool)> {
             out.push((ext, std::fs::read(p).unwrap(), false));
         }
     }
-    let dir = tempfile::tempdir().unwrap();
     for ext in ["ply", "pcd", "bin", "laz"] {
-        let p = dir.path().join(format!("s.{ext}"));
-        io::write(&p, &small_cloud()).unwrap();
-        out.push((ext, std::fs::read(p).unwrap(), false));
+        out.push((ext, written_bytes(ext), false));
     }
     let mut ascii_ply = String::from(
         "ply\nformat ascii 1.0\nelement vertex 50\nproperty float x\nproperty float y\n\
@@ -219,10 +240,7 @@ fn headers_promising_more_points_are_errors() {
 /// record buffer is allocated.
 #[test]
 fn huge_record_length_and_count_are_errors_not_allocations() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("s.las");
-    io::write(&p, &small_cloud()).unwrap();
-    let bytes = std::fs::read(&p).unwrap();
+    let bytes = written_bytes("las");
     let point_format = bytes[104] & 0x3f;
     let record_len = u16::from_le_bytes(bytes[105..107].try_into().unwrap());
     for (new_record_len, count) in [
@@ -252,21 +270,8 @@ fn huge_record_length_and_count_are_errors_not_allocations() {
 /// allocation abort for large but finite sums). It must be a clear error.
 #[test]
 fn laz_chunk_table_larger_than_the_file_is_an_error() {
-    use std::io::Cursor;
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("s.laz");
-    io::write(&p, &small_cloud()).unwrap();
-    let bytes = std::fs::read(&p).unwrap();
-    let vlr = ::las::Reader::new(Cursor::new(bytes.clone()))
-        .unwrap()
-        .header()
-        .laz_vlr()
-        .unwrap();
-    let data_start = u32::from_le_bytes(bytes[96..100].try_into().unwrap()) as usize;
-    let table_at = i64::from_le_bytes(bytes[data_start..data_start + 8].try_into().unwrap());
-    let mut cursor = Cursor::new(bytes.clone());
-    cursor.set_position(data_start as u64);
-    let table = laz::laszip::ChunkTable::read_from(&mut cursor, &vlr).unwrap();
+    let bytes = written_bytes("laz");
+    let (vlr, table_at, table) = laz_chunk_table(&bytes);
     for byte_count in [u64::MAX, 3_000_000_000] {
         let mut corrupt = laz::laszip::ChunkTable::with_capacity(table.len());
         for (i, entry) in table.as_ref().iter().enumerate() {
@@ -276,7 +281,7 @@ fn laz_chunk_table_larger_than_the_file_is_an_error() {
             }
             corrupt.push(entry);
         }
-        let mut b = bytes[..table_at as usize].to_vec();
+        let mut b = bytes[..table_at].to_vec();
         corrupt.write_to(&mut b, &vlr).unwrap();
         let case = format!("first LAZ chunk of {byte_count} bytes");
         let e = read_bytes("laz", &b, &case).expect_err(&case);
@@ -291,31 +296,18 @@ fn laz_chunk_table_larger_than_the_file_is_an_error() {
 /// the chunk table with explicit point counts.
 #[test]
 fn laz_variable_chunk_with_more_points_than_the_file_is_an_error() {
-    use std::io::Cursor;
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("s.laz");
     let cloud = small_cloud();
-    io::write(&p, &cloud).unwrap();
-    let mut bytes = std::fs::read(&p).unwrap();
+    let mut bytes = written_bytes("laz");
     let vlr_at = bytes
         .windows(14)
         .position(|w| w == b"laszip encoded")
         .expect("LASzip VLR")
         - 2;
     let chunk_size_at = vlr_at + 54 + 12;
-    let data_start = u32::from_le_bytes(bytes[96..100].try_into().unwrap()) as usize;
-    let table_at = i64::from_le_bytes(bytes[data_start..data_start + 8].try_into().unwrap());
-    let fixed = ::las::Reader::new(Cursor::new(bytes.clone()))
-        .unwrap()
-        .header()
-        .laz_vlr()
-        .unwrap();
-    let mut cursor = Cursor::new(bytes.clone());
-    cursor.set_position(data_start as u64);
-    let table = laz::laszip::ChunkTable::read_from(&mut cursor, &fixed).unwrap();
+    let (_, table_at, table) = laz_chunk_table(&bytes);
     assert_eq!(table.len(), 1, "one chunk for {} points", cloud.len());
     bytes[chunk_size_at..chunk_size_at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
-    let variable = ::las::Header::new(Cursor::new(bytes.clone()))
+    let variable = ::las::Header::new(std::io::Cursor::new(bytes.clone()))
         .unwrap()
         .laz_vlr()
         .unwrap();
@@ -325,7 +317,7 @@ fn laz_variable_chunk_with_more_points_than_the_file_is_an_error() {
         let mut entry = table.as_ref()[0];
         entry.point_count = points;
         rewritten.push(entry);
-        let mut b = bytes[..table_at as usize].to_vec();
+        let mut b = bytes[..table_at].to_vec();
         rewritten.write_to(&mut b, &variable).unwrap();
         let case = format!("variable-size chunk of {points} points");
         match read_bytes("laz", &b, &case) {
