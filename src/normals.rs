@@ -164,9 +164,11 @@ pub struct NormalReport {
 ///    `q − p` (small numbers, no cancellation far from the origin), the
 ///    coordinates read from the tree's tree-ordered copy; summed in the set's
 ///    order, which depends only on the point and the tree.
-/// 4. Eigen-decomposition of `C` (Eberly's closed form): eigenvalues
-///    `λ0 ≤ λ1 ≤ λ2`, normal = unit eigenvector of `λ0`, curvature =
-///    `λ0 / (λ0 + λ1 + λ2)`. If `λ1 ≤ 1e-6 · trace` (collinear or
+/// 4. Eigen-decomposition of `C`: eigenvalues `λ0 ≤ λ1 ≤ λ2`, normal =
+///    unit eigenvector of `λ0`, curvature = `λ0 / (λ0 + λ1 + λ2)`. When
+///    `λ0` is well separated (surface patches) it comes from Newton's method
+///    on the characteristic polynomial (no trigonometry, see [`fit_plane`]);
+///    otherwise from Eberly's closed form. If `λ1 ≤ 1e-6 · trace` (collinear or
 ///    coincident neighbours) the normal is undefined: no normal.
 /// 5. Flip the normal if `normal · (viewpoint − p) < 0`.
 ///
@@ -281,17 +283,119 @@ fn compute_covariance(tree: &KdTree, p: &Point3<f64>, neighbors: &[SetEntry]) ->
 /// Step 4: unit normal (eigenvector of the smallest eigenvalue, arbitrary
 /// sign) and surface variation of a covariance matrix; `None` when the
 /// smallest eigenvector is not unique (coincident or collinear points).
+///
+/// A smallest eigenvalue separated from the next by at least `1e-4` of the
+/// trace (every surface patch) is found by Newton's method on the
+/// characteristic polynomial, about three steps; anything closer goes to
+/// [`smallest_eigenvector`] (Eberly's closed form). Both agree to about
+/// 1e-9 of the trace on the eigenvalues and 1e-9 rad on the normal (tested).
+/// On the normals of the 0.25 m KITTI cloud (1 thread, best of 60 calls,
+/// tree included, alternating binaries) it cut hybrid r = 1 m / 30 from
+/// 22.6–22.8 to 21.2–21.3 ms and kNN 20 from 25.5–25.6 to 23.9–24.3 ms: the
+/// closed form's `acos` and two `cos` took about 14 % of the time, this
+/// path takes about 8 %.
 pub fn fit_plane(covariance: &Matrix3<f64>) -> Option<(Vector3<f64>, f64)> {
     let trace = covariance.trace();
     if !(trace > 0.0 && trace.is_finite()) {
         return None;
     }
-    let (eigenvalues, normal) = smallest_eigenvector(covariance)?;
+    let (eigenvalues, normal) = match smallest_eigenpair_separated(covariance, trace) {
+        Some((values, normal)) => (values, normal),
+        None => {
+            let (values, normal) = smallest_eigenvector(covariance)?;
+            ([values[0], values[1]], normal)
+        }
+    };
     if eigenvalues[1] <= DEGENERATE_RATIO * trace {
         return None;
     }
     let curvature = (eigenvalues[0].max(0.0) / trace).clamp(0.0, 1.0 / 3.0);
     Some((normal, curvature))
+}
+
+/// Newton steps allowed in [`smallest_eigenpair_separated`] before it gives
+/// way to the closed form. A separated `λ0` needs about three.
+const MAX_NEWTON_STEPS: usize = 16;
+
+/// [`smallest_eigenpair_separated`] answers only when `λ1 − λ0` is at least
+/// this fraction of the trace (the eigenvector's error grows as
+/// `ε / (λ1 − λ0)`); closer pairs go to Eberly's closed form.
+const MIN_SEPARATION: f64 = 1e-4;
+
+/// The two smallest eigenvalues `[λ0, λ1]` of a symmetric positive
+/// semi-definite 3×3 matrix with trace `trace > 0`, and the unit eigenvector
+/// of `λ0`, when `λ0` is well separated from `λ1` (the surface patches of
+/// normal estimation); `None` otherwise (the caller uses
+/// [`smallest_eigenvector`]).
+///
+/// Algorithm: on `A / trace`, Newton's method from `x = 0` on the
+/// characteristic polynomial `f(x) = x³ − c2 x² + c1 x − c0` (`c2` the trace,
+/// `c1` the sum of the principal 2×2 minors, `c0` the determinant). Below
+/// `λ0 ≤ c2 / 3`, `f` is increasing and concave, so the iterates rise
+/// monotonically to `λ0`, quadratically once within the gap. Then
+/// `λ1 = 2p / (s + √(s² − 4p))` with `s = c2 − λ0 = λ1 + λ2` and
+/// `p = c1 − λ0 s = λ1 λ2` (the stable root of the remaining quadratic), and
+/// the eigenvector is the largest cross product of two rows of `A − λ0 I`
+/// (as in Eberly's `ComputeEigenvector0`). No trigonometry: a few dozen
+/// flops against the `acos` and two `cos` of the closed form.
+///
+/// Gives up (`None`) when Newton has not settled after
+/// [`MAX_NEWTON_STEPS`], when `λ1 − λ0 < 1e-4 · trace` (nearly repeated
+/// smallest eigenvalue: the closed form picks the better-separated end), or
+/// on anything non-finite.
+fn smallest_eigenpair_separated(a: &Matrix3<f64>, trace: f64) -> Option<([f64; 2], Vector3<f64>)> {
+    let scale = 1.0 / trace;
+    let (a00, a01, a02, a11, a12, a22) = (
+        a[(0, 0)] * scale,
+        a[(0, 1)] * scale,
+        a[(0, 2)] * scale,
+        a[(1, 1)] * scale,
+        a[(1, 2)] * scale,
+        a[(2, 2)] * scale,
+    );
+    let c2 = a00 + a11 + a22;
+    let minor00 = a11 * a22 - a12 * a12;
+    let c1 = minor00 + (a00 * a22 - a02 * a02) + (a00 * a11 - a01 * a01);
+    let c0 = a00 * minor00 - a01 * (a01 * a22 - a12 * a02) + a02 * (a01 * a12 - a11 * a02);
+    let mut x = 0.0;
+    let mut settled = false;
+    for _ in 0..MAX_NEWTON_STEPS {
+        let f = ((x - c2) * x + c1) * x - c0;
+        let slope = (3.0 * x - 2.0 * c2) * x + c1;
+        if !slope.is_finite() || slope <= 0.0 {
+            return None;
+        }
+        let step = f / slope;
+        x -= step;
+        if step.abs() <= 1e-15 * c2 {
+            settled = true;
+            break;
+        }
+    }
+    let sum12 = c2 - x;
+    let product12 = c1 - x * sum12;
+    let root = (sum12 * sum12 - 4.0 * product12).max(0.0).sqrt();
+    let l1 = 2.0 * product12 / (sum12 + root);
+    if !(settled && sum12 > 0.0 && l1 - x >= MIN_SEPARATION * c2 && x.is_finite()) {
+        return None;
+    }
+    let r0 = Vector3::new(a00 - x, a01, a02);
+    let r1 = Vector3::new(a01, a11 - x, a12);
+    let r2 = Vector3::new(a02, a12, a22 - x);
+    let candidates = [r0.cross(&r1), r0.cross(&r2), r1.cross(&r2)];
+    let norms_sq = candidates.map(|c| c.norm_squared());
+    let best = if norms_sq[0] >= norms_sq[1] {
+        if norms_sq[0] >= norms_sq[2] { 0 } else { 2 }
+    } else if norms_sq[1] >= norms_sq[2] {
+        1
+    } else {
+        2
+    };
+    let norm_sq = norms_sq[best];
+    if !(norm_sq > 0.0 && norm_sq.is_finite()) {
+        return None;
+    }
+    Some(([x * trace, l1 * trace], candidates[best] / norm_sq.sqrt()))
 }
 
 /// Step 5: flips `normal` so that it faces `viewpoint` from `p`.
@@ -464,6 +568,53 @@ mod tests {
             let b = Matrix3::from_fn(|_, _| rng.random_range(-1.0..1.0));
             check_against_nalgebra(&(b * b.transpose()));
         }
+    }
+
+    #[test]
+    fn newton_path_agrees_with_closed_form() {
+        // Random covariances of many shapes: near-planes (λ0 ≪ λ1), lines,
+        // spheres and in between, rotated arbitrarily.
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut newton = 0;
+        for _ in 0..20_000 {
+            let r = Rotation3::new(Vector3::new(
+                rng.random_range(-3.0..3.0),
+                rng.random_range(-3.0..3.0),
+                rng.random_range(-3.0..3.0),
+            ));
+            let exponent = |rng: &mut ChaCha8Rng| 10f64.powf(rng.random_range(-9.0..0.0));
+            let (l0, l1) = (exponent(&mut rng), exponent(&mut rng));
+            let l2 = rng.random_range(0.5..2.0) * 10f64.powf(rng.random_range(-2.0..3.0));
+            let m = r.matrix()
+                * Matrix3::from_diagonal(&Vector3::new(l0, l1, l2))
+                * r.matrix().transpose();
+            let trace = m.trace();
+            let (values, v) = smallest_eigenvector(&m).unwrap();
+            let Some(([f0, f1], fv)) = smallest_eigenpair_separated(&m, trace) else {
+                // Only close pairs and rounded neighbourhoods (curvature
+                // above 0.05) are left to the closed form.
+                assert!(
+                    values[1] - values[0] < 2e-4 * trace || values[0] > 0.05 * trace,
+                    "{values:?}"
+                );
+                continue;
+            };
+            newton += 1;
+            assert!((f0 - values[0]).abs() <= 1e-9 * trace, "{f0} vs {values:?}");
+            assert!((f1 - values[1]).abs() <= 1e-9 * trace, "{f1} vs {values:?}");
+            // Sine of the angle (`acos` of a dot product near 1 is too coarse).
+            let diag = [l0, l1, l2];
+            let smallest = (0..3).min_by(|&i, &j| diag[i].total_cmp(&diag[j])).unwrap();
+            let truth = r.matrix().column(smallest).into_owned();
+            // Measured worst over these matrices: 2.9e-10 rad (Newton) and
+            // 2.8e-9 rad (closed form) from the true eigenvector.
+            let (e_fast, e_closed) = (fv.cross(&truth).norm(), v.cross(&truth).norm());
+            assert!(e_fast < 1e-9, "{fv} vs {truth} for {values:?}: {e_fast}");
+            assert!(e_closed < 1e-8, "{v} vs {truth} for {values:?}: {e_closed}");
+            assert!((fv.norm() - 1.0).abs() < 1e-12);
+            assert!((m * fv - fv * f0).norm() <= 1e-9 * trace);
+        }
+        assert!(newton > 10_000, "Newton path taken {newton} times");
     }
 
     #[test]
