@@ -336,7 +336,7 @@ const MIN_SEPARATION: f64 = 1e-4;
 /// `λ1 = 2p / (s + √(s² − 4p))` with `s = c2 − λ0 = λ1 + λ2` and
 /// `p = c1 − λ0 s = λ1 λ2` (the stable root of the remaining quadratic), and
 /// the eigenvector is the largest cross product of two rows of `A − λ0 I`
-/// (as in Eberly's `ComputeEigenvector0`). No trigonometry: a few dozen
+/// ([`eigenvector_of_simple_eigenvalue`], Eberly's `ComputeEigenvector0`). No trigonometry: a few dozen
 /// flops against the `acos` and two `cos` of the closed form.
 ///
 /// Gives up (`None`) when Newton has not settled after
@@ -379,23 +379,9 @@ fn smallest_eigenpair_separated(a: &Matrix3<f64>, trace: f64) -> Option<([f64; 2
     if !(settled && sum12 > 0.0 && l1 - x >= MIN_SEPARATION * c2 && x.is_finite()) {
         return None;
     }
-    let r0 = Vector3::new(a00 - x, a01, a02);
-    let r1 = Vector3::new(a01, a11 - x, a12);
-    let r2 = Vector3::new(a02, a12, a22 - x);
-    let candidates = [r0.cross(&r1), r0.cross(&r2), r1.cross(&r2)];
-    let norms_sq = candidates.map(|c| c.norm_squared());
-    let best = if norms_sq[0] >= norms_sq[1] {
-        if norms_sq[0] >= norms_sq[2] { 0 } else { 2 }
-    } else if norms_sq[1] >= norms_sq[2] {
-        1
-    } else {
-        2
-    };
-    let norm_sq = norms_sq[best];
-    if !(norm_sq > 0.0 && norm_sq.is_finite()) {
-        return None;
-    }
-    Some(([x * trace, l1 * trace], candidates[best] / norm_sq.sqrt()))
+    let scaled = Matrix3::new(a00, a01, a02, a01, a11, a12, a02, a12, a22);
+    let normal = eigenvector_of_simple_eigenvalue(&scaled, x);
+    (normal != Vector3::zeros()).then_some(([x * trace, l1 * trace], normal))
 }
 
 /// Step 5: flips `normal` so that it faces `viewpoint` from `p`.
@@ -468,22 +454,25 @@ pub fn smallest_eigenvector(a: &Matrix3<f64>) -> Option<([f64; 3], Vector3<f64>)
 
 /// Eigenvector of an eigenvalue of multiplicity one: the largest cross
 /// product of two rows of `A − λI` (Eberly's `ComputeEigenvector0`).
+#[inline(always)]
 fn eigenvector_of_simple_eigenvalue(a: &Matrix3<f64>, value: f64) -> Vector3<f64> {
-    let shifted = a - Matrix3::identity() * value;
-    let r0 = shifted.row(0).transpose();
-    let r1 = shifted.row(1).transpose();
-    let r2 = shifted.row(2).transpose();
+    // The rows of `A − λI`.
+    let r0 = Vector3::new(a[(0, 0)] - value, a[(0, 1)], a[(0, 2)]);
+    let r1 = Vector3::new(a[(1, 0)], a[(1, 1)] - value, a[(1, 2)]);
+    let r2 = Vector3::new(a[(2, 0)], a[(2, 1)], a[(2, 2)] - value);
     let candidates = [r0.cross(&r1), r0.cross(&r2), r1.cross(&r2)];
-    let (best, norm_sq) =
-        candidates
-            .iter()
-            .map(|c| (c, c.norm_squared()))
-            .fold(
-                (&candidates[0], -1.0),
-                |acc, x| if x.1 > acc.1 { x } else { acc },
-            );
-    if norm_sq > 0.0 {
-        best / norm_sq.sqrt()
+    let norms_sq = candidates.map(|c| c.norm_squared());
+    // The largest, the first on ties (plain compares: no iterator fold on
+    // the normal estimation's hot path).
+    let best = if norms_sq[0] >= norms_sq[1] {
+        if norms_sq[0] >= norms_sq[2] { 0 } else { 2 }
+    } else if norms_sq[1] >= norms_sq[2] {
+        1
+    } else {
+        2
+    };
+    if norms_sq[best] > 0.0 {
+        candidates[best] / norms_sq[best].sqrt()
     } else {
         Vector3::zeros()
     }
