@@ -44,12 +44,13 @@
 //!   are held (+1–4 %), the compaction selecting on bare `u64` distance bits
 //!   and then filtering (+10 %), and a warm start bounding each search by
 //!   the previous query's set (±0 %). Measured again later (1 thread, best
-//!   of 60 calls, alternating binaries, hybrid / kNN 20 at 21.1 / 23.8 ms,
-//!   where the selection takes about 18 % / 33 % of the time): the k-th
-//!   distance selected from a stack copy of the `u64` distance bits, then
-//!   one filtering pass (+10 % / +17 %); the k best distances kept sorted
-//!   as bare `f64`s beside the set for an exact threshold and no selection
-//!   (+46 % / +33 %); compacting at `3k` held instead of `2k` (±0 % / +6 %).
+//!   of 60 calls, alternating binaries, hybrid / kNN 20 at 21–23 / 24–25 ms
+//!   with the tree build, where the selection takes about 18 % / 33 % of
+//!   the time): the k-th distance selected from a stack copy of the `u64`
+//!   distance bits, then one filtering pass (+11 % / +11 %); the k best
+//!   distances kept sorted as bare `f64`s beside the set for an exact
+//!   threshold and no selection (+46 % / +33 %); compacting at `3k` held
+//!   instead of `2k` (±0 % / +6 %).
 //!
 //! Measured A/B (same quiet-ish shared machine, 1 thread, criterion, ratio
 //! to kiddo 6 or to the kiddo + `SymmetricEigen` normals baseline of
