@@ -9,14 +9,10 @@
 //! used by Open3D.
 
 use nalgebra::{Matrix3, Point3, Vector3};
-use rayon::prelude::*;
 
 use crate::cloud::PointCloud;
 use crate::error::{Error, Result};
-use crate::kdtree::{KdTree, SearchHint, SetEntry};
-
-/// Points per parallel work item.
-const CHUNK: usize = 256;
+use crate::kdtree::{KdTree, SetEntry};
 
 /// A neighbourhood whose middle eigenvalue is at most this fraction of the
 /// trace is treated as collinear (its spread across the line is below 0.1 %
@@ -154,16 +150,19 @@ pub struct NormalReport {
 /// from the cloud's.
 ///
 /// # Algorithm
-/// For every point `p` (in parallel, in the tree's leaf order for cache
-/// locality; results in input order):
+/// For every point `p` (in parallel over subtrees, leaf by leaf; results in
+/// input order):
 /// 1. Neighbourhood `N(p)` from the tree (radius, hybrid or kNN search), as
-///    an unsorted set (the same members as the sorted search, ties by the
-///    lower index; no sorting, the k best selected in rounds).
+///    an unsorted set: the same members as the sorted search (ties by the
+///    lower index), found for a whole leaf at once from one candidate list
+///    gathered around the leaf and bounded by the triangle inequality (see
+///    `kdtree/own_sets.rs`; no sorting).
 /// 2. If `|N(p)| < min_neighbors`: no normal.
 /// 3. Covariance `C = 1/n Σ (q − q̄)(q − q̄)ᵀ`, accumulated in `f64` on
 ///    `q − p` (small numbers, no cancellation far from the origin), the
 ///    coordinates read from the tree's tree-ordered copy; summed in the set's
-///    order, which depends only on the point and the tree.
+///    order, which depends only on the point, its leaf and the tree (never
+///    on the thread count).
 /// 4. Eigen-decomposition of `C`: eigenvalues `λ0 ≤ λ1 ≤ λ2`, normal =
 ///    unit eigenvector of `λ0`, curvature = `λ0 / (λ0 + λ1 + λ2)`. When
 ///    `λ0` is well separated (surface patches) it comes from Newton's method
@@ -172,7 +171,9 @@ pub struct NormalReport {
 ///    coincident neighbours) the normal is undefined: no normal.
 /// 5. Flip the normal if `normal · (viewpoint − p) < 0`.
 ///
-/// Complexity: n tree queries plus O(Σ|N(p)|); no allocation per point.
+/// Complexity: one tree search and one candidate gather per leaf, O(n ·
+/// candidates per leaf) distances, O(Σ|N(p)|) for the covariances; no
+/// allocation per point.
 /// Deterministic: each point's result depends only on its neighbourhood.
 ///
 /// ```
@@ -209,22 +210,25 @@ pub fn estimate_normals(
     // Queries run in tree order (consecutive queries touch the same leaves,
     // which stay in cache); results are scattered back to input order.
     let order: Vec<usize> = tree.tree_order().collect();
-    let mut estimates: Vec<Option<(Vector3<f64>, f64)>> = Vec::with_capacity(points.len());
-    order
-        .par_iter()
-        .enumerate()
-        .with_min_len(CHUNK)
-        .map_init(Vec::new, |neighbors, (position, &i)| {
-            let p = &points[i];
-            find_neighbors(tree, p, &tree.hint_at(position), &config.search, neighbors);
+    let (radius, max_nn) = match config.search {
+        NeighborSearch::Radius { radius, max_nn } => (radius, max_nn.unwrap_or(usize::MAX)),
+        NeighborSearch::Knn { k } => (f64::INFINITY, k),
+    };
+    let mut estimates: Vec<Option<(Vector3<f64>, f64)>> = vec![None; points.len()];
+    tree.for_each_own_set(
+        radius,
+        max_nn,
+        &mut estimates,
+        |position, neighbors, out| {
             if neighbors.len() < config.min_neighbors {
-                return None;
+                return;
             }
+            let p = &points[order[position]];
             let covariance = compute_covariance(tree, p, neighbors);
-            let (normal, curvature) = fit_plane(&covariance)?;
-            Some((orient_toward(normal, p, &viewpoint), curvature))
-        })
-        .collect_into_vec(&mut estimates);
+            *out = fit_plane(&covariance)
+                .map(|(normal, curvature)| (orient_toward(normal, p, &viewpoint), curvature));
+        },
+    );
 
     let with_normal = estimates.iter().filter(|e| e.is_some()).count();
     let mut normals = vec![Vector3::zeros(); points.len()];
@@ -241,22 +245,6 @@ pub fn estimate_normals(
         with_normal,
         without_normal: cloud.len() - with_normal,
     })
-}
-
-/// Step 1: the neighbourhood of `p` into `out` (cleared first) as an
-/// unsorted set, the search starting in `p`'s own leaf (`hint`).
-fn find_neighbors(
-    tree: &KdTree,
-    p: &Point3<f64>,
-    hint: &SearchHint,
-    search: &NeighborSearch,
-    out: &mut Vec<SetEntry>,
-) {
-    let (radius, max_nn) = match *search {
-        NeighborSearch::Radius { radius, max_nn } => (radius, max_nn.unwrap_or(usize::MAX)),
-        NeighborSearch::Knn { k } => (f64::INFINITY, k),
-    };
-    tree.nearest_set_hinted(p, radius, max_nn, hint, out);
 }
 
 /// Step 3: covariance of the neighbours, accumulated relative to `p`, the

@@ -67,6 +67,16 @@ impl LeafLayout {
         [self.x[position], self.y[position], self.z[position]]
     }
 
+    /// The coordinates of tree positions `start..end`, metres.
+    #[inline]
+    pub(super) fn range(&self, start: usize, end: usize) -> (&[f64], &[f64], &[f64]) {
+        (
+            &self.x[start..end],
+            &self.y[start..end],
+            &self.z[start..end],
+        )
+    }
+
     /// Number of points at tree positions `start..end` within `r_sq` m² of
     /// `q` (a plain scalar loop: faster than the blocked scan when nothing
     /// is collected).

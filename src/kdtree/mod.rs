@@ -47,6 +47,11 @@
 //! root; same results, fewer nodes (10.4 instead of 23.4 entered per kNN
 //! query, k = 10, on a KITTI frame).
 //!
+//! The neighbourhoods of all of the tree's own points (normal estimation) are
+//! found leaf by leaf instead: one exact search for a pivot per leaf, one
+//! gathered candidate list bounded by the triangle inequality, and branch-free
+//! distance scans of it for the leaf's other points (`own_sets`).
+//!
 //! The query point counts as its own neighbour when it is in the cloud.
 //! Distances are squared Euclidean in m², computed exactly as
 //! `(dx * dx + dy * dy) + dz * dz` in `f64` (the same bits as
@@ -85,6 +90,7 @@
 mod batch;
 mod build;
 mod leaf_layout;
+mod own_sets;
 mod query;
 
 pub use query::SearchHint;

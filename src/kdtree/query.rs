@@ -203,9 +203,9 @@ impl Collector for Best {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SearchHint {
     /// Tree position of a point (`u32::MAX`: none).
-    position: u32,
+    pub(super) position: u32,
     /// Leaf node holding `position`.
-    leaf: u32,
+    pub(super) leaf: u32,
 }
 
 impl Default for SearchHint {
@@ -326,7 +326,7 @@ pub(crate) struct SetEntry {
 
 impl SetEntry {
     #[inline(always)]
-    fn key(&self) -> u128 {
+    pub(super) fn key(&self) -> u128 {
         order_key(self.distance_sq, self.index as usize)
     }
 }
