@@ -459,40 +459,9 @@ fn point3(p: [f64; 3]) -> nalgebra::Point3<f64> {
 
 #[cfg(test)]
 mod tests {
-    use nalgebra::Point3;
-    use rand::{Rng, SeedableRng};
-    use rand_chacha::ChaCha8Rng;
-
     use crate::kdtree::query::sort_neighbors;
+    use crate::kdtree::query::tests::test_cloud;
     use crate::kdtree::{KdTree, KdTreeConfig, Neighbor};
-
-    /// Spread points, exact duplicates, a line, an integer grid (many equal
-    /// distances) and a dense noisy surface patch (the LiDAR case, where the
-    /// caps and guesses matter).
-    fn test_cloud(seed: u64, n: usize) -> Vec<Point3<f64>> {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        (0..n)
-            .map(|i| match i % 5 {
-                0 => Point3::new(
-                    rng.random_range(-5.0..5.0),
-                    rng.random_range(-5.0..5.0),
-                    rng.random_range(-5.0..5.0),
-                ),
-                1 => Point3::new(1.0, 2.0, 3.0),
-                2 => Point3::new(rng.random_range(-1.0..1.0), 0.5, 0.0),
-                3 => Point3::new(
-                    f64::from(rng.random_range(-3..3)),
-                    f64::from(rng.random_range(-3..3)),
-                    0.25,
-                ),
-                _ => Point3::new(
-                    rng.random_range(-2.0..2.0),
-                    rng.random_range(-2.0..2.0),
-                    rng.random_range(-0.01..0.01),
-                ),
-            })
-            .collect()
-    }
 
     /// Every own-point set equals the sorted hybrid search of that point
     /// (members and distances, ties by the lower index), for radius, hybrid

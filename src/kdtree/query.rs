@@ -878,17 +878,18 @@ impl KdTree {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::kdtree::leaf_layout::{LANES, within_mask};
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
-    /// Clouds with spread, clusters of exact duplicates and a flat part.
-    fn test_cloud(seed: u64, n: usize) -> Vec<Point3<f64>> {
+    /// Spread points, exact duplicates, a line, an integer grid (many equal
+    /// distances) and a dense noisy surface patch (the LiDAR case).
+    pub(in crate::kdtree) fn test_cloud(seed: u64, n: usize) -> Vec<Point3<f64>> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         (0..n)
-            .map(|i| match i % 4 {
+            .map(|i| match i % 5 {
                 0 => Point3::new(
                     rng.random_range(-5.0..5.0),
                     rng.random_range(-5.0..5.0),
@@ -896,10 +897,15 @@ mod tests {
                 ),
                 1 => Point3::new(1.0, 2.0, 3.0),
                 2 => Point3::new(rng.random_range(-1.0..1.0), 0.5, 0.0),
-                _ => Point3::new(
+                3 => Point3::new(
                     f64::from(rng.random_range(-3..3)),
                     f64::from(rng.random_range(-3..3)),
                     0.25,
+                ),
+                _ => Point3::new(
+                    rng.random_range(-2.0..2.0),
+                    rng.random_range(-2.0..2.0),
+                    rng.random_range(-0.01..0.01),
                 ),
             })
             .collect()
