@@ -51,6 +51,9 @@
 //! array cost more per run start than the merge saves.
 
 use nalgebra::{Point3, Vector3};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use rayon::prelude::*;
 
 use crate::cloud::PointCloud;
@@ -192,9 +195,10 @@ fn floor_to_i64(x: f64) -> i64 {
 /// 3. The blocks are merged **in block order** into one global table: a voxel
 ///    not seen yet gets the next id (so ids follow first occurrence), a known
 ///    one adds the block's partial sums, re-based to the voxel's global first
-///    point. The calling thread scans and merges the first blocks one by one
-///    while the other rayon threads scan the remaining blocks, which it
-///    merges after.
+///    point. With one thread each block is merged right after its scan;
+///    with more, all threads claim blocks from a shared counter and the
+///    calling thread merges each as soon as it and its predecessors are
+///    scanned.
 /// 4. `First`: the first points. `Centroid`: first point + offset sum /
 ///    count, intensity and time means, renormalised normal sums.
 ///
@@ -757,22 +761,24 @@ fn scan_and_merge<P: KeyPacker>(
 /// [`scan_and_merge`] with position sums (`SUMS`), intensity sums
 /// (`INTENSITY`) and per-point ids (`IDS`) switched at compile time.
 ///
-/// The calling thread scans the first blocks and merges each right after
-/// its scan (while it is in cache); meanwhile the other threads scan the
-/// remaining blocks, which are merged after. The merge order is always the
-/// block order and blocks have a fixed size, so the result does not depend
-/// on the thread count or on this split.
+/// One thread scans and merges block after block. More threads claim the
+/// blocks in order from a shared counter: the helpers scan, and the calling
+/// thread merges the next block as soon as it is scanned, claiming and
+/// scanning one itself whenever the next is not ready (so the blocks'
+/// uneven costs balance: on a KITTI frame the first of the 8 blocks holds
+/// 5,162 voxels, the last 289). The merge order is always the block order
+/// and blocks have a fixed size, so the result does not depend on the
+/// thread count or on who scanned what.
 ///
-/// Tried and reverted: the other threads scanning *all* blocks ahead from a
-/// shared counter while the calling thread merges each as soon as it is
-/// ready (scanning one itself only when the next is not ready). On a
-/// 330k-point survey tile at 0.1 m (328k voxels) it was faster with 2
-/// threads (best of 30: 20–22 → 15–16 ms), but on the KITTI frame at
-/// 0.25 m, called back to back 2,000 times, the 2-thread median rose from
-/// 1.53 to 1.90 ms: the calling thread then scans about 1.2 of the 8
-/// blocks and merges the other 7 from the other core's cache, which costs
-/// more than the scans it saves (criterion runs were bimodal, 1.12 or
-/// 1.6–2.0 ms).
+/// The previous split (the calling thread scanning the first blocks, the
+/// others the rest) left the calling thread with the dense blocks: KITTI
+/// 0.25 m, 2 threads, best of 500 calls, three alternating rounds,
+/// 1.28–1.35 → 0.98–0.99 ms (1 thread unchanged, 1.63–1.74 ms, noise). A
+/// version of this scheme tried in an earlier session lost on the median
+/// of back-to-back calls (1.53 → 1.90 ms); this one, whose 1-thread path
+/// has no locks and reuses one set of buffers, and whose scanned blocks'
+/// buffers are recycled, measured medians of 1.06–1.20 against 1.40–1.89
+/// ms.
 fn scan_and_merge_with<P: KeyPacker, const SUMS: bool, const INTENSITY: bool, const IDS: bool>(
     points: &[Point3<f64>],
     packer: &P,
@@ -780,73 +786,121 @@ fn scan_and_merge_with<P: KeyPacker, const SUMS: bool, const INTENSITY: bool, co
     local_ids: &mut [u32],
 ) -> Option<Merged> {
     let blocks = points.len().div_ceil(BLOCK);
-    let threads = rayon::current_num_threads().max(1);
-    // Merging a block costs about a quarter of scanning it: the calling
-    // thread's `head · 5/4` then matches the others' `(blocks − head) /
-    // (threads − 1)` (all blocks at one thread).
-    let head = (4 * blocks).div_ceil(5 * threads - 1).clamp(1, blocks);
-    let split = (head * BLOCK).min(local_ids.len());
-    let (head_ids, tail_ids) = local_ids.split_at_mut(split);
-    let mut tail_id_blocks: Vec<&mut [u32]> = tail_ids.chunks_mut(BLOCK).collect();
-    tail_id_blocks.resize_with(blocks - head, Default::default);
     let range_of = |b: usize| b * BLOCK..((b + 1) * BLOCK).min(points.len());
-    let (merger, tail) = rayon::join(
+    let threads = rayon::current_num_threads().max(1);
+    if threads == 1 {
+        // Scan and merge block after block, one set of buffers.
+        let mut table = KeyTable::with_capacity(BLOCK / 4);
+        let mut block = BlockVoxels::default();
+        let mut merger: Option<Merger<P::Key>> = None;
+        let mut id_blocks = local_ids.chunks_mut(BLOCK);
+        for b in 0..blocks {
+            let ids = id_blocks.next().unwrap_or_default();
+            let ok = scan_block::<P, SUMS, INTENSITY, IDS>(
+                points,
+                range_of(b),
+                packer,
+                request,
+                &mut table,
+                &mut block,
+                ids,
+            );
+            if !ok {
+                return None;
+            }
+            merger
+                .get_or_insert_with(|| {
+                    Merger::new(points.len(), block.keys.len(), range_of(b).len())
+                })
+                .merge::<IDS>(&block, request, ids);
+        }
+        return Some(
+            merger
+                .unwrap_or_else(|| Merger::new(points.len(), 0, 1))
+                .merged,
+        );
+    }
+    // Per block: its slice of ids (taken by the thread that scans it) and
+    // its result (taken by the merge).
+    let mut id_blocks: Vec<&mut [u32]> = local_ids.chunks_mut(BLOCK).collect();
+    id_blocks.resize_with(blocks, Default::default);
+    let id_slots: Vec<Mutex<Option<&mut [u32]>>> = id_blocks
+        .into_iter()
+        .map(|ids| Mutex::new(Some(ids)))
+        .collect();
+    type Scanned<'a, K> = Option<(BlockVoxels<K>, &'a mut [u32])>;
+    let results: Vec<Mutex<Option<Scanned<'_, P::Key>>>> =
+        (0..blocks).map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    // Merged blocks' buffers, reused by the next scans (no reallocation).
+    let spare: Mutex<Vec<BlockVoxels<P::Key>>> = Mutex::new(Vec::new());
+    // Claims the next unscanned block, scans it and publishes the result;
+    // false when every block is claimed.
+    let scan_next = |table: &mut KeyTable<P::Key>| -> bool {
+        let b = next.fetch_add(1, Ordering::Relaxed);
+        if b >= blocks {
+            return false;
+        }
+        let ids = lock(&id_slots[b]).take().unwrap_or_default();
+        let mut block = lock(&spare).pop().unwrap_or_default();
+        let ok = scan_block::<P, SUMS, INTENSITY, IDS>(
+            points,
+            range_of(b),
+            packer,
+            request,
+            table,
+            &mut block,
+            ids,
+        );
+        *lock(&results[b]) = Some(ok.then_some((block, &mut *ids)));
+        true
+    };
+    let (merged, ()) = rayon::join(
         || {
-            // Sized after the first block, from its voxels per point.
-            let mut merger: Option<Merger<P::Key>> = None;
+            // The calling thread merges the blocks in order as soon as each
+            // is scanned, and scans the next unclaimed block whenever the
+            // next one to merge is not ready.
             let mut table = KeyTable::with_capacity(BLOCK / 4);
-            let mut block = BlockVoxels::default();
-            let mut id_blocks = head_ids.chunks_mut(BLOCK);
-            for b in 0..head {
-                let ids = id_blocks.next().unwrap_or_default();
-                let ok = scan_block::<P, SUMS, INTENSITY, IDS>(
-                    points,
-                    range_of(b),
-                    packer,
-                    request,
-                    &mut table,
-                    &mut block,
-                    ids,
-                );
-                if !ok {
-                    return None;
-                }
+            let mut merger: Option<Merger<P::Key>> = None;
+            let mut b = 0;
+            while b < blocks {
+                let ready = lock(&results[b]).take();
+                let Some(scanned) = ready else {
+                    if !scan_next(&mut table) {
+                        // Claimed by a helper that is scanning it now.
+                        std::thread::yield_now();
+                    }
+                    continue;
+                };
+                let (block, ids) = scanned?;
                 merger
                     .get_or_insert_with(|| {
                         Merger::new(points.len(), block.keys.len(), range_of(b).len())
                     })
                     .merge::<IDS>(&block, request, ids);
+                lock(&spare).push(block);
+                b += 1;
             }
-            Some(merger.unwrap_or_else(|| Merger::new(points.len(), 0, 1)))
+            Some(
+                merger
+                    .unwrap_or_else(|| Merger::new(points.len(), 0, 1))
+                    .merged,
+            )
         },
         || {
-            tail_id_blocks
-                .into_par_iter()
-                .enumerate()
-                .map_init(
-                    || KeyTable::with_capacity(BLOCK / 4),
-                    |table, (t, ids)| {
-                        let mut block = BlockVoxels::default();
-                        let ok = scan_block::<P, SUMS, INTENSITY, IDS>(
-                            points,
-                            range_of(head + t),
-                            packer,
-                            request,
-                            table,
-                            &mut block,
-                            ids,
-                        );
-                        ok.then_some((block, ids))
-                    },
-                )
-                .collect::<Option<Vec<_>>>()
+            (1..threads).into_par_iter().for_each(|_| {
+                let mut table = KeyTable::with_capacity(BLOCK / 4);
+                while scan_next(&mut table) {}
+            });
         },
     );
-    let mut merger = merger?;
-    for (block, ids) in tail? {
-        merger.merge::<IDS>(&block, request, ids);
-    }
-    Some(merger.merged)
+    merged
+}
+
+/// Locks a mutex that no panic can poison here (the guarded data is
+/// replaced whole).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Step 2: the fused scan of `points[range]` into `out` (cleared first);
