@@ -50,7 +50,7 @@
 use rayon::prelude::*;
 
 use super::leaf_layout::{LANES, LeafLayout};
-use super::query::distance_sq;
+use super::query::{distance_sq, gap_sq};
 use super::{KdTree, NodeBox, SearchHint, SetEntry};
 
 /// Filler of the unused part of a candidate buffer.
@@ -137,31 +137,10 @@ impl LeafScratch {
     }
 }
 
-/// Squared distance from `p` to the box `b`, m² (0 inside).
-#[inline(always)]
-fn point_box_distance_sq(p: &[f64; 3], b: &NodeBox) -> f64 {
-    let mut d = [0.0; 3];
-    for a in 0..3 {
-        let below = b.lo[a] - p[a];
-        let above = p[a] - b.hi[a];
-        let g = if below > above { below } else { above };
-        let g = if g > 0.0 { g } else { 0.0 };
-        d[a] = g * g;
-    }
-    d[0] + d[1] + d[2]
-}
-
 /// Squared distance between two boxes, m² (0 when they overlap).
 #[inline(always)]
 fn box_box_distance_sq(a: &NodeBox, b: &NodeBox) -> f64 {
-    let mut d = [0.0; 3];
-    for i in 0..3 {
-        let below = b.lo[i] - a.hi[i];
-        let above = a.lo[i] - b.hi[i];
-        let g = if below > above { below } else { above };
-        let g = if g > 0.0 { g } else { 0.0 };
-        d[i] = g * g;
-    }
+    let d: [f64; 3] = std::array::from_fn(|i| gap_sq(b.lo[i] - a.hi[i], a.lo[i] - b.hi[i]));
     d[0] + d[1] + d[2]
 }
 
@@ -169,14 +148,7 @@ fn box_box_distance_sq(a: &NodeBox, b: &NodeBox) -> f64 {
 /// point of `a` is within it of `b`.
 #[inline(always)]
 fn box_box_max_distance_sq(a: &NodeBox, b: &NodeBox) -> f64 {
-    let mut d = [0.0; 3];
-    for i in 0..3 {
-        let below = b.lo[i] - a.lo[i];
-        let above = a.hi[i] - b.hi[i];
-        let g = if below > above { below } else { above };
-        let g = if g > 0.0 { g } else { 0.0 };
-        d[i] = g * g;
-    }
+    let d: [f64; 3] = std::array::from_fn(|i| gap_sq(b.lo[i] - a.lo[i], a.hi[i] - b.hi[i]));
     d[0] + d[1] + d[2]
 }
 
@@ -311,7 +283,7 @@ impl KdTree {
         while node > 0 {
             // Heap layout: left children are odd, right children even.
             let sibling = if node % 2 == 1 { node + 1 } else { node - 1 };
-            self.gather(sibling, &leaf_box, b_sq, s);
+            self.gather(sibling, leaf, b_sq, s);
             node = (node - 1) / 2;
         }
         s.pad();
@@ -368,10 +340,11 @@ impl KdTree {
         self.nearest_set_hinted(&point3(self.point_at(position)), radius, max_nn, &hint, out);
     }
 
-    /// Appends every point below `node` within `b_sq` m² of the box
-    /// `target` to the candidates.
-    fn gather(&self, node: usize, target: &NodeBox, b_sq: f64, s: &mut LeafScratch) {
-        if box_box_distance_sq(&self.node_bounds[node], target) > b_sq {
+    /// Appends every point below `node` within `b_sq` m² of the box of
+    /// node `target` to the candidates.
+    fn gather(&self, node: usize, target: usize, b_sq: f64, s: &mut LeafScratch) {
+        let target_box = &self.node_bounds[target];
+        if box_box_distance_sq(&self.node_bounds[node], target_box) > b_sq {
             return;
         }
         let left = 2 * node + 1;
@@ -381,14 +354,14 @@ impl KdTree {
             return;
         }
         let (start, end) = (self.node_start[node] as usize, self.node_end[node] as usize);
-        if box_box_max_distance_sq(&self.node_bounds[node], target) <= b_sq {
+        if box_box_max_distance_sq(&self.node_bounds[node], target_box) <= b_sq {
             // The whole leaf is within the bound.
             s.extend(&self.layout, &self.indices, start, end);
             return;
         }
         for position in start..end {
             let p = self.point_at(position);
-            if point_box_distance_sq(&p, target) <= b_sq {
+            if self.min_distance_sq(target, &p) <= b_sq {
                 s.push(p, position as u32, self.indices[position]);
             }
         }

@@ -109,6 +109,18 @@ pub(super) fn distance_sq(p: &[f64; 3], q: &[f64; 3]) -> f64 {
     dx * dx + dy * dy + dz * dz
 }
 
+/// Squared gap along one axis, m², from the signed distances `below` (box
+/// minimum − coordinate) and `above` (coordinate − box maximum), or the
+/// analogues between two boxes: the larger of them if positive, else 0.
+/// Plain compares (one `maxsd` each) instead of `f64::max`, whose NaN rules
+/// cost extra instructions; the inputs are finite here.
+#[inline(always)]
+pub(super) fn gap_sq(below: f64, above: f64) -> f64 {
+    let d = if below > above { below } else { above };
+    let d = if d > 0.0 { d } else { 0.0 };
+    d * d
+}
+
 /// Sorts by `(distance_sq, index)`.
 pub(super) fn sort_neighbors(v: &mut [Neighbor]) {
     v.sort_unstable_by(|a, b| {
@@ -445,15 +457,7 @@ impl KdTree {
     #[inline(always)]
     fn axis_distances_sq(&self, node: usize, q: &[f64; 3]) -> [f64; 3] {
         let b = &self.node_bounds[node];
-        std::array::from_fn(|a| {
-            // Plain compares (one `maxsd` each) instead of `f64::max`, whose
-            // NaN rules cost extra instructions; queries are finite here.
-            let below = b.lo[a] - q[a];
-            let above = q[a] - b.hi[a];
-            let d = if below > above { below } else { above };
-            let d = if d > 0.0 { d } else { 0.0 };
-            d * d
-        })
+        std::array::from_fn(|a| gap_sq(b.lo[a] - q[a], q[a] - b.hi[a]))
     }
 
     /// Runs the search from the root when the tree is not empty, the query
