@@ -250,22 +250,28 @@ pub fn estimate_normals(
 /// Step 3: covariance of the neighbours, accumulated relative to `p`, the
 /// coordinates read from the tree's own (tree-ordered, cache-warm) copy.
 fn compute_covariance(tree: &KdTree, p: &Point3<f64>, neighbors: &[SetEntry]) -> Matrix3<f64> {
-    let mut sum = Vector3::zeros();
-    let mut sum_sq = Matrix3::zeros();
+    // Sums of d and of the six distinct products of d·dᵀ.
+    let mut s = [0.0; 3];
+    let [mut xx, mut xy, mut xz, mut yy, mut yz, mut zz] = [0.0; 6];
     for nb in neighbors {
         let q = tree.point_at(nb.position as usize);
-        let d = Vector3::new(q[0] - p.x, q[1] - p.y, q[2] - p.z);
-        sum += d;
-        sum_sq += d * d.transpose();
+        let d = [q[0] - p.x, q[1] - p.y, q[2] - p.z];
+        s[0] += d[0];
+        s[1] += d[1];
+        s[2] += d[2];
+        xx += d[0] * d[0];
+        xy += d[0] * d[1];
+        xz += d[0] * d[2];
+        yy += d[1] * d[1];
+        yz += d[1] * d[2];
+        zz += d[2] * d[2];
     }
     let n = neighbors.len() as f64;
-    let mean = sum / n;
-    let mut c = sum_sq / n - mean * mean.transpose();
-    // Exact symmetry (the two triangles are computed identically anyway).
-    c[(1, 0)] = c[(0, 1)];
-    c[(2, 0)] = c[(0, 2)];
-    c[(2, 1)] = c[(1, 2)];
-    c
+    let m = [s[0] / n, s[1] / n, s[2] / n];
+    let (c00, c01, c02) = (xx / n - m[0] * m[0], xy / n - m[0] * m[1], xz / n - m[0] * m[2]);
+    let (c11, c12, c22) = (yy / n - m[1] * m[1], yz / n - m[1] * m[2], zz / n - m[2] * m[2]);
+    // Exactly symmetric by construction.
+    Matrix3::new(c00, c01, c02, c01, c11, c12, c02, c12, c22)
 }
 
 /// Step 4: unit normal (eigenvector of the smallest eigenvalue, arbitrary

@@ -376,21 +376,27 @@ impl KdTree {
 #[inline(always)]
 fn collect_within(s: &LeafScratch, q: &[f64; 3], bound_sq: f64, buf: &mut [SetEntry]) -> usize {
     // The real candidates; the padding completes the last block.
-    let m = s.position.len() - LANES;
+    let m = (s.position.len() - LANES).div_ceil(LANES) * LANES;
+    let blocks = s.x[..m]
+        .chunks_exact(LANES)
+        .zip(s.y[..m].chunks_exact(LANES))
+        .zip(s.z[..m].chunks_exact(LANES))
+        .zip(s.index[..m].chunks_exact(LANES))
+        .zip(s.position[..m].chunks_exact(LANES));
     let mut len = 0;
-    for base in (0..m).step_by(LANES) {
+    for ((((x, y), z), index), position) in blocks {
         let mut d = [0.0; LANES];
         for j in 0..LANES {
-            let dx = s.x[base + j] - q[0];
-            let dy = s.y[base + j] - q[1];
-            let dz = s.z[base + j] - q[2];
+            let dx = x[j] - q[0];
+            let dy = y[j] - q[1];
+            let dz = z[j] - q[2];
             d[j] = dx * dx + dy * dy + dz * dz;
         }
         for j in 0..LANES {
             buf[len] = SetEntry {
                 distance_sq: d[j],
-                index: s.index[base + j],
-                position: s.position[base + j],
+                index: index[j],
+                position: position[j],
             };
             len += usize::from(d[j] <= bound_sq);
         }
