@@ -3,17 +3,21 @@
 //! allocation per query).
 //!
 //! The `*_all` variants query every point of the tree itself, in input order
-//! (query `i` = input point `i`), each search starting bottom-up in the
-//! point's own leaf ([`SearchHint`]); results are written in place, with no
-//! reordering pass. (Running them in tree order and permuting the results
-//! afterwards cost about 20% more for kNN k = 10 on a KITTI frame: the permutation moves every
-//! neighbour once more.) Also tried for kNN k = 10 on that frame: a
-//! leaf-batched search (per query leaf, one list of the leaves within the
-//! largest k-th distance found in the leaf's smallest ancestor of `k`
-//! points; each query then tests that flat list instead of climbing the
-//! tree): 139 ms against 100 ms. The list holds about 21 leaves per query
-//! leaf, as many box tests as the climb and descent it replaces, and the
-//! rows still need the permutation to input order (about 20 ms of it).
+//! (query `i` = input point `i`). [`KdTree::knn_all`] finds the sets leaf by
+//! leaf (`own_sets.rs`: one exact search per leaf, then every other point of
+//! the leaf scans one shared candidate list), sorts each set and writes it
+//! straight into its input-order row (the rows are handed out by tree
+//! position, so there is no permutation pass): KITTI frame, 122,626 points,
+//! k = 10, 1 thread, best of 10: 106 → 75 ms against one search per point.
+//! The radius and hybrid variants run one search per point, in input order,
+//! each starting bottom-up in the point's own leaf ([`SearchHint`]), results
+//! written in place. (Running those per-point searches in tree order and
+//! permuting the results afterwards cost about 20% more for kNN k = 10 on
+//! that frame.) Also tried for kNN k = 10: a leaf-batched search over a list
+//! of whole leaves (per query leaf, the leaves within the largest k-th
+//! distance found in the leaf's smallest ancestor of `k` points): 139 ms
+//! against 100 ms; the flat point list of `own_sets.rs` with its capped
+//! bound is what made the leaf-by-leaf idea pay.
 
 use nalgebra::Point3;
 use rayon::prelude::*;
@@ -92,16 +96,35 @@ impl KdTree {
 
     /// kNN of every point of the tree (the point itself included, as its own
     /// first neighbour unless it has exact duplicates of lower index); query
-    /// `i` is input point `i`. Computed in parallel, each search starting in
-    /// the point's own leaf.
+    /// `i` is input point `i`, each row sorted by `(distance_sq, index)`,
+    /// `min(k, len)` neighbours per row. Computed in parallel, leaf by leaf
+    /// (module docs); the same result as [`KdTree::knn_batch`] on the
+    /// points, bit for bit, at any thread count.
     pub fn knn_all(&self, k: usize) -> Neighborhoods {
-        let position_of = self.position_of();
-        self.knn_fixed(
-            Queries::Own {
-                position_of: &position_of,
-            },
-            k,
-        )
+        let n = self.len();
+        let kk = k.min(n);
+        let offsets: Vec<usize> = (0..=n).map(|i| i * kk).collect();
+        let mut neighbors = vec![EMPTY; n * kk];
+        if kk > 0 {
+            // The output row of each tree position (rows are in input order).
+            let mut rows: Vec<&mut [Neighbor]> = neighbors.chunks_exact_mut(kk).collect();
+            let mut by_position: Vec<&mut [Neighbor]> = self
+                .indices
+                .iter()
+                .map(|&i| std::mem::take(&mut rows[i as usize]))
+                .collect();
+            drop(rows);
+            self.for_each_own_set(f64::INFINITY, kk, &mut by_position, |_, set, row| {
+                for (slot, e) in row.iter_mut().zip(set) {
+                    *slot = Neighbor {
+                        index: e.index as usize,
+                        distance_sq: e.distance_sq,
+                    };
+                }
+                row.sort_unstable_by_key(|nb| (nb.distance_sq.to_bits(), nb.index));
+            });
+        }
+        Neighborhoods { offsets, neighbors }
     }
 
     /// Radius search around every point of the tree, each sorted; query `i`
@@ -140,7 +163,9 @@ impl KdTree {
     }
 
     /// Total work of a kNN query (`k`) from every point of the tree, each
-    /// search starting in the point's own leaf as in [`KdTree::knn_all`].
+    /// search starting in the point's own leaf: the per-point search of
+    /// [`KdTree::knn`] (whose health these counters describe), not the
+    /// leaf-by-leaf sets of [`KdTree::knn_all`].
     pub fn knn_all_stats(&self, k: usize) -> QueryStats {
         (0..self.len().div_ceil(CHUNK))
             .into_par_iter()
