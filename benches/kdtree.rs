@@ -3,9 +3,11 @@
 //! Data: KITTI HDL-64 frame 0 (122,626 points) and its 0.25 m voxel
 //! downsampling (`pointpipe::voxel`, centroids, ≈ 18.6k points).
 //! Cases (1 thread unless named `2t`, via `rayon::ThreadPoolBuilder` +
-//! `install`): build of both clouds, kNN k = 10 from every point of the full
-//! frame, radius 1.0 m counts from every point of the downsampled cloud, and
-//! a leaf-size sweep.
+//! `install`): build of both clouds (fresh, and rebuilt in place with
+//! `KdTree::rebuild_with`, which reuses the tree's allocations; kiddo has
+//! only a fresh build), kNN k = 10 from every point of the full frame,
+//! radius 1.0 m counts from every point of the downsampled cloud, and a
+//! leaf-size sweep.
 //!
 //! Before the criterion groups, a summary interleaves ours and kiddo's runs
 //! (best of several) and prints the ratios, so that both sides see the same
@@ -185,6 +187,27 @@ fn summarize_builds(
         k64 / o1,
         k32 / o1
     );
+    // The per-frame rebuild in place (allocations reused), against kiddo's
+    // fresh build (kiddo has no in-place rebuild), measured interleaved.
+    let config = KdTreeConfig::default();
+    let mut tree1 = build_ours(full, ls);
+    let mut tree2 = build_ours(full, ls);
+    let (mut re1, mut re2, mut kid64) = (vec![], vec![], vec![]);
+    for _ in 0..7 {
+        re1.push(one.install(|| {
+            common::best_ms(3, || tree1.rebuild_with(full, &config).expect("rebuild"))
+        }));
+        re2.push(two.install(|| {
+            common::best_ms(3, || tree2.rebuild_with(full, &config).expect("rebuild"))
+        }));
+        kid64.push(one.install(|| common::best_ms(3, || build_kiddo(full_a))));
+    }
+    let (r1, r2, k64) = (med(&mut re1), med(&mut re2), med(&mut kid64));
+    println!(
+        "rebuild full (in place): ours 1t {r1:.2} ms, 2t {r2:.2} ms (2t speed-up {:.2}x); kiddo f64 fresh build 1t {k64:.2} ms ({:.2}x)",
+        r1 / r2,
+        k64 / r1
+    );
 
     let (mut ours1, mut ours2, mut kid) = (vec![], vec![], vec![]);
     for _ in 0..7 {
@@ -263,16 +286,21 @@ fn summarize_leaf_sizes(full: &[Point3<f64>], down: &[Point3<f64>]) {
     let one = pool(1);
     println!("leaf-size sweep (1 thread; best of runs):");
     println!(
-        "leaf_size | build full ms | kNN k=10 full ms | radius counts down ms | nodes/kNN query"
+        "leaf_size | build full ms | rebuild full ms | kNN k=10 full ms | radius counts down ms | nodes/kNN query"
     );
-    for ls in [4, 6, 8, 10, 12, 16, 24, 32] {
+    for ls in [4, 6, 8, 10, 12, 16, 24, 32, 48, 64] {
         let b = one.install(|| common::best_ms(15, || build_ours(full, ls)));
-        let tree = build_ours(full, ls);
+        let mut tree = build_ours(full, ls);
+        let rb = one.install(|| {
+            common::best_ms(15, || {
+                tree.rebuild_with(full, &config(ls)).expect("rebuild");
+            })
+        });
         let q = one.install(|| common::best_ms(5, || knn_ours(&tree, K)));
         let nodes = tree.knn_all_stats(K).nodes_visited_per_query();
         let dtree = build_ours(down, ls);
         let r = one.install(|| common::best_ms(7, || radius_counts_ours(&dtree)));
-        println!("{ls:>9} | {b:>13.2} | {q:>16.1} | {r:>21.2} | {nodes:>6.1}");
+        println!("{ls:>9} | {b:>13.2} | {rb:>15.2} | {q:>16.1} | {r:>21.2} | {nodes:>6.1}");
     }
 }
 
@@ -298,6 +326,14 @@ fn benches(c: &mut Criterion) {
         });
         g.bench_function(BenchmarkId::new("kiddo_1t", name), |b| {
             one.install(|| b.iter(|| build_kiddo(arr)))
+        });
+        let config = KdTreeConfig::default();
+        let mut tree = build_ours(pts, ls);
+        g.bench_function(BenchmarkId::new("ours_rebuild_1t", name), |b| {
+            one.install(|| b.iter(|| tree.rebuild_with(pts, &config).expect("rebuild")))
+        });
+        g.bench_function(BenchmarkId::new("ours_rebuild_2t", name), |b| {
+            two.install(|| b.iter(|| tree.rebuild_with(pts, &config).expect("rebuild")))
         });
     }
     g.finish();

@@ -30,18 +30,17 @@ pub(super) struct LeafLayout {
 }
 
 impl LeafLayout {
-    /// The layout of `points[indices[t]]` for every tree position `t`: one
-    /// parallel gather (rayon), O(n).
-    pub(super) fn gather(points: &[Point3<f64>], indices: &[u32]) -> LeafLayout {
+    /// The layout of `points[indices[t]]` for every tree position `t`, into
+    /// this one's arrays (their allocations reused): one parallel gather
+    /// (rayon), O(n).
+    pub(super) fn gather_into(&mut self, points: &[Point3<f64>], indices: &[u32]) {
         let n = indices.len();
-        let (mut x, mut y, mut z) = (
-            Vec::with_capacity(n + LANES),
-            Vec::with_capacity(n + LANES),
-            Vec::with_capacity(n + LANES),
-        );
-        x.resize(n, 0.0);
-        y.resize(n, 0.0);
-        z.resize(n, 0.0);
+        let LeafLayout { x, y, z } = self;
+        for v in [&mut *x, &mut *y, &mut *z] {
+            v.clear();
+            v.reserve(n + LANES);
+            v.resize(n, 0.0);
+        }
         x.par_chunks_mut(GATHER_CHUNK)
             .zip(y.par_chunks_mut(GATHER_CHUNK))
             .zip(z.par_chunks_mut(GATHER_CHUNK))
@@ -52,10 +51,9 @@ impl LeafLayout {
                     (x[t], y[t], z[t]) = (p.x, p.y, p.z);
                 }
             });
-        for v in [&mut x, &mut y, &mut z] {
+        for v in [x, y, z] {
             v.extend([f64::INFINITY; LANES]);
         }
-        LeafLayout { x, y, z }
     }
 
     /// The point at tree position `position`, metres.

@@ -103,9 +103,15 @@ use crate::error::{Error, Result};
 pub struct KdTreeConfig {
     /// Maximum number of points in a leaf bucket (≥ 1); leaves end up with
     /// between about `leaf_size / 2` and `leaf_size` points (the leaf count is
-    /// a power of two). Default 24 (about 15 points per leaf on a KITTI
-    /// HDL-64 frame), chosen from a sweep over 4–32 on that frame (build,
-    /// kNN k = 10 and radius 1 m counts; `benches/kdtree.rs`).
+    /// a power of two). Default 32 (about 30 points per leaf on a KITTI
+    /// HDL-64 frame), chosen from a sweep over 4–64 on that frame
+    /// (`benches/kdtree.rs`, 1 thread, best of runs; build / kNN k = 10 on
+    /// all 122,626 points / radius 1 m counts on the 0.25 m cloud): 16:
+    /// 6.13 / 79.2 / 8.45 ms; 24: 6.09 / 78.9 / 6.30; **32: 4.90 / 81.3 /
+    /// 6.33**; 48: 4.92 / 81.6 / 5.23; 64: 4.21 / 101.2 / 5.86. Leaf sizes
+    /// that give the same leaf count give the same tree (24 and 32 on the
+    /// 18.6k-point 0.25 m cloud). Each halving of the leaf count saves one
+    /// level of median partitioning; 64 costs the kNN a quarter more.
     pub leaf_size: usize,
     /// Nodes with fewer points than this are built serially (no
     /// `rayon::join`); any value is valid. Default 8192.
@@ -115,7 +121,7 @@ pub struct KdTreeConfig {
 impl Default for KdTreeConfig {
     fn default() -> Self {
         KdTreeConfig {
-            leaf_size: 24,
+            leaf_size: 32,
             parallel_min_points: 8192,
         }
     }
@@ -254,6 +260,9 @@ pub struct KdTree {
     node_end: Vec<u32>,
     /// Per node: tight bounding box.
     node_bounds: Vec<NodeBox>,
+    /// The partition buffer, kept between [`KdTree::rebuild_with`] calls
+    /// (empty after [`KdTree::build_with`]); not part of the tree's value.
+    scratch: build::BuildScratch,
 }
 
 impl KdTree {

@@ -240,6 +240,9 @@ pub struct Pipeline {
     threshold: AdaptiveThreshold,
     poses: Vec<Isometry3<f64>>,
     target: PointCloud,
+    /// The local map's tree, rebuilt in place every frame
+    /// ([`KdTree::rebuild`]: its arrays are reused, no fresh pages).
+    tree: Option<KdTree>,
 }
 
 impl Pipeline {
@@ -259,6 +262,7 @@ impl Pipeline {
             ),
             poses: Vec::new(),
             target: PointCloud::default(),
+            tree: None,
             config,
         })
     }
@@ -306,6 +310,7 @@ impl Pipeline {
         let (world_from_sensor, status, registration) =
             self.register_frame(&source, &tree, &prediction, voxel_size);
         timings.lap(Stage::Icp);
+        self.tree = tree;
         // 6. The frame joins the local map; far voxels leave it.
         self.update_map(&frame_downsample, &world_from_sensor, voxel_size);
         timings.lap(Stage::MapUpdate);
@@ -373,10 +378,15 @@ impl Pipeline {
         }
     }
 
+    /// The local map's tree, rebuilt in place (taken from `self.tree`; the
+    /// caller puts it back after the frame).
     fn rebuild_tree(&mut self) -> Option<KdTree> {
         let map = self.local_map.as_mut()?;
         map.flatten_into(&mut self.target);
-        KdTree::build(&self.target.points).ok()
+        match self.tree.take() {
+            Some(mut tree) => tree.rebuild(&self.target.points).ok().map(|()| tree),
+            None => KdTree::build(&self.target.points).ok(),
+        }
     }
 
     fn estimate_map_normals(&mut self, tree: &Option<KdTree>, voxel_size: f64) {
