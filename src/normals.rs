@@ -268,8 +268,16 @@ fn compute_covariance(tree: &KdTree, p: &Point3<f64>, neighbors: &[SetEntry]) ->
     }
     let n = neighbors.len() as f64;
     let m = [s[0] / n, s[1] / n, s[2] / n];
-    let (c00, c01, c02) = (xx / n - m[0] * m[0], xy / n - m[0] * m[1], xz / n - m[0] * m[2]);
-    let (c11, c12, c22) = (yy / n - m[1] * m[1], yz / n - m[1] * m[2], zz / n - m[2] * m[2]);
+    let (c00, c01, c02) = (
+        xx / n - m[0] * m[0],
+        xy / n - m[0] * m[1],
+        xz / n - m[0] * m[2],
+    );
+    let (c11, c12, c22) = (
+        yy / n - m[1] * m[1],
+        yz / n - m[1] * m[2],
+        zz / n - m[2] * m[2],
+    );
     // Exactly symmetric by construction.
     Matrix3::new(c00, c01, c02, c01, c11, c12, c02, c12, c22)
 }

@@ -38,9 +38,7 @@ fn kitti_frame_reference_figures() {
     assert!(stats.nodes_visited_per_query() < 60.0, "{stats:?}");
     // 2^L − 1 nodes, L = 1 + ceil(log2(ceil(n / leaf_size))): 8,191 at the
     // default leaf size 32; a query visits a tiny fraction of them.
-    let leaves = 122_626usize
-        .div_ceil(tree.leaf_size())
-        .next_power_of_two();
+    let leaves = 122_626usize.div_ceil(tree.leaf_size()).next_power_of_two();
     assert_eq!(tree.node_count(), 2 * leaves - 1);
     assert!(tree.node_count() as f64 > 100.0 * stats.nodes_visited_per_query());
 }
