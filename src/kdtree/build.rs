@@ -214,9 +214,9 @@ impl KdTree {
     /// - [`Error::NonFinite`] naming the first point with a NaN/inf coordinate.
     pub fn build_with(points: &[Point3<f64>], config: &KdTreeConfig) -> Result<KdTree> {
         let mut tree = KdTree::empty(config);
-        tree.rebuild_impl(points, config)?;
-        // A one-off build does not keep its partition buffer.
-        tree.scratch = BuildScratch::default();
+        // A one-off build frees its partition buffer as soon as it is done
+        // (before the layout is allocated: a lower peak heap).
+        tree.rebuild_impl(points, config, false)?;
         Ok(tree)
     }
 
@@ -231,7 +231,7 @@ impl KdTree {
     /// # Errors
     /// As [`KdTree::build_with`]; on error the tree is left empty.
     pub fn rebuild_with(&mut self, points: &[Point3<f64>], config: &KdTreeConfig) -> Result<()> {
-        let result = self.rebuild_impl(points, config);
+        let result = self.rebuild_impl(points, config, true);
         if result.is_err() {
             self.clear();
         }
@@ -270,8 +270,14 @@ impl KdTree {
         self.node_bounds.clear();
     }
 
-    /// The build into this tree's buffers.
-    fn rebuild_impl(&mut self, points: &[Point3<f64>], config: &KdTreeConfig) -> Result<()> {
+    /// The build into this tree's buffers; `keep_scratch`: keep the
+    /// partition buffer for the next rebuild.
+    fn rebuild_impl(
+        &mut self,
+        points: &[Point3<f64>],
+        config: &KdTreeConfig,
+        keep_scratch: bool,
+    ) -> Result<()> {
         config.validate()?;
         self.leaf_size = config.leaf_size;
         if points.len() > u32::MAX as usize {
@@ -327,6 +333,9 @@ impl KdTree {
             .with_min_len(MIN_LEN)
             .map(|it| it.index)
             .collect_into_vec(&mut self.indices);
+        if !keep_scratch {
+            self.scratch = BuildScratch::default();
+        }
         self.layout.gather_into(points, &self.indices);
         compute_bounds_into(
             &self.layout,
