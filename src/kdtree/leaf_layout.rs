@@ -10,12 +10,6 @@
 // Loops over the lanes index several arrays at once.
 #![allow(clippy::needless_range_loop)]
 
-use nalgebra::Point3;
-use rayon::prelude::*;
-
-/// Tree positions per rayon task of the gather.
-const GATHER_CHUNK: usize = 4096;
-
 /// Points per distance block (one bit each in the mask of a block).
 pub(super) const LANES: usize = 8;
 
@@ -30,27 +24,21 @@ pub(super) struct LeafLayout {
 }
 
 impl LeafLayout {
-    /// The layout of `points[indices[t]]` for every tree position `t`, into
-    /// this one's arrays (their allocations reused): one parallel gather
-    /// (rayon), O(n).
-    pub(super) fn gather_into(&mut self, points: &[Point3<f64>], indices: &[u32]) {
-        let n = indices.len();
+    /// Resizes the arrays to `n` positions (allocations reused), lets
+    /// `fill` write every position through `(x, y, z)`, then appends the
+    /// padding.
+    pub(super) fn fill_with(
+        &mut self,
+        n: usize,
+        fill: impl FnOnce(&mut [f64], &mut [f64], &mut [f64]),
+    ) {
         let LeafLayout { x, y, z } = self;
         for v in [&mut *x, &mut *y, &mut *z] {
             v.clear();
             v.reserve(n + LANES);
             v.resize(n, 0.0);
         }
-        x.par_chunks_mut(GATHER_CHUNK)
-            .zip(y.par_chunks_mut(GATHER_CHUNK))
-            .zip(z.par_chunks_mut(GATHER_CHUNK))
-            .zip(indices.par_chunks(GATHER_CHUNK))
-            .for_each(|(((x, y), z), indices)| {
-                for (t, &i) in indices.iter().enumerate() {
-                    let p = &points[i as usize];
-                    (x[t], y[t], z[t]) = (p.x, p.y, p.z);
-                }
-            });
+        fill(x, y, z);
         for v in [x, y, z] {
             v.extend([f64::INFINITY; LANES]);
         }
@@ -100,19 +88,12 @@ impl LeafLayout {
     /// positions `base..base + LANES`; `base` must be below the tree's length.
     #[inline(always)]
     pub(super) fn distances_sq(&self, base: usize, q: &[f64; 3]) -> [f64; LANES] {
-        let (x, y, z) = (
+        block_distances_sq(
             block(&self.x, base),
             block(&self.y, base),
             block(&self.z, base),
-        );
-        let mut d = [0.0; LANES];
-        for j in 0..LANES {
-            let dx = x[j] - q[0];
-            let dy = y[j] - q[1];
-            let dz = z[j] - q[2];
-            d[j] = dx * dx + dy * dy + dz * dz;
-        }
-        d
+            q,
+        )
     }
 }
 
@@ -142,6 +123,26 @@ impl LeafLayout {
             }
         }
     }
+}
+
+/// Squared distances `(dx² + dy²) + dz²` (m², the same bits as
+/// [`super::query::distance_sq`]) from `q` to the [`LANES`] points
+/// `(x[j], y[j], z[j])`: fixed-size arrays, so the loop vectorises.
+#[inline(always)]
+pub(super) fn block_distances_sq(
+    x: &[f64; LANES],
+    y: &[f64; LANES],
+    z: &[f64; LANES],
+    q: &[f64; 3],
+) -> [f64; LANES] {
+    let mut d = [0.0; LANES];
+    for j in 0..LANES {
+        let dx = x[j] - q[0];
+        let dy = y[j] - q[1];
+        let dz = z[j] - q[2];
+        d[j] = dx * dx + dy * dy + dz * dz;
+    }
+    d
 }
 
 /// The `LANES` entries of `v` from `base` (within the padding by

@@ -26,8 +26,9 @@
 //!    `select_nth_unstable_by` (introselect, O(len)), and recurse into both
 //!    halves, with `rayon::join` while a node holds at least
 //!    `parallel_min_points` points.
-//! 4. Gather the points in tree order; compute the leaf boxes from them and the
-//!    inner boxes as the union of their children's.
+//! 4. Gather the points in tree order and compute the leaf boxes from them, in
+//!    one recursion over the leaves; the inner boxes are the union of their
+//!    children's.
 //!
 //! The partition keys are the coordinates relative to the first point,
 //! rounded to `f32` and mapped to integers with the IEEE total order (so the

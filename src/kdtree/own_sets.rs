@@ -59,7 +59,7 @@
 
 use rayon::prelude::*;
 
-use super::leaf_layout::{LANES, LeafLayout};
+use super::leaf_layout::{LANES, LeafLayout, block_distances_sq};
 use super::query::{distance_sq, gap_sq};
 use super::{KdTree, NodeBox, SearchHint, SetEntry};
 
@@ -390,20 +390,16 @@ fn collect_within(s: &LeafScratch, q: &[f64; 3], bound_sq: f64, buf: &mut [SetEn
     // The real candidates; the padding completes the last block.
     let m = (s.position.len() - LANES).div_ceil(LANES) * LANES;
     let blocks = s.x[..m]
-        .chunks_exact(LANES)
-        .zip(s.y[..m].chunks_exact(LANES))
-        .zip(s.z[..m].chunks_exact(LANES))
-        .zip(s.index[..m].chunks_exact(LANES))
-        .zip(s.position[..m].chunks_exact(LANES));
+        .as_chunks::<LANES>()
+        .0
+        .iter()
+        .zip(s.y[..m].as_chunks::<LANES>().0)
+        .zip(s.z[..m].as_chunks::<LANES>().0)
+        .zip(s.index[..m].as_chunks::<LANES>().0)
+        .zip(s.position[..m].as_chunks::<LANES>().0);
     let mut len = 0;
     for ((((x, y), z), index), position) in blocks {
-        let mut d = [0.0; LANES];
-        for j in 0..LANES {
-            let dx = x[j] - q[0];
-            let dy = y[j] - q[1];
-            let dz = z[j] - q[2];
-            d[j] = dx * dx + dy * dy + dz * dz;
-        }
+        let d = block_distances_sq(x, y, z, q);
         for j in 0..LANES {
             buf[len] = SetEntry {
                 distance_sq: d[j],
