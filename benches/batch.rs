@@ -12,42 +12,55 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use nalgebra::{Point3, Vector3};
-use pointpipe::batch::las_out::{LasTileOutput, write_las_tile};
 use pointpipe::batch::tiles::read_las_tile;
 use pointpipe::batch::{BatchConfig, NoProgress, NormalParams, run_batch};
 use pointpipe::voxel::VoxelConfig;
 
-/// Tiles of `copies` jittered Autzen copies (330k points for 3), as LAZ.
+/// Tiles of `copies` jittered Autzen copies (330k points for 3), as LAZ with
+/// Autzen's records (point format 3, no extra bytes, like a survey tile):
+/// each record a copy of its Autzen point's with the jittered X/Y/Z.
 fn generate_tiles(dir: &Path, tiles: usize, copies: usize) {
     use rand::{Rng, SeedableRng};
     let autzen = read_las_tile(&common::shared_data_required("las/pdal/autzen_trim.laz")).unwrap();
     let n = autzen.positions.len();
+    let len = autzen.records.record_len();
+    let raw = autzen.records.raw_bytes();
+    let transforms = *autzen.header.transforms();
+    let mut builder = las::Builder::from(autzen.header.clone());
+    builder.vlrs.retain(|v| v.user_id != "laszip encoded");
+    builder.point_format.is_compressed = true;
+    let header = builder.into_header().unwrap();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
     for t in 0..tiles {
-        let reps: Vec<usize> = (0..copies * n).map(|i| i % n).collect();
-        let positions: Vec<Point3<f64>> = reps
-            .iter()
-            .map(|&i| {
-                let p = autzen.positions[i];
-                Point3::new(
-                    p.x + 2000.0 * t as f64 + rng.random_range(-0.5..0.5),
-                    p.y + rng.random_range(-0.5..0.5),
-                    p.z + rng.random_range(-0.1..0.1),
-                )
-            })
-            .collect();
-        let normals = vec![Vector3::zeros(); n * copies];
-        let curvature = vec![f64::NAN; n * copies];
-        let out = LasTileOutput {
-            header: &autzen.header,
-            records: &autzen.records,
-            representatives: &reps,
-            positions: &positions,
-            normals: &normals,
-            curvature: &curvature,
-        };
-        write_las_tile(&dir.join(format!("tile_{t}.laz")), &out, true).unwrap();
+        let mut bytes = Vec::with_capacity(copies * n * len);
+        for i in (0..copies * n).map(|i| i % n) {
+            let p = autzen.positions[i];
+            let jittered = [
+                p.x + 2000.0 * t as f64 + rng.random_range(-0.5..0.5),
+                p.y + rng.random_range(-0.5..0.5),
+                p.z + rng.random_range(-0.1..0.1),
+            ];
+            let at = bytes.len();
+            bytes.extend_from_slice(&raw[i * len..(i + 1) * len]);
+            for (axis, (value, transform)) in jittered
+                .into_iter()
+                .zip([transforms.x, transforms.y, transforms.z])
+                .enumerate()
+            {
+                let q = transform.inverse(value).unwrap();
+                bytes[at + 4 * axis..at + 4 * axis + 4].copy_from_slice(&q.to_le_bytes());
+            }
+        }
+        let records = las::PointDataBuilder::new()
+            .for_header(&header)
+            .build_from_bytes(bytes)
+            .unwrap();
+        let file = std::io::BufWriter::new(
+            std::fs::File::create(dir.join(format!("tile_{t}.laz"))).unwrap(),
+        );
+        let mut writer = las::Writer::new(file, header.clone()).unwrap();
+        writer.write_points(&records).unwrap();
+        writer.close().unwrap();
     }
 }
 

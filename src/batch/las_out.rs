@@ -20,6 +20,10 @@
 //! - The extra-bytes VLR lists the input's fields (undescribed input extra
 //!   bytes become opaque `data_type` 0 fields) followed by `NormalX`,
 //!   `NormalY`, `NormalZ`, `Curvature` as `f32`.
+//! - An input field with one of those four names (any case: a file written by
+//!   pointpipe or CloudCompare, say) is dropped from the output records, so the
+//!   new normals replace the old ones instead of standing beside fields of
+//!   the same name; the other input fields keep their order and bytes.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -70,8 +74,8 @@ pub fn write_las_tile(path: &Path, output: &LasTileOutput<'_>, compressed: bool)
         path: path.to_path_buf(),
         source: Box::new(source),
     };
-    let header = output_header(output.header, path, compressed)?;
-    let bytes = build_records(path, output, &header)?;
+    let (header, layout) = output_header(output.header, path, compressed)?;
+    let bytes = build_records(path, output, &header, &layout)?;
     let data = las::PointDataBuilder::new()
         .for_header(&header)
         .build_from_bytes(bytes)
@@ -94,24 +98,68 @@ fn is_layout_vlr(vlr: &las::Vlr) -> bool {
         || vlr.user_id.eq_ignore_ascii_case("copc")
 }
 
-/// The output header: the input's, with the layout VLRs replaced and 16
-/// extra bytes per point added.
-fn output_header(input: &las::Header, path: &Path, compressed: bool) -> Result<las::Header> {
+/// Which bytes of an input record start an output record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RecordLayout {
+    /// Byte ranges of the input record, copied in order to the front of the
+    /// output record: the point format's own fields, then every input extra
+    /// field not named like one of [`normal_fields`].
+    kept: Vec<std::ops::Range<usize>>,
+    /// Their total length: the offset of `NormalX` in the output record.
+    kept_len: usize,
+}
+
+/// The output header (the input's, with the layout VLRs replaced, input
+/// fields named like ours dropped and our 16 bytes per point appended) and
+/// the [`RecordLayout`] that goes with it.
+fn output_header(
+    input: &las::Header,
+    path: &Path,
+    compressed: bool,
+) -> Result<(las::Header, RecordLayout)> {
     let input_extra = usize::from(input.point_format().extra_bytes);
-    let mut fields = input_fields(input, path, input_extra);
-    fields.extend(normal_fields());
+    let record_len = usize::from(input.point_format().len());
+    let core_len = record_len - input_extra;
+    let ours = normal_fields();
+    let mut fields = Vec::new();
+    let mut kept: Vec<std::ops::Range<usize>> = Vec::new();
+    kept.push(0..core_len);
+    let mut at = core_len;
+    for field in input_fields(input, path, input_extra) {
+        let range = at..at + field.data_type.size();
+        at = range.end;
+        if ours
+            .iter()
+            .any(|o| o.name.eq_ignore_ascii_case(&field.name))
+        {
+            log::info!(
+                "{}: input extra-bytes field {} is replaced by the new normals",
+                path.display(),
+                field.name
+            );
+            continue;
+        }
+        match kept.last_mut() {
+            Some(last) if last.end == range.start => last.end = range.end,
+            _ => kept.push(range),
+        }
+        fields.push(field);
+    }
+    let kept_len = kept.iter().map(|r| r.len()).sum::<usize>();
+    fields.extend(ours);
     let mut builder = las::Builder::from(input.clone());
     builder.vlrs.retain(|v| !is_layout_vlr(v));
     builder.evlrs.retain(|v| !is_layout_vlr(v));
     builder.vlrs.push(extra_bytes_vlr(&fields));
-    builder.point_format.extra_bytes = u16::try_from(input_extra + NORMAL_FIELDS_LEN)
+    builder.point_format.extra_bytes = u16::try_from(kept_len - core_len + NORMAL_FIELDS_LEN)
         .map_err(|_| Error::format(path, "too many extra bytes per point"))?;
     builder.point_format.is_compressed = compressed;
     builder.generating_software = "pointpipe batch".to_string();
-    builder.into_header().map_err(|source| Error::Las {
+    let header = builder.into_header().map_err(|source| Error::Las {
         path: path.to_path_buf(),
         source: Box::new(source),
-    })
+    })?;
+    Ok((header, RecordLayout { kept, kept_len }))
 }
 
 /// The input's extra-bytes fields, or opaque fields covering its extra bytes
@@ -144,11 +192,18 @@ fn input_fields(input: &las::Header, path: &Path, input_extra: usize) -> Vec<Ext
     fields
 }
 
-/// The output records: representative bytes, new X/Y/Z, appended normals.
-fn build_records(path: &Path, output: &LasTileOutput<'_>, header: &las::Header) -> Result<Vec<u8>> {
+/// The output records: representative bytes (the `layout`'s kept ranges),
+/// new X/Y/Z, appended normals.
+fn build_records(
+    path: &Path,
+    output: &LasTileOutput<'_>,
+    header: &las::Header,
+    layout: &RecordLayout,
+) -> Result<Vec<u8>> {
     let in_len = output.records.record_len();
     let out_len = usize::from(header.point_format().len());
-    if out_len != in_len + NORMAL_FIELDS_LEN {
+    let kept_len = layout.kept_len;
+    if out_len != kept_len + NORMAL_FIELDS_LEN || layout.kept.iter().any(|r| r.end > in_len) {
         return Err(Error::format(path, "output record length mismatch"));
     }
     let raw = output.records.raw_bytes();
@@ -162,7 +217,11 @@ fn build_records(path: &Path, output: &LasTileOutput<'_>, header: &las::Header) 
             let source = raw
                 .get(rep * in_len..(rep + 1) * in_len)
                 .ok_or_else(|| Error::format(path, format!("representative {rep} out of range")))?;
-            record[..in_len].copy_from_slice(source);
+            let mut at = 0;
+            for range in &layout.kept {
+                record[at..at + range.len()].copy_from_slice(&source[range.clone()]);
+                at += range.len();
+            }
             let p = output.positions[j];
             for (axis, (value, transform)) in [
                 (p.x, transforms.x),
@@ -188,10 +247,137 @@ fn build_records(path: &Path, output: &LasTileOutput<'_>, header: &las::Header) 
                 output.curvature[j] as f32,
             ];
             for (k, v) in extra.iter().enumerate() {
-                let at = in_len + 4 * k;
+                let at = kept_len + 4 * k;
                 record[at..at + 4].copy_from_slice(&v.to_le_bytes());
             }
             Ok(())
         })?;
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::tiles::read_las_tile;
+
+    /// A LAS 1.4 format-3 header whose records carry `fields` as extra bytes.
+    fn header_with(fields: &[ExtraBytesField]) -> las::Header {
+        let mut builder = las::Builder::from((1, 4));
+        builder.point_format = las::point::Format::new(3).unwrap();
+        builder.point_format.extra_bytes = fields
+            .iter()
+            .map(|f| f.data_type.size() as u16)
+            .sum::<u16>();
+        builder.vlrs.push(extra_bytes_vlr(fields));
+        builder.into_header().unwrap()
+    }
+
+    /// Writes two points whose records carry `extra` after the core fields,
+    /// with the given normals, and reads the file back.
+    fn write_and_read(
+        dir: &Path,
+        name: &str,
+        header: &las::Header,
+        extra: [&[u8]; 2],
+        normals: [Vector3<f64>; 2],
+    ) -> crate::batch::tiles::LasTile {
+        let len = usize::from(header.point_format().len());
+        let core = len - extra[0].len();
+        let mut bytes = vec![0u8; 2 * len];
+        for (j, e) in extra.iter().enumerate() {
+            bytes[j * len + core..(j + 1) * len].copy_from_slice(e);
+        }
+        let records = las::PointDataBuilder::new()
+            .for_header(header)
+            .build_from_bytes(bytes)
+            .unwrap();
+        let out = LasTileOutput {
+            header,
+            records: &records,
+            representatives: &[0, 1],
+            positions: &[Point3::new(1.0, 2.0, 3.0), Point3::new(4.0, 5.0, 6.0)],
+            normals: &normals,
+            curvature: &[0.25, 0.5],
+        };
+        let path = dir.join(name);
+        write_las_tile(&path, &out, false).unwrap();
+        read_las_tile(&path).unwrap()
+    }
+
+    fn names(tile: &crate::batch::tiles::LasTile) -> Vec<String> {
+        read_extra_bytes_fields(&tile.header, Path::new("t"))
+            .unwrap()
+            .into_iter()
+            .map(|f| f.name)
+            .collect()
+    }
+
+    /// The last 16 bytes of record `j`, as four `f32`.
+    fn normal_bytes(tile: &crate::batch::tiles::LasTile, j: usize) -> [f32; 4] {
+        let len = tile.records.record_len();
+        let r = &tile.records.raw_bytes()[j * len..(j + 1) * len];
+        std::array::from_fn(|k| {
+            let at = len - 16 + 4 * k;
+            f32::from_le_bytes(r[at..at + 4].try_into().unwrap())
+        })
+    }
+
+    #[test]
+    fn input_normal_fields_are_replaced_not_duplicated() {
+        let dir = tempfile::tempdir().unwrap();
+        // An input with a u16 field, its own (stale) NormalX / normalz, and
+        // a u8 field after them.
+        let height = ExtraBytesField::new("Height", ExtraBytesType::U16, "").unwrap();
+        let stale_x = ExtraBytesField::new("NormalX", ExtraBytesType::F32, "").unwrap();
+        let stale_z = ExtraBytesField::new("normalz", ExtraBytesType::F64, "").unwrap();
+        let flag = ExtraBytesField::new("Flag", ExtraBytesType::U8, "").unwrap();
+        let header = header_with(&[height, stale_x, stale_z, flag]);
+        let mut e0 = vec![0x34, 0x12];
+        e0.extend(9.0f32.to_le_bytes());
+        e0.extend(9.0f64.to_le_bytes());
+        e0.push(7);
+        let mut e1 = vec![0x78, 0x56];
+        e1.extend(8.0f32.to_le_bytes());
+        e1.extend(8.0f64.to_le_bytes());
+        e1.push(3);
+        let up = Vector3::new(0.0, 0.0, 1.0);
+        let east = Vector3::new(1.0, 0.0, 0.0);
+        let tile = write_and_read(dir.path(), "a.las", &header, [&e0, &e1], [up, east]);
+        assert_eq!(
+            names(&tile),
+            [
+                "Height",
+                "Flag",
+                "NormalX",
+                "NormalY",
+                "NormalZ",
+                "Curvature"
+            ]
+        );
+        // Core 34 bytes + Height 2 + Flag 1 + ours 16.
+        assert_eq!(tile.records.record_len(), 34 + 3 + 16);
+        let r0 = &tile.records.raw_bytes()[..tile.records.record_len()];
+        assert_eq!(&r0[34..37], &[0x34, 0x12, 7]);
+        assert_eq!(normal_bytes(&tile, 0), [0.0, 0.0, 1.0, 0.25]);
+        assert_eq!(normal_bytes(&tile, 1), [1.0, 0.0, 0.0, 0.5]);
+        assert_eq!(tile.positions[1], Point3::new(4.0, 5.0, 6.0));
+
+        // Re-processing our own output keeps the record length and names.
+        let again = LasTileOutput {
+            header: &tile.header,
+            records: &tile.records,
+            representatives: &[1],
+            positions: &tile.positions[1..],
+            normals: &[up],
+            curvature: &[0.125],
+        };
+        let path = dir.path().join("b.las");
+        write_las_tile(&path, &again, false).unwrap();
+        let twice = read_las_tile(&path).unwrap();
+        assert_eq!(names(&twice), names(&tile));
+        assert_eq!(twice.records.record_len(), tile.records.record_len());
+        assert_eq!(normal_bytes(&twice, 0), [0.0, 0.0, 1.0, 0.125]);
+        let r = twice.records.raw_bytes();
+        assert_eq!(&r[34..37], &[0x78, 0x56, 3]);
+    }
 }
