@@ -71,6 +71,22 @@ fn all_shared_las_files() {
         .unwrap();
         assert_eq!(output.positions.len(), reference.len(), "{name}");
         assert_eq!(report.points_out as usize, reference.len(), "{name}");
+        // The stage times are measured and add up to at most the file's time.
+        let st = &report.stage_seconds;
+        let stages = [
+            st.read,
+            st.outliers,
+            st.voxel,
+            st.halo,
+            st.normals,
+            st.write,
+        ];
+        assert!(st.read > 0.0 && st.write > 0.0, "{name}: {st:?}");
+        assert!(stages.iter().all(|s| *s >= 0.0), "{name}: {st:?}");
+        assert!(
+            stages.iter().sum::<f64>() <= report.seconds,
+            "{name}: {st:?}"
+        );
         // Version, point format, scale/offset, CRS VLRs kept.
         let (hi, ho) = (&input.header, &output.header);
         assert_eq!(hi.version(), ho.version(), "{name}");

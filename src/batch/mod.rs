@@ -52,5 +52,5 @@ mod run;
 pub use normals_stage::NormalParams;
 pub use run::{
     BatchConfig, BatchProgress, BatchSummary, FileReport, FileStatus, NoProgress, OutputFormat,
-    plan_inputs, process_file, run_batch,
+    StageSeconds, plan_inputs, process_file, run_batch,
 };

@@ -143,9 +143,29 @@ pub struct FileReport {
     pub without_normal: u64,
     /// Wall time of this file, seconds.
     pub seconds: f64,
+    /// Wall time of each stage of this file, seconds (all zero for skipped
+    /// and failed files).
+    pub stage_seconds: StageSeconds,
     /// Problems that did not stop this file (e.g. an unreadable halo
     /// neighbour, whose points are then missing from the halo).
     pub warnings: Vec<String>,
+}
+
+/// Wall time of each stage of one file, seconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct StageSeconds {
+    /// Reading and decoding the tile (LAS/LAZ).
+    pub read: f64,
+    /// Statistical outlier removal (0 when off).
+    pub outliers: f64,
+    /// Voxel downsampling (0 when off).
+    pub voxel: f64,
+    /// Reading the halo points of neighbouring tiles (0 without a halo).
+    pub halo: f64,
+    /// k-d tree and normal estimation.
+    pub normals: f64,
+    /// Building the output records, encoding and writing the file.
+    pub write: f64,
 }
 
 /// The outcome of a batch run.
@@ -402,6 +422,7 @@ fn empty_report(input: &Path, output: &Path) -> FileReport {
         points_out: 0,
         without_normal: 0,
         seconds: 0.0,
+        stage_seconds: StageSeconds::default(),
         warnings: Vec::new(),
     }
 }
@@ -439,8 +460,15 @@ pub fn process_file(
     config: &BatchConfig,
 ) -> Result<FileReport> {
     let start = Instant::now();
+    let mut stages = StageSeconds::default();
+    let mut lap = Instant::now();
+    let mut stage_done = |stage: &mut f64| {
+        *stage = lap.elapsed().as_secs_f64();
+        lap = Instant::now();
+    };
     let mut tile = read_las_tile(input)?;
     let points_in = tile.positions.len() as u64;
+    stage_done(&mut stages.read);
 
     // The tile's positions move through the stages (no copy of the cloud);
     // the records stay for the output's attributes.
@@ -449,15 +477,19 @@ pub fn process_file(
         config.outliers.as_ref(),
     )?;
     let points_kept = kept_positions.len() as u64;
+    stage_done(&mut stages.outliers);
     let (positions, representatives) =
         downsample(kept_positions, kept.as_deref(), config.voxel.as_ref())?;
+    stage_done(&mut stages.voxel);
     let mut warnings = Vec::new();
     let halo = match (tile_index, config.halo_width()) {
         (Some(i), h) if h > 0.0 => load_halo(tiles, i, h, config.voxel.as_ref(), &mut warnings)?,
         _ => Vec::new(),
     };
+    stage_done(&mut stages.halo);
     let (normals, curvature) = estimate_tile_normals(&positions, &halo, &config.normals)?;
     let without_normal = normals.iter().filter(|n| **n == Vector3::zeros()).count() as u64;
+    stage_done(&mut stages.normals);
 
     write_output(
         input,
@@ -469,6 +501,8 @@ pub fn process_file(
         &normals,
         &curvature,
     )?;
+    stage_done(&mut stages.write);
+    log::debug!("{}: stage seconds {stages:?}", input.display());
     Ok(FileReport {
         points_in,
         outliers_removed: points_in - points_kept,
@@ -476,6 +510,7 @@ pub fn process_file(
         points_out: positions.len() as u64,
         without_normal,
         seconds: start.elapsed().as_secs_f64(),
+        stage_seconds: stages,
         warnings,
         ..empty_report(input, output)
     })
