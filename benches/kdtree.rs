@@ -45,10 +45,10 @@ fn downsample(points: &[Point3<f64>]) -> Vec<Point3<f64>> {
 }
 
 /// The best of `runs` timed calls of `f` in `pool` (ms), after two untimed
-/// calls there. On this 2-core VM a pool's idle workers sleep and the idle
-/// vCPU halts; the first calls after a switch of pools pay for waking them
-/// (a 2-thread build then measured no faster than a 1-thread one), which a
-/// per-frame pipeline keeping its pool busy never sees.
+/// calls there. On this 2-core VM the first calls after a switch of pools
+/// are slow (a 2-thread build then measured no faster than a 1-thread one),
+/// probably because the pool's sleeping workers, and the idle vCPU, must be
+/// woken first; a per-frame pipeline keeping its pool busy does not see it.
 fn warm_best_ms<T>(pool: &rayon::ThreadPool, runs: usize, mut f: impl FnMut() -> T + Send) -> f64 {
     pool.install(|| {
         for _ in 0..2 {

@@ -105,8 +105,14 @@ struct RecordLayout {
     /// output record: the point format's own fields, then every input extra
     /// field not named like one of [`normal_fields`].
     kept: Vec<std::ops::Range<usize>>,
-    /// Their total length: the offset of `NormalX` in the output record.
-    kept_len: usize,
+}
+
+impl RecordLayout {
+    /// The total length of the kept ranges: the offset of `NormalX` in the
+    /// output record.
+    fn kept_len(&self) -> usize {
+        self.kept.iter().map(|r| r.len()).sum()
+    }
 }
 
 /// The output header (the input's, with the layout VLRs replaced, input
@@ -145,21 +151,22 @@ fn output_header(
         }
         fields.push(field);
     }
-    let kept_len = kept.iter().map(|r| r.len()).sum::<usize>();
+    let layout = RecordLayout { kept };
     fields.extend(ours);
     let mut builder = las::Builder::from(input.clone());
     builder.vlrs.retain(|v| !is_layout_vlr(v));
     builder.evlrs.retain(|v| !is_layout_vlr(v));
     builder.vlrs.push(extra_bytes_vlr(&fields));
-    builder.point_format.extra_bytes = u16::try_from(kept_len - core_len + NORMAL_FIELDS_LEN)
-        .map_err(|_| Error::format(path, "too many extra bytes per point"))?;
+    builder.point_format.extra_bytes =
+        u16::try_from(layout.kept_len() - core_len + NORMAL_FIELDS_LEN)
+            .map_err(|_| Error::format(path, "too many extra bytes per point"))?;
     builder.point_format.is_compressed = compressed;
     builder.generating_software = "pointpipe batch".to_string();
     let header = builder.into_header().map_err(|source| Error::Las {
         path: path.to_path_buf(),
         source: Box::new(source),
     })?;
-    Ok((header, RecordLayout { kept, kept_len }))
+    Ok((header, layout))
 }
 
 /// The input's extra-bytes fields, or opaque fields covering its extra bytes
@@ -202,7 +209,7 @@ fn build_records(
 ) -> Result<Vec<u8>> {
     let in_len = output.records.record_len();
     let out_len = usize::from(header.point_format().len());
-    let kept_len = layout.kept_len;
+    let kept_len = layout.kept_len();
     if out_len != kept_len + NORMAL_FIELDS_LEN || layout.kept.iter().any(|r| r.end > in_len) {
         return Err(Error::format(path, "output record length mismatch"));
     }
@@ -312,12 +319,12 @@ mod tests {
             .collect()
     }
 
-    /// The last 16 bytes of record `j`, as four `f32`.
+    /// The last [`NORMAL_FIELDS_LEN`] bytes of record `j`, as four `f32`.
     fn normal_bytes(tile: &crate::batch::tiles::LasTile, j: usize) -> [f32; 4] {
         let len = tile.records.record_len();
         let r = &tile.records.raw_bytes()[j * len..(j + 1) * len];
         std::array::from_fn(|k| {
-            let at = len - 16 + 4 * k;
+            let at = len - NORMAL_FIELDS_LEN + 4 * k;
             f32::from_le_bytes(r[at..at + 4].try_into().unwrap())
         })
     }
