@@ -235,3 +235,53 @@ fn kitti_frame_gives_reference_voxel_count() {
     assert_eq!(two.points, down.points);
     assert_eq!(two.intensity, down.intensity);
 }
+
+/// A survey tile's records are quantised (here 0.01 ft steps at
+/// 637,000 / 850,000 / 400 ft, as Autzen): the centroid of a voxel must not
+/// depend on which other points share its file, so a tile cut out of a
+/// cloud gives bit for bit the centroids of the uncut cloud (a LAS writer
+/// quantises them again, and a last-bit difference on a rounding tie moves
+/// a point by one unit).
+#[test]
+fn centroids_of_quantised_points_do_not_depend_on_the_other_points() {
+    let mut rng = ChaCha8Rng::seed_from_u64(8);
+    let quantised = |offset: f64, steps: i64| offset + steps as f64 * 0.01;
+    // Scan-line order: sweeps across the whole extent, so the points of a
+    // voxel are spread over many blocks and interleaved with other tiles'.
+    let points: Vec<Point3<f64>> = (0..60_000)
+        .map(|i| {
+            let along = (i % 3_000) as i64 * 2 + rng.random_range(0..2);
+            let across = (i / 3_000) as i64 * 30 + rng.random_range(0..30);
+            Point3::new(
+                quantised(637_000.0, along),
+                quantised(850_000.0, across),
+                quantised(400.0, rng.random_range(0..2_000)),
+            )
+        })
+        .collect();
+    let voxel = VoxelConfig::new(0.5);
+    let whole = voxel_downsample(&PointCloud::from_points(points.clone()), &voxel).unwrap();
+    let inv = 1.0 / 0.5;
+    // The west half of the cloud, cut on a voxel boundary.
+    let cut_key = voxel_key(&Point3::new(637_030.0, 0.0, 0.0), inv)[0];
+    let west: Vec<Point3<f64>> = points
+        .iter()
+        .copied()
+        .filter(|p| voxel_key(p, inv)[0] < cut_key)
+        .collect();
+    let tile = voxel_downsample(&PointCloud::from_points(west), &voxel).unwrap();
+    let whole_by_key: BTreeMap<[i64; 3], Point3<f64>> = whole
+        .points
+        .iter()
+        .map(|p| (voxel_key(p, inv), *p))
+        .collect();
+    assert!(tile.len() > 1_000 && tile.len() < whole.len());
+    for p in &tile.points {
+        let q = whole_by_key[&voxel_key(p, inv)];
+        assert_eq!(
+            p.coords.map(f64::to_bits),
+            q.coords.map(f64::to_bits),
+            "{p} vs {q}"
+        );
+    }
+}
