@@ -19,9 +19,9 @@
 //! of the `j`-th point (in input order) that opened a new voxel. Centroids are
 //! the voxel's minimum corner plus the mean offset from it; the offsets are
 //! summed per run of consecutive points in one voxel (runs never cross a
-//! block of 4,096 points), as differences of the block's prefix sums, and
-//! the runs are added to their voxels in input order. Blocks have a fixed
-//! size, so the output is bit-identical at any rayon thread count.
+//! span of 64 points), as differences of the span's prefix sums, and the
+//! runs are added to their voxels in input order. Spans and blocks have a
+//! fixed size, so the output is bit-identical at any rayon thread count.
 //!
 //! # Performance notes
 //! KITTI frame at 0.25 m, 1 thread: the run scan takes about 55 % of the
@@ -32,12 +32,14 @@
 //! merged into the global table) lost most of its time to the mispredicted
 //! run changes (27 % of the points) and to a second lookup per block voxel:
 //! best of 500 calls, three alternating rounds on a loaded VM, 2.08–2.14 →
-//! 1.41 ms. Measured on the way there: a multiply-by-0-or-1 select of the
-//! run's first point (a loop-carried multiply-add) was no faster than the
-//! branches; comparing the floors as `f64` instead of the packed keys was
-//! slower (2.0 ms); blocks of 16,384 points cost 10 % more than 4,096 (their
-//! run buffers, 720 KB, are zeroed and page-faulted on every call); a table
-//! at load 0.28 instead of 0.57 gains 3 % for twice the memory.
+//! 1.41–1.47 ms. Measured on the way there: restarting the run's sums with
+//! a multiply by 0 or 1 (a loop-carried multiply-add) instead of the span
+//! prefix sums, 1.88 against 1.41 ms; prefix sums over whole blocks instead
+//! of 64-point spans, about 3 % faster but inexact for quantised records
+//! (see `RUN_SPAN`); comparing the floors as `f64` instead of the packed
+//! keys, slower (2.0 ms); blocks of 16,384 points instead of 4,096, slower
+//! (their run buffers, 720 against 180 KB, are zeroed on every call); a
+//! table at load 0.28 instead of 0.57, 3 % faster for twice the memory.
 //! The global table is sized for `n / 6` voxels and grown once after the
 //! first block when that block has more than one voxel per two points (a
 //! survey tile at a fine voxel size: 330k points in 328k voxels at 0.1 m
@@ -182,8 +184,9 @@ fn floor_to_i64(x: f64) -> i64 {
 /// 2. The points are cut into blocks of a fixed size (4,096 points,
 ///    independent of the thread count). One pass per block without
 ///    data-dependent branches finds the **runs** (maximal sequences of
-///    consecutive points with the same key) and the block's prefix sums of
-///    `p − corner of p's voxel` and of the intensities (`Centroid` only).
+///    consecutive points with the same key, cut at every 64th point) and
+///    the prefix sums of `p − corner of p's voxel` and of the intensities
+///    over each 64-point span (`Centroid` only).
 /// 3. The blocks' runs are merged **in block order** into one global table,
 ///    one lookup per run: a voxel not seen yet gets the next id (so ids
 ///    follow first occurrence), and every run adds its sums (a difference of
@@ -893,18 +896,18 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// (its index in the block's runs).
 ///
 /// One pass without data-dependent branches: every point gets its packed
-/// key, and a key unlike the previous point's starts a new run. The run
-/// index, its start, its key and the block's prefix sums of
-/// `p − corner of p's voxel` (and of the intensities) are stored at the
-/// run's index unconditionally, so the last write holds the run's end, and
-/// the 27 % of points of a KITTI frame at 0.25 m that start a run cost no
-/// mispredicted branch. The only loop-carried dependencies are one add per
-/// sum and the run counter.
+/// key, and a key unlike the previous point's (or the first point of a
+/// [`RUN_SPAN`]) starts a new run. The run index, its start, its key and the
+/// span's prefix sums of `p − corner of p's voxel` (and of the intensities)
+/// are stored at the run's index unconditionally, so the last write holds
+/// the run's end, and the 27 % of points of a KITTI frame at 0.25 m that
+/// start a run cost no mispredicted branch. The only loop-carried
+/// dependencies are one add per sum and the run counter.
 ///
-/// The offsets from the corner are below `voxel_size` per axis, so a
-/// block's prefix sums stay below 16,384 · `voxel_size` and a run's sum (a
-/// difference of two of them) is exact to about 4e-12 `voxel_size`, at any
-/// distance from the origin.
+/// The offsets from the corner are below `voxel_size` per axis, so a span's
+/// prefix sums stay below 64 · `voxel_size` and a run's sum (a difference
+/// of two of them) is exact to about 1e-14 `voxel_size` at any distance
+/// from the origin, and exact for quantised records (see [`RUN_SPAN`]).
 fn scan_block<P: KeyPacker, const SUMS: bool, const INTENSITY: bool, const IDS: bool>(
     points: &[Point3<f64>],
     range: std::ops::Range<usize>,

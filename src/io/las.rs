@@ -17,7 +17,7 @@
 //! ever non-finite. Waveform packets, NIR and extra bytes are not kept.
 //!
 //! # Writing
-//! See [`write`].
+//! See [`write()`].
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Cursor, Read, Seek, SeekFrom};

@@ -22,7 +22,7 @@
 //! [`ReadReport::dropped_non_finite`].
 //!
 //! # Writing
-//! [`write`] writes to a temporary file in the target folder and renames it
+//! [`write()`] writes to a temporary file in the target folder and renames it
 //! over the target only when everything was written, so a failed or
 //! interrupted write never leaves a half-written file behind.
 //!
