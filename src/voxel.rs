@@ -241,7 +241,7 @@ pub fn voxel_downsample_with_representatives(
             normals: cloud.normals.as_deref(),
         },
     };
-    // Time and normal sums take a second pass over each block, by local id.
+    // Time and normals are added per point by the merge, by voxel id.
     let mut local_ids = if request.time.is_some() || request.normals.is_some() {
         vec![0u32; cloud.len()]
     } else {
@@ -290,8 +290,8 @@ pub struct VoxelAssignment {
 }
 
 /// Groups points by voxel (steps 1–3 of [`voxel_downsample`] without sums;
-/// each block records the local voxel of each of its points, which the merge
-/// turns into global ids).
+/// each block records the run of each of its points, which the merge turns
+/// into voxel ids).
 ///
 /// `inv_voxel_size` is `1 / voxel_size` (1/metres), finite and `> 0`.
 ///
@@ -318,9 +318,9 @@ struct Request<'a> {
     /// Offset sums and counts of positions (and intensity sums, if given).
     positions: bool,
     intensity: Option<&'a [f32]>,
-    /// Summed in a second pass over each block (needs local ids).
+    /// Added per point by the merge (needs per-point ids).
     time: Option<&'a [f64]>,
-    /// Summed in a second pass over each block (needs local ids).
+    /// Added per point by the merge (needs per-point ids).
     normals: Option<&'a [Vector3<f64>]>,
 }
 
