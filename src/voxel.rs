@@ -1129,10 +1129,17 @@ fn add_attributes(request: &Request, start: usize, ids: &[u32], merged: &mut Mer
 fn centroid_cloud(cloud: &PointCloud, request: &Request, merged: &Merged) -> PointCloud {
     let reps = &merged.representatives;
     let pick = |v: &Option<Vec<f64>>| v.as_ref().map(|v| reps.iter().map(|&i| v[i]).collect());
+    // A voxel of one point gives that point unchanged: corner + (p − corner)
+    // can differ from p in the last bit, and so can a run's sum taken as a
+    // difference of prefix sums.
     let points = merged
         .sums
         .iter()
-        .map(|s| s.corner + s.offset / f64::from(s.count))
+        .zip(reps)
+        .map(|(s, &r)| match s.count {
+            1 => cloud.points[r],
+            n => s.corner + s.offset / f64::from(n),
+        })
         .collect();
     let intensity = cloud.intensity.as_ref().map(|_| {
         merged
