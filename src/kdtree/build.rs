@@ -27,7 +27,19 @@
 //!   Timed per level, that level is the most expensive one: introselect
 //!   costs about 6 ns per item there against 2.5 ns in nodes of ≥ 1,024;
 //! - the items written in chunks by a plain loop (no per-item flag store):
-//!   within the noise (rebuild 4.69–4.94 against 4.79–5.04 ms).
+//!   within the noise (rebuild 4.69–4.94 against 4.79–5.04 ms);
+//! - the input indices written by the partition's leaves while their items
+//!   are in cache, instead of a separate pass over the partitioned items:
+//!   slower (KITTI frame, 1 thread, best of 300, three alternating runs:
+//!   3.09–3.28 → 3.27–3.39 ms);
+//! - the root split out of place while the items are created (the split
+//!   axis and two pivots from 1,024 sampled keys, a parallel pass counting
+//!   each chunk's keys below, within and above the pivots, a parallel pass
+//!   creating the items straight into the three regions, introselect within
+//!   the band): it removes the serial root introselect (about 0.18 ms) from
+//!   a 2-thread build, but the two passes cost more than the one they
+//!   replace plus that introselect (1 thread 3.06–3.09 → 3.21–3.35 ms; 2
+//!   threads 1.66–1.81 → 1.66–2.05 ms).
 //!
 //! The layout is written in one recursion over the leaves (coordinates and
 //! leaf boxes together, from the indices) after the partition buffer is

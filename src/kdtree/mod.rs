@@ -112,7 +112,12 @@ pub struct KdTreeConfig {
     /// 6.33**; 48: 4.92 / 81.6 / 5.23; 64: 4.21 / 101.2 / 5.86. Leaf sizes
     /// that give the same leaf count give the same tree (24 and 32 on the
     /// 18.6k-point 0.25 m cloud). Each halving of the leaf count saves one
-    /// level of median partitioning; 64 costs the kNN a quarter more.
+    /// level of median partitioning; 64 costs the kNN a quarter more. The
+    /// same sweep after the layout prefetch (one run, quieter VM): 16: 4.15
+    /// / 63.1 / 6.45 ms; 24: 4.07 / 64.5 / 4.62; **32: 3.27 / 67.2 / 4.63**;
+    /// 48: 3.19 / 76.3 / 3.71; 64: 2.60 / 76.3 / 4.83. 32 and 48 give the
+    /// same tree of the full frame (4,096 leaves), so their kNN difference is
+    /// the run's noise; 48 halves the leaves of the 0.25 m cloud.
     pub leaf_size: usize,
     /// Nodes with fewer points than this are built serially (no
     /// `rayon::join`); any value is valid. Default 8192.
