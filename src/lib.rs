@@ -67,6 +67,7 @@ pub mod io;
 pub mod kdtree;
 pub mod normals;
 pub mod odometry;
+mod prefetch;
 pub mod simulate;
 #[cfg(feature = "viewer")]
 pub mod viewer;

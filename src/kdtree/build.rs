@@ -71,6 +71,7 @@ use rayon::prelude::*;
 use super::leaf_layout::LeafLayout;
 use super::{KdTree, KdTreeConfig, NodeBox};
 use crate::error::{Error, Result};
+use crate::prefetch::prefetch;
 
 /// One point during the build: its coordinates relative to the first point,
 /// rounded to f32 and mapped to integers in IEEE total order, and its input
@@ -275,7 +276,7 @@ fn lay_out(
         let mut b = EMPTY_BOX;
         for (t, &i) in indices.iter().enumerate() {
             if let Some(&j) = ahead.get(t + PREFETCH_DISTANCE) {
-                prefetch(&points[j as usize]);
+                prefetch_point(&points[j as usize]);
             }
             let p = &points[i as usize];
             (out.x[t], out.y[t], out.z[t]) = (p.x, p.y, p.z);
@@ -322,18 +323,9 @@ const PREFETCH_DISTANCE: usize = 128;
 /// L2); plain loads left about ten of them in flight, and the gather took
 /// a fifth to a third of a 1-thread build's `perf` samples.
 #[inline(always)]
-fn prefetch(p: &Point3<f64>) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint: it never faults, reads nothing into the
-    // program's state and writes nothing; SSE is part of the x86_64
-    // baseline. Both addresses lie inside `*p`.
-    unsafe {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        _mm_prefetch::<_MM_HINT_T0>((&p.x as *const f64).cast::<i8>());
-        _mm_prefetch::<_MM_HINT_T0>((&p.z as *const f64).cast::<i8>());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
+fn prefetch_point(p: &Point3<f64>) {
+    prefetch(&p.x);
+    prefetch(&p.z);
 }
 
 /// Points per rayon task in the element-wise passes.
