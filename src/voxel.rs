@@ -46,7 +46,6 @@
 //! otherwise grows and rehashes it four times, 42 → 15 ms). The `Centroid`
 //! output is built from the sums directly; the merge prefetches the home
 //! slot of the run 24 ahead before probing the current one.
-//! array cost more per run start than the merge saves.
 
 use nalgebra::{Point3, Vector3};
 use std::sync::Mutex;
