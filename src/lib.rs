@@ -13,6 +13,9 @@
 //! | trajectory evaluation (ATE, RPE, KITTI) | [`eval`] | [`eval::evaluate`] |
 //! | simulated spinning LiDAR for demos and tests | [`simulate`] | [`simulate::Simulator`] |
 //! | LAS/LAZ tile batches | [`batch`] | [`batch::run_batch`] |
+//! | exact geodesic search on WGS84 (lon/lat) | [`geo`] | [`geo::GeoIndex`] |
+//! | proximity layers: kNN, radius, per-category counts | [`layer`] | [`layer::Layer::load`] |
+//! | the layers behind an HTTP API | [`serve`] | [`serve::run`] |
 //!
 //! Units are metres and radians (seconds for time); poses are
 //! `nalgebra::Isometry3<f64>` named by frames (`target_from_source`,
@@ -62,12 +65,15 @@ pub mod batch;
 pub mod cloud;
 pub mod error;
 pub mod eval;
+pub mod geo;
 pub mod icp;
 pub mod io;
 pub mod kdtree;
+pub mod layer;
 pub mod normals;
 pub mod odometry;
 mod prefetch;
+pub mod serve;
 pub mod simulate;
 #[cfg(feature = "viewer")]
 pub mod viewer;

@@ -44,6 +44,10 @@ enum Command {
     Demo(cli::demo::Args),
     /// Write a simulated LiDAR sequence in KITTI layout.
     Simulate(cli::simulate::Args),
+    /// Serve proximity layers over HTTP: kNN, radius and per-category counts (WGS84-exact).
+    Serve(cli::serve::Args),
+    /// Answer one kNN / radius / stats query on a layer file without a server (same JSON).
+    Query(cli::query::Args),
     /// Batch-process a directory of LAS/LAZ tiles (outliers, voxel, normals).
     Batch(cli::batch::Args),
     /// Look at point clouds in a 3D window, or render a screenshot (feature `viewer`).
@@ -88,6 +92,8 @@ fn main() -> ExitCode {
         Command::Demo(a) => cli::demo::run(a, &ctx),
         Command::Simulate(a) => cli::simulate::run(a, &ctx),
         Command::Batch(a) => cli::batch::run(a, &ctx),
+        Command::Serve(a) => cli::serve::run(a, &ctx),
+        Command::Query(a) => cli::query::run(a, &ctx),
         #[cfg(feature = "viewer")]
         Command::View(a) => cli::view::run(a, &ctx),
     };

@@ -9,7 +9,9 @@ pub mod info;
 pub mod neighbors;
 pub mod normals;
 pub mod odometry;
+pub mod query;
 pub mod register;
+pub mod serve;
 pub mod simulate;
 #[cfg(feature = "viewer")]
 pub mod view;

@@ -1,0 +1,287 @@
+//! Answers of layer queries and their JSON / GeoJSON documents.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
+use serde_json::{Value, json};
+
+use super::attributes::{Attributes, Column};
+use super::{Layer, LayerIndex};
+
+/// One point of an answer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hit {
+    /// The point's 0-based index in its file.
+    pub id: usize,
+    /// Distance from the query: geodesic metres on WGS84 (geographic
+    /// layers) or Euclidean in the layer's unit (cartesian layers).
+    pub distance: f64,
+}
+
+/// The answer of a kNN or radius query, ascending by `(distance, id)`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Answer {
+    /// The points found.
+    pub hits: Vec<Hit>,
+    /// k-d tree nodes entered (pruning health).
+    pub nodes_visited: u64,
+    /// True when a radius query's `limit` cut the answer.
+    pub truncated: bool,
+}
+
+/// Counts of the points within a radius, per value of a column.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct StatsAnswer {
+    /// Points within the radius.
+    pub count: u64,
+    /// The column counted by.
+    pub by: String,
+    /// Count per value (the empty string for missing values), sorted by value.
+    pub counts: BTreeMap<String, u64>,
+    /// k-d tree nodes entered.
+    pub nodes_visited: u64,
+}
+
+/// A JSON document answering one query, serialised straight from the layer
+/// (no intermediate JSON tree): a GeoJSON FeatureCollection for geographic
+/// layers (RFC 7946; it parses as a `geojson::FeatureCollection`), a plain
+/// object for cartesian layers and `stats`. Serialise it with `serde_json`.
+#[derive(Debug, Clone)]
+pub enum AnswerDocument<'a> {
+    /// kNN / radius answer on a geographic layer (`application/geo+json`).
+    Geo(Document<'a>),
+    /// kNN / radius answer on a cartesian layer (`application/json`).
+    Cartesian(Document<'a>),
+    /// `stats` answer, or any other plain JSON (`application/json`).
+    Json(Value),
+}
+
+/// The parts of a kNN / radius answer document.
+#[derive(Debug, Clone, Copy)]
+pub struct Document<'a> {
+    layer: &'a Layer,
+    answer: &'a Answer,
+    took_us: u64,
+    with_truncated: bool,
+}
+
+impl AnswerDocument<'_> {
+    /// The media type of the document.
+    pub fn content_type(&self) -> &'static str {
+        match self {
+            AnswerDocument::Geo(_) => "application/geo+json",
+            _ => "application/json",
+        }
+    }
+}
+
+impl Serialize for AnswerDocument<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            AnswerDocument::Geo(d) => {
+                let mut map = serializer.serialize_map(None)?;
+                map.serialize_entry("type", "FeatureCollection")?;
+                map.serialize_entry("features", &GeoFeatures(d))?;
+                d.serialize_meta(&mut map)?;
+                map.end()
+            }
+            AnswerDocument::Cartesian(d) => {
+                let mut map = serializer.serialize_map(None)?;
+                map.serialize_entry("neighbors", &CartesianHits(d))?;
+                d.serialize_meta(&mut map)?;
+                map.end()
+            }
+            AnswerDocument::Json(v) => v.serialize(serializer),
+        }
+    }
+}
+
+impl Document<'_> {
+    fn serialize_meta<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
+        map.serialize_entry("generation", &self.layer.generation)?;
+        map.serialize_entry("nodes_visited", &self.answer.nodes_visited)?;
+        map.serialize_entry("took_us", &self.took_us)?;
+        if self.with_truncated {
+            map.serialize_entry("truncated", &self.answer.truncated)?;
+        }
+        Ok(())
+    }
+}
+
+/// The features of a geographic answer.
+struct GeoFeatures<'a>(&'a Document<'a>);
+
+impl Serialize for GeoFeatures<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let d = self.0;
+        let LayerIndex::Geographic(index) = &d.layer.index else {
+            return serializer.collect_seq(std::iter::empty::<()>());
+        };
+        serializer.collect_seq(d.answer.hits.iter().map(|hit| GeoFeature {
+            layer: d.layer,
+            lon_lat: index.lon_lat(hit.id),
+            hit: *hit,
+        }))
+    }
+}
+
+/// One GeoJSON Feature: id, Point geometry, properties.
+struct GeoFeature<'a> {
+    layer: &'a Layer,
+    lon_lat: [f64; 2],
+    hit: Hit,
+}
+
+impl Serialize for GeoFeature<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(4))?;
+        map.serialize_entry("type", "Feature")?;
+        map.serialize_entry("id", &self.hit.id)?;
+        map.serialize_entry("geometry", &PointGeometry(self.lon_lat))?;
+        map.serialize_entry(
+            "properties",
+            &Properties {
+                attributes: &self.layer.attributes,
+                hit: self.hit,
+                distance_name: "distance_m",
+                id_name: "id",
+            },
+        )?;
+        map.end()
+    }
+}
+
+/// `{"type": "Point", "coordinates": [lon, lat]}`.
+struct PointGeometry([f64; 2]);
+
+impl Serialize for PointGeometry {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("type", "Point")?;
+        map.serialize_entry("coordinates", &self.0)?;
+        map.end()
+    }
+}
+
+/// The stored attributes of a point, then its id and distance.
+struct Properties<'a> {
+    attributes: &'a Attributes,
+    hit: Hit,
+    distance_name: &'static str,
+    id_name: &'static str,
+}
+
+impl Serialize for Properties<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        self.serialize_into(&mut map)?;
+        map.end()
+    }
+}
+
+impl Properties<'_> {
+    fn serialize_into<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
+        for (name, column) in self.attributes.names.iter().zip(&self.attributes.columns) {
+            map.serialize_entry(name, &CellRef(column, self.hit.id))?;
+        }
+        map.serialize_entry(self.id_name, &self.hit.id)?;
+        map.serialize_entry(self.distance_name, &self.hit.distance)
+    }
+}
+
+/// One attribute value, serialised as [`Column::json`] gives it.
+struct CellRef<'a>(&'a Column, usize);
+
+impl Serialize for CellRef<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let (column, i) = (self.0, self.1);
+        match column {
+            Column::Text { .. } => serializer.serialize_str(&column.text(i)),
+            Column::Number(v) => super::attributes::number(v[i]).serialize(serializer),
+            Column::Json(v) => v[i].serialize(serializer),
+        }
+    }
+}
+
+/// The neighbours of a cartesian answer.
+struct CartesianHits<'a>(&'a Document<'a>);
+
+impl Serialize for CartesianHits<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let d = self.0;
+        let LayerIndex::Cartesian { points, .. } = &d.layer.index else {
+            return serializer.collect_seq(std::iter::empty::<()>());
+        };
+        serializer.collect_seq(d.answer.hits.iter().map(|&hit| CartesianHit {
+            attributes: &d.layer.attributes,
+            xyz: [points[hit.id].x, points[hit.id].y, points[hit.id].z],
+            hit,
+        }))
+    }
+}
+
+/// `{"index", "x", "y", "z", "distance", attributes...}`.
+struct CartesianHit<'a> {
+    attributes: &'a Attributes,
+    xyz: [f64; 3],
+    hit: Hit,
+}
+
+impl Serialize for CartesianHit<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("x", &self.xyz[0])?;
+        map.serialize_entry("y", &self.xyz[1])?;
+        map.serialize_entry("z", &self.xyz[2])?;
+        Properties {
+            attributes: self.attributes,
+            hit: self.hit,
+            distance_name: "distance",
+            id_name: "index",
+        }
+        .serialize_into(&mut map)?;
+        map.end()
+    }
+}
+
+impl Layer {
+    /// The document of `answer`, with the top-level members `generation`,
+    /// `nodes_visited`, `took_us` (and `truncated` when `with_truncated`).
+    ///
+    /// Geographic: a FeatureCollection whose features are in answer order,
+    /// each with `id` = the point's id, geometry `Point [lon, lat]` (RFC 7946
+    /// order) and properties = the stored attributes + `id` + `distance_m`
+    /// (metres, geodesic on WGS84). Cartesian: `{"neighbors": [{"x", "y",
+    /// "z", attributes..., "index", "distance"}], ...}`.
+    pub fn answer_document<'a>(
+        &'a self,
+        answer: &'a Answer,
+        took_us: u64,
+        with_truncated: bool,
+    ) -> AnswerDocument<'a> {
+        let document = Document {
+            layer: self,
+            answer,
+            took_us,
+            with_truncated,
+        };
+        match self.index {
+            LayerIndex::Geographic(_) => AnswerDocument::Geo(document),
+            LayerIndex::Cartesian { .. } => AnswerDocument::Cartesian(document),
+        }
+    }
+
+    /// The document of a `stats` answer: `{"count", "by", "counts",
+    /// "generation", "nodes_visited", "took_us"}`.
+    pub fn stats_document(&self, stats: &StatsAnswer, took_us: u64) -> AnswerDocument<'static> {
+        AnswerDocument::Json(json!({
+            "count": stats.count,
+            "by": stats.by,
+            "counts": stats.counts,
+            "generation": self.generation,
+            "nodes_visited": stats.nodes_visited,
+            "took_us": took_us,
+        }))
+    }
+}

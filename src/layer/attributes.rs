@@ -1,0 +1,225 @@
+//! Per-point attribute columns of a layer, returned with every answer.
+
+use serde_json::{Number, Value};
+
+/// One attribute column: a value per point.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Column {
+    /// Text, all values in one arena (`ends[i]` is the end of value `i`).
+    Text {
+        /// The concatenated values.
+        text: String,
+        /// End offset of each value in `text`.
+        ends: Vec<usize>,
+    },
+    /// Numbers; NaN stands for a missing value (an empty CSV cell), returned
+    /// as JSON `null`.
+    Number(Vec<f64>),
+    /// Arbitrary JSON values (GeoJSON properties).
+    Json(Vec<Value>),
+}
+
+impl Column {
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        match self {
+            Column::Text { ends, .. } => ends.len(),
+            Column::Number(v) => v.len(),
+            Column::Json(v) => v.len(),
+        }
+    }
+
+    /// True when the column holds no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Value `i` as JSON: a string, a number (integers without a fraction),
+    /// `null` for a missing number, or the stored JSON value.
+    ///
+    /// # Panics
+    /// When `i >= self.len()` (a programming error).
+    pub fn json(&self, i: usize) -> Value {
+        match self {
+            Column::Text { .. } => Value::String(self.text(i).into_owned()),
+            Column::Number(v) => number(v[i]),
+            Column::Json(v) => v[i].clone(),
+        }
+    }
+
+    /// Value `i` as text, the form category filters and `stats` compare:
+    /// the text itself, a number as JSON prints it, a JSON string's content,
+    /// other JSON values serialised; a missing value is the empty string.
+    ///
+    /// # Panics
+    /// When `i >= self.len()` (a programming error).
+    pub fn text(&self, i: usize) -> std::borrow::Cow<'_, str> {
+        use std::borrow::Cow;
+        match self {
+            Column::Text { text, ends } => {
+                let start = if i == 0 { 0 } else { ends[i - 1] };
+                Cow::Borrowed(&text[start..ends[i]])
+            }
+            Column::Number(v) if v[i].is_nan() => Cow::Borrowed(""),
+            Column::Number(v) => Cow::Owned(number(v[i]).to_string()),
+            Column::Json(v) => match &v[i] {
+                Value::String(s) => Cow::Borrowed(s.as_str()),
+                Value::Null => Cow::Borrowed(""),
+                other => Cow::Owned(other.to_string()),
+            },
+        }
+    }
+
+    /// Approximate heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Column::Text { text, ends } => text.capacity() + ends.capacity() * 8,
+            Column::Number(v) => v.capacity() * 8,
+            Column::Json(v) => v.capacity() * std::mem::size_of::<Value>(),
+        }
+    }
+}
+
+/// A JSON number for `x`: an integer when `x` is integral and within ±2^53,
+/// `null` when `x` is NaN or infinite.
+pub(super) fn number(x: f64) -> Value {
+    if x.fract() == 0.0 && x.abs() <= 9_007_199_254_740_992.0 {
+        Value::Number(Number::from(x as i64))
+    } else {
+        Number::from_f64(x).map_or(Value::Null, Value::Number)
+    }
+}
+
+/// Builds a text column value by value.
+#[derive(Debug, Default)]
+pub(crate) struct TextBuilder {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl TextBuilder {
+    pub(crate) fn push(&mut self, value: &str) {
+        self.text.push_str(value);
+        self.ends.push(self.text.len());
+    }
+
+    /// The column: numbers when every non-empty value is a finite decimal
+    /// number without a leading zero (so codes like "007" stay text) and at
+    /// least one value is non-empty; text otherwise.
+    pub(crate) fn finish(mut self) -> Column {
+        let mut numbers = Vec::with_capacity(self.ends.len());
+        let mut any = false;
+        let mut start = 0;
+        for &end in &self.ends {
+            let s = &self.text[start..end];
+            start = end;
+            if s.is_empty() {
+                numbers.push(f64::NAN);
+                continue;
+            }
+            match parse_plain_number(s) {
+                Some(x) => {
+                    any = true;
+                    numbers.push(x);
+                }
+                None => {
+                    self.text.shrink_to_fit();
+                    self.ends.shrink_to_fit();
+                    return Column::Text {
+                        text: self.text,
+                        ends: self.ends,
+                    };
+                }
+            }
+        }
+        if any {
+            Column::Number(numbers)
+        } else {
+            self.text.shrink_to_fit();
+            Column::Text {
+                text: self.text,
+                ends: self.ends,
+            }
+        }
+    }
+}
+
+/// A finite number written plainly (`-12`, `3.5`, `1e3`), not `nan`, `inf`,
+/// `+5`, `.5`, nor with a leading zero before other digits (`007`).
+fn parse_plain_number(s: &str) -> Option<f64> {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    let first = digits.as_bytes().first()?;
+    if !first.is_ascii_digit() {
+        return None;
+    }
+    if digits.len() > 1 && *first == b'0' && digits.as_bytes()[1].is_ascii_digit() {
+        return None;
+    }
+    s.parse::<f64>().ok().filter(|x| x.is_finite())
+}
+
+/// The attribute columns of a layer: names and one [`Column`] each, all of
+/// the layer's length.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Attributes {
+    /// Column names, in file order.
+    pub names: Vec<String>,
+    /// The columns, parallel to `names`.
+    pub columns: Vec<Column>,
+}
+
+impl Attributes {
+    /// The index of the column called `name` (exact match), if any.
+    pub fn find(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|n| n == name)
+    }
+
+    /// The attributes of point `i` as a JSON object, columns in file order.
+    pub fn object(&self, i: usize) -> serde_json::Map<String, Value> {
+        self.names
+            .iter()
+            .zip(&self.columns)
+            .map(|(name, column)| (name.clone(), column.json(i)))
+            .collect()
+    }
+
+    /// Approximate heap bytes held by all columns.
+    pub fn heap_bytes(&self) -> usize {
+        self.columns.iter().map(Column::heap_bytes).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn column(values: &[&str]) -> Column {
+        let mut b = TextBuilder::default();
+        for v in values {
+            b.push(v);
+        }
+        b.finish()
+    }
+
+    #[test]
+    fn numbers_and_text_are_told_apart() {
+        let c = column(&["1", "", "2.5"]);
+        assert!(matches!(c, Column::Number(_)));
+        assert_eq!(
+            (0..3).map(|i| c.json(i)).collect::<Vec<_>>(),
+            [serde_json::json!(1), Value::Null, serde_json::json!(2.5)]
+        );
+        let c = column(&["007", "12"]);
+        assert!(matches!(c, Column::Text { .. }));
+        assert_eq!(c.text(0), "007");
+        assert_eq!(c.json(1), Value::String("12".into()));
+        assert!(matches!(column(&["nan", "1"]), Column::Text { .. }));
+        assert!(matches!(column(&["", ""]), Column::Text { .. }));
+        let n = column(&["3", "-4.5", ""]);
+        assert_eq!(n.json(0), serde_json::json!(3));
+        assert_eq!(n.json(1), serde_json::json!(-4.5));
+        assert_eq!(n.json(2), Value::Null);
+        assert_eq!(n.text(0), "3");
+        assert_eq!(n.text(2), "");
+    }
+}

@@ -1,0 +1,247 @@
+//! `pointpipe serve`: the layers of [`crate::layer`] behind an HTTP API
+//! (axum on tokio). Handlers only parse, call the layer and format.
+//!
+//! # Endpoints
+//! - `GET /v1/layers`: per layer its name, kind, point count, bbox, CRS,
+//!   generation, load and build time, tree height and log2 n.
+//! - `GET /v1/layers/{name}/knn?lon=..&lat=..&k=10[&max_radius_m=..][&category=..]`
+//!   (cartesian: `x`, `y`, `z`, `max_radius`); `POST /v1/layers/{name}/knn`
+//!   with `{"point": {"type": "Point", "coordinates": [lon, lat]}, "k": 10,
+//!   "max_radius_meters": 5000, "category_filter": "US"}`.
+//! - `GET /v1/layers/{name}/radius?lon=..&lat=..&radius_m=..[&limit=1000]`.
+//! - `GET /v1/layers/{name}/stats?lon=..&lat=..&radius_m=..[&by=COL]`.
+//! - `POST /v1/layers/{name}/batch`: a JSON array of kNN / radius queries,
+//!   answered in parallel, in order.
+//! - `GET /healthz` (the process is up), `GET /readyz` (200 once every layer
+//!   is loaded and indexed, 503 before).
+//!
+//! Geographic answers are GeoJSON FeatureCollections (`application/geo+json`);
+//! see [`crate::layer::Layer::answer_document`]. Every error is an RFC 9457
+//! `application/problem+json` body ([`Problem`]): 400 for a parameter
+//! outside its rule (naming the field and the rule), 404 for an unknown
+//! layer or route, 405 for a wrong method, 413 for a body over the limit,
+//! 415 for a body that is not JSON, 503 while loading or past the deadline.
+
+mod params;
+mod problem;
+mod routes;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+
+pub use problem::Problem;
+
+use crate::error::{Error, Result};
+use crate::layer::{Layer, LayerSpec, QueryLimits};
+
+/// Everything `pointpipe serve` needs, validated by [`ServeConfig::validate`].
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Address to listen on. Default `127.0.0.1:8080`; port 0 picks a free one.
+    pub addr: SocketAddr,
+    /// The layers to load (at least one, distinct names).
+    pub layers: Vec<LayerSpec>,
+    /// Query limits (k, radius, limit, batch size).
+    pub limits: QueryLimits,
+    /// Deadline of each request; past it the answer is a 503. Default 2 s.
+    pub timeout: Duration,
+    /// Largest request body, bytes (413 beyond). Default 4 MiB.
+    pub max_body_bytes: usize,
+    /// Async worker threads (default: the number of cores).
+    pub workers: Option<usize>,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            layers: Vec::new(),
+            limits: QueryLimits::default(),
+            timeout: Duration::from_secs(2),
+            max_body_bytes: 4 << 20,
+            workers: None,
+        }
+    }
+}
+
+impl ServeConfig {
+    /// Checks the configuration.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for no layer, a repeated layer name, a
+    /// zero timeout, body limit or worker count, or invalid limits.
+    pub fn validate(&self) -> Result<()> {
+        if self.layers.is_empty() {
+            return Err(Error::invalid(
+                "layer",
+                "none",
+                "give at least one --layer NAME=PATH",
+            ));
+        }
+        for (i, spec) in self.layers.iter().enumerate() {
+            if self.layers[..i].iter().any(|s| s.name == spec.name) {
+                return Err(Error::invalid(
+                    "layer",
+                    &spec.name,
+                    "layer names must be distinct",
+                ));
+            }
+        }
+        if self.timeout.is_zero() {
+            return Err(Error::invalid("timeout", "0", "must be positive"));
+        }
+        if self.max_body_bytes == 0 {
+            return Err(Error::invalid("max_body_bytes", 0, "must be positive"));
+        }
+        if self.workers == Some(0) {
+            return Err(Error::invalid("workers", 0, "must be at least 1"));
+        }
+        self.limits.validate()
+    }
+}
+
+/// One named layer: the snapshot queries read, swapped atomically.
+pub(crate) struct Slot {
+    pub(crate) spec: LayerSpec,
+    pub(crate) current: ArcSwapOption<Layer>,
+}
+
+/// What every handler shares (behind an `Arc`).
+pub(crate) struct AppState {
+    pub(crate) slots: Vec<Slot>,
+    pub(crate) limits: QueryLimits,
+    pub(crate) ready: AtomicBool,
+}
+
+impl AppState {
+    /// The current snapshot of layer `name`.
+    pub(crate) fn layer(&self, name: &str) -> std::result::Result<Arc<Layer>, Problem> {
+        let slot = self
+            .slots
+            .iter()
+            .find(|s| s.spec.name == name)
+            .ok_or_else(|| Problem::unknown_layer(name))?;
+        slot.current.load_full().ok_or_else(|| {
+            Problem::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                format!("layer '{name}' is still loading"),
+            )
+        })
+    }
+}
+
+/// Runs the service until Ctrl-C or SIGTERM: binds `config.addr`, calls
+/// `on_bound` with the bound address (the port when 0 was asked), loads and
+/// indexes the layers in the background (`/readyz` says when), then serves;
+/// in-flight requests finish before it returns.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] for an invalid config; [`Error::Io`] when the
+/// address cannot be bound; the loading error of the first layer that fails
+/// (the service stops: a layer that cannot be read is a startup error).
+pub fn run(config: ServeConfig, on_bound: impl FnOnce(SocketAddr) + Send) -> Result<()> {
+    config.validate()?;
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if let Some(n) = config.workers {
+        runtime.worker_threads(n);
+    }
+    let runtime = runtime.build().map_err(|e| Error::io("tokio runtime", e))?;
+    runtime.block_on(serve(config, on_bound))
+}
+
+async fn serve(config: ServeConfig, on_bound: impl FnOnce(SocketAddr) + Send) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .map_err(|e| Error::io(config.addr.to_string(), e))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| Error::io(config.addr.to_string(), e))?;
+    let state = Arc::new(AppState {
+        slots: config
+            .layers
+            .iter()
+            .map(|spec| Slot {
+                spec: spec.clone(),
+                current: ArcSwapOption::empty(),
+            })
+            .collect(),
+        limits: config.limits,
+        ready: AtomicBool::new(false),
+    });
+    let app = routes::router(state.clone(), config.timeout, config.max_body_bytes);
+    on_bound(bound);
+    log::info!("listening on http://{bound}");
+
+    let (failed_tx, mut failed_rx) = tokio::sync::oneshot::channel::<Error>();
+    let loader = state.clone();
+    tokio::task::spawn_blocking(move || {
+        for slot in &loader.slots {
+            match Layer::load(&slot.spec, 1) {
+                Ok(layer) => {
+                    log::info!(
+                        "layer '{}': {} points from {} (load {:.0} ms, index {:.0} ms)",
+                        layer.name,
+                        layer.len(),
+                        layer.source.display(),
+                        layer.load_ms,
+                        layer.build_ms
+                    );
+                    slot.current.store(Some(Arc::new(layer)));
+                }
+                Err(e) => {
+                    let _ = failed_tx.send(e);
+                    return;
+                }
+            }
+        }
+        loader.ready.store(true, Ordering::Release);
+    });
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = stop_rx.await;
+    });
+    let server = tokio::spawn(async move { server.await });
+    let outcome = tokio::select! {
+        failed = &mut failed_rx => match failed {
+            Ok(e) => Err(e),
+            Err(_) => { wait_for_signal().await; Ok(()) }
+        },
+        () = wait_for_signal() => Ok(()),
+    };
+    state.ready.store(false, Ordering::Release);
+    let _ = stop_tx.send(());
+    match server.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(Error::io(bound.to_string(), e)),
+        Err(e) => return Err(Error::io(bound.to_string(), std::io::Error::other(e))),
+    }
+    outcome
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn wait_for_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

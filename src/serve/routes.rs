@@ -1,0 +1,317 @@
+//! The router: small handlers, validation in extractors, a deadline and a
+//! body limit as middleware.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{
+    DefaultBodyLimit, FromRequest, FromRequestParts, Path, RawQuery, Request, State,
+};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use rayon::prelude::*;
+use serde_json::{Value, json};
+
+use super::params::{self, BatchQuery, KnnParams, QueryFields, RadiusParams, StatsParams};
+use super::{AppState, Problem};
+use crate::layer::{Answer, AnswerDocument, Layer};
+
+type Shared = Arc<AppState>;
+
+/// The service's routes over `state`.
+pub(crate) fn router(state: Shared, timeout: Duration, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/v1/layers", get(layers))
+        .route("/v1/layers/{name}/knn", get(knn_get).post(knn_post))
+        .route("/v1/layers/{name}/radius", get(radius_get))
+        .route("/v1/layers/{name}/stats", get(stats_get))
+        .route("/v1/layers/{name}/batch", post(batch_post))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(middleware::from_fn_with_state(timeout, deadline))
+        .with_state(state)
+}
+
+/// 503 with a problem body when the handler takes longer than the deadline.
+async fn deadline(State(timeout): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the request took longer than the {} ms deadline",
+                timeout.as_millis()
+            ),
+        )
+        .into_response(),
+    }
+}
+
+async fn not_found() -> Problem {
+    Problem::new(StatusCode::NOT_FOUND, "no such route (see /v1/layers)")
+}
+
+async fn method_not_allowed() -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed on this route",
+    )
+}
+
+async fn healthz() -> Response {
+    axum::Json(json!({"status": "ok"})).into_response()
+}
+
+async fn readyz(State(state): State<Shared>) -> Response {
+    if state.ready.load(Ordering::Acquire) {
+        axum::Json(json!({"status": "ready"})).into_response()
+    } else {
+        Problem::new(StatusCode::SERVICE_UNAVAILABLE, "layers are still loading").into_response()
+    }
+}
+
+async fn layers(State(state): State<Shared>) -> Response {
+    let layers: Vec<Value> = state
+        .slots
+        .iter()
+        .map(|slot| match slot.current.load_full() {
+            Some(layer) => describe(&layer),
+            None => json!({"name": slot.spec.name, "status": "loading", "source": slot.spec.path}),
+        })
+        .collect();
+    axum::Json(json!({ "layers": layers })).into_response()
+}
+
+/// What `GET /v1/layers` says of one layer.
+fn describe(layer: &Layer) -> Value {
+    let n = layer.len();
+    let height = layer.tree().tree_height();
+    let log2_n = if n > 0 { (n as f64).log2() } else { 0.0 };
+    json!({
+        "name": layer.name,
+        "status": "ready",
+        "kind": layer.kind,
+        "points": n,
+        "bbox": layer.bbox,
+        "crs": layer.crs,
+        "source": layer.source,
+        "generation": layer.generation,
+        "load_ms": layer.load_ms,
+        "build_ms": layer.build_ms,
+        "tree_height": height,
+        "log2_n": log2_n,
+        "tree_height_over_log2_n": if n > 1 { height as f64 / log2_n } else { 0.0 },
+        "index_bytes": layer.index_bytes(),
+        "attributes": layer.attributes.names,
+        "category": layer.category_name(),
+    })
+}
+
+/// A validated query on a named layer, from the path and the query string.
+struct LayerQuery<P> {
+    layer: Arc<Layer>,
+    params: P,
+}
+
+/// How a query type is read from a query string.
+trait FromQuery: Sized {
+    fn from_query(fields: &QueryFields, layer: &Layer, state: &AppState) -> Result<Self, Problem>;
+}
+
+impl FromQuery for KnnParams {
+    fn from_query(fields: &QueryFields, layer: &Layer, state: &AppState) -> Result<Self, Problem> {
+        params::knn(fields, layer.kind, &state.limits)
+    }
+}
+
+impl FromQuery for RadiusParams {
+    fn from_query(fields: &QueryFields, layer: &Layer, state: &AppState) -> Result<Self, Problem> {
+        params::radius(fields, layer.kind, &state.limits)
+    }
+}
+
+impl FromQuery for StatsParams {
+    fn from_query(fields: &QueryFields, layer: &Layer, state: &AppState) -> Result<Self, Problem> {
+        params::stats(fields, layer.kind, &state.limits)
+    }
+}
+
+async fn layer_of(parts: &mut Parts, state: &Shared) -> Result<Arc<Layer>, Problem> {
+    let Path(name) = Path::<String>::from_request_parts(parts, state)
+        .await
+        .map_err(|e| Problem::new(StatusCode::NOT_FOUND, e.body_text()))?;
+    state.layer(&name)
+}
+
+impl<P: FromQuery + Send> FromRequestParts<Shared> for LayerQuery<P> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, Problem> {
+        let layer = layer_of(parts, state).await?;
+        let RawQuery(raw) = RawQuery::from_request_parts(parts, state)
+            .await
+            .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+        let fields = QueryFields::parse(raw.as_deref())?;
+        let params = P::from_query(&fields, &layer, state)?;
+        Ok(LayerQuery { layer, params })
+    }
+}
+
+/// A named layer and a JSON request body (`application/json` or
+/// `application/geo+json`), parsed; rejections become problems (413, 415,
+/// 400).
+struct LayerJson {
+    layer: Arc<Layer>,
+    body: Value,
+    state: Shared,
+}
+
+impl FromRequest<Shared> for LayerJson {
+    type Rejection = Problem;
+
+    async fn from_request(request: Request, state: &Shared) -> Result<Self, Problem> {
+        let (mut parts, body) = request.into_parts();
+        let layer = layer_of(&mut parts, state).await?;
+        let json_type = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|v| v.trim().to_ascii_lowercase())
+            .is_some_and(|v| v == "application/json" || v == "application/geo+json");
+        if !json_type {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "the body must be JSON: Content-Type: application/json",
+            ));
+        }
+        let request = Request::from_parts(parts, body);
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|e| Problem::new(e.status(), e.body_text()))?;
+        let body: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| Problem::invalid("body", "valid JSON", format!("malformed JSON: {e}")))?;
+        Ok(LayerJson {
+            layer,
+            body,
+            state: state.clone(),
+        })
+    }
+}
+
+/// A JSON answer with its media type.
+fn document(doc: &AnswerDocument<'_>) -> Response {
+    match serde_json::to_vec(doc) {
+        Ok(bytes) => {
+            let mut response = bytes.into_response();
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(doc.content_type()),
+            );
+            response
+        }
+        Err(e) => Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+fn micros(since: Instant) -> u64 {
+    since.elapsed().as_micros() as u64
+}
+
+/// An answer and the microseconds it took; `truncated` is reported for
+/// radius queries.
+struct Timed {
+    answer: Answer,
+    took_us: u64,
+    with_truncated: bool,
+}
+
+fn run_knn(layer: &Layer, q: &KnnParams) -> Result<Timed, Problem> {
+    let started = Instant::now();
+    let answer = layer.knn(q.at, q.k, q.max_radius, q.category.as_deref())?;
+    Ok(Timed {
+        answer,
+        took_us: micros(started),
+        with_truncated: false,
+    })
+}
+
+fn run_radius(layer: &Layer, q: &RadiusParams) -> Result<Timed, Problem> {
+    let started = Instant::now();
+    let answer = layer.radius(q.at, q.radius, q.limit)?;
+    Ok(Timed {
+        answer,
+        took_us: micros(started),
+        with_truncated: true,
+    })
+}
+
+fn respond(layer: &Layer, result: Result<Timed, Problem>) -> Response {
+    match result {
+        Ok(t) => document(&layer.answer_document(&t.answer, t.took_us, t.with_truncated)),
+        Err(problem) => problem.into_response(),
+    }
+}
+
+async fn knn_get(LayerQuery { layer, params }: LayerQuery<KnnParams>) -> Response {
+    respond(&layer, run_knn(&layer, &params))
+}
+
+async fn knn_post(request: LayerJson) -> Response {
+    let params = params::knn_body(&request.body, request.layer.kind, &request.state.limits);
+    respond(
+        &request.layer,
+        params.and_then(|p| run_knn(&request.layer, &p)),
+    )
+}
+
+async fn radius_get(LayerQuery { layer, params }: LayerQuery<RadiusParams>) -> Response {
+    respond(&layer, run_radius(&layer, &params))
+}
+
+async fn stats_get(LayerQuery { layer, params }: LayerQuery<StatsParams>) -> Response {
+    let started = Instant::now();
+    match layer.stats(params.at, params.radius, params.by.as_deref()) {
+        Ok(stats) => document(&layer.stats_document(&stats, micros(started))),
+        Err(e) => Problem::from(e).into_response(),
+    }
+}
+
+async fn batch_post(request: LayerJson) -> Response {
+    let queries = match params::batch_body(&request.body, request.layer.kind, &request.state.limits)
+    {
+        Ok(q) => q,
+        Err(p) => return p.into_response(),
+    };
+    let layer = request.layer;
+    let answered = tokio::task::spawn_blocking(move || {
+        let answers = queries
+            .par_iter()
+            .map(|q| match q {
+                BatchQuery::Knn(p) => run_knn(&layer, p),
+                BatchQuery::Radius(p) => run_radius(&layer, p),
+            })
+            .collect::<Result<Vec<Timed>, Problem>>()?;
+        let docs: Vec<AnswerDocument<'_>> = answers
+            .iter()
+            .map(|t| layer.answer_document(&t.answer, t.took_us, t.with_truncated))
+            .collect();
+        serde_json::to_vec(&docs)
+            .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    })
+    .await;
+    match answered {
+        Ok(Ok(bytes)) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
+        Ok(Err(problem)) => problem.into_response(),
+        Err(e) => Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
