@@ -50,7 +50,7 @@ use geographiclib_rs::{Geodesic, InverseGeodesic};
 use nalgebra::Point3;
 
 use crate::error::{Error, Result};
-use crate::kdtree::{KdTree, Neighbor, QueryStats};
+use crate::kdtree::{Gathered, KdTree, QueryStats};
 
 /// WGS84 semi-major axis `a`, metres.
 pub const WGS84_A: f64 = 6_378_137.0;
@@ -249,19 +249,18 @@ impl GeoIndex {
         // 1. The k nearest qualifying points on the sphere, and a few more:
         //    the covering cap of step 3 is usually among them.
         let mut tree_stats = QueryStats::ZERO;
-        let mut sphere: Vec<Neighbor> = Vec::new();
-        let mut ask = (k + k / 4 + 4).min(self.len());
-        let mut seeds: Vec<usize> = Vec::with_capacity(k);
-        loop {
-            self.tree
-                .knn_with_stats(&q, ask, &mut sphere, &mut tree_stats);
-            seeds.clear();
-            seeds.extend(sphere.iter().map(|n| n.index).filter(|&i| keep(i)).take(k));
-            if seeds.len() == k || ask >= self.len() {
-                break;
-            }
-            ask = ask.saturating_mul(4).max(64).min(self.len());
-        }
+        let Gathered {
+            neighbors: mut sphere,
+            covered_sq,
+        } = self
+            .tree
+            .gather_where(&q, k, k / 4 + 4, &keep, &mut tree_stats);
+        let seeds: Vec<usize> = sphere
+            .iter()
+            .map(|n| n.index)
+            .filter(|&i| keep(i))
+            .take(k)
+            .collect();
         if seeds.is_empty() {
             stats.nodes_visited = tree_stats.nodes_visited;
             return stats;
@@ -283,10 +282,7 @@ impl GeoIndex {
         //    the sphere: the points gathered in step 1 when the farthest of
         //    them lies beyond that cap, else a radius search.
         let chord = chord_covering(bound);
-        let complete = sphere.len() < ask
-            || sphere.len() == self.len()
-            || sphere.last().is_some_and(|n| n.distance_sq > chord * chord);
-        if !complete {
+        if chord * chord >= covered_sq {
             self.tree
                 .radius_with_stats(&q, chord, &mut sphere, &mut tree_stats);
         }

@@ -90,11 +90,13 @@
 
 mod batch;
 mod build;
+mod filtered;
 mod leaf_layout;
 mod own_sets;
 mod query;
 
 pub use query::SearchHint;
+pub(crate) use filtered::Gathered;
 pub(crate) use query::SetEntry;
 
 use crate::error::{Error, Result};

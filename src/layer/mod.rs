@@ -319,22 +319,11 @@ impl Layer {
             (LayerIndex::Cartesian { tree, .. }, Position::Xyz(x, y, z)) => {
                 let q = Point3::new(x, y, z);
                 let mut stats = QueryStats::ZERO;
-                let mut found = Vec::with_capacity(k);
-                let mut ask = k;
-                loop {
-                    tree.knn_with_stats(&q, ask, &mut found, &mut stats);
-                    let matching = found
-                        .iter()
-                        .filter(|n| filter_ref.is_none_or(|f| f(n.index)))
-                        .count();
-                    if matching >= k || ask >= self.len() {
-                        break;
-                    }
-                    ask = ask.saturating_mul(4).max(64).min(self.len());
-                }
+                let keep = |i: usize| filter_ref.is_none_or(|f| f(i));
+                let found = tree.gather_where(&q, k, 0, &keep, &mut stats).neighbors;
                 let hits = found
                     .iter()
-                    .filter(|n| filter_ref.is_none_or(|f| f(n.index)))
+                    .filter(|n| keep(n.index))
                     .map(|n| Hit {
                         id: n.index,
                         distance: n.distance_sq.sqrt(),
