@@ -34,6 +34,17 @@ pub struct Args {
     /// Async worker threads. Default: the number of cores.
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
+    /// Reload a layer when its file changes (write a temporary file, then rename it over the layer).
+    #[arg(long)]
+    watch: bool,
+    /// File holding the bearer token of the admin routes (POST /v1/layers/NAME/reload).
+    /// Without it the admin routes answer 403.
+    #[arg(long, value_name = "FILE")]
+    admin_token_file: Option<std::path::PathBuf>,
+    /// After SIGTERM, seconds during which /readyz answers 503 while queries are
+    /// still served (for a load balancer to notice), before draining and exiting.
+    #[arg(long, default_value_t = 0.0, value_name = "SECONDS")]
+    shutdown_delay: f64,
 }
 
 fn parse_layer(s: &str) -> Result<LayerSpec, String> {
@@ -45,6 +56,26 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<()> {
     if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= 86_400.0) {
         anyhow::bail!("--timeout {}: must be in (0, 86400] seconds", args.timeout);
     }
+    if !(args.shutdown_delay.is_finite() && (0.0..=3600.0).contains(&args.shutdown_delay)) {
+        anyhow::bail!(
+            "--shutdown-delay {}: must be in [0, 3600] seconds",
+            args.shutdown_delay
+        );
+    }
+    let admin_token = match &args.admin_token_file {
+        Some(path) => {
+            let token = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            let token = token.trim().to_string();
+            anyhow::ensure!(
+                !token.is_empty(),
+                "{}: the admin token file is empty",
+                path.display()
+            );
+            Some(token)
+        }
+        None => None,
+    };
     let config = ServeConfig {
         addr: args.addr,
         layers: args.layers,
@@ -56,6 +87,9 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<()> {
         timeout: Duration::from_secs_f64(args.timeout),
         max_body_bytes: args.max_body_bytes,
         workers: args.workers,
+        watch: args.watch,
+        admin_token,
+        shutdown_delay: Duration::from_secs_f64(args.shutdown_delay),
     };
     serve::run(config, |addr| {
         use std::io::Write;

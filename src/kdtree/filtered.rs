@@ -81,7 +81,13 @@ mod tests {
     #[test]
     fn rare_predicate_equals_brute_force() {
         let points: Vec<Point3<f64>> = (0..5000)
-            .map(|i| Point3::new((i % 71) as f64, (i / 71) as f64, ((i * 7) % 13) as f64 * 0.1))
+            .map(|i| {
+                Point3::new(
+                    (i % 71) as f64,
+                    (i / 71) as f64,
+                    ((i * 7) % 13) as f64 * 0.1,
+                )
+            })
             .collect();
         let tree = KdTree::build(&points).unwrap();
         let q = Point3::new(10.3, 20.7, 0.2);
@@ -89,7 +95,13 @@ mod tests {
             let keep = |i: usize| i % modulo == 0;
             let mut stats = QueryStats::ZERO;
             let g = tree.gather_where(&q, 5, 3, &keep, &mut stats);
-            let got: Vec<usize> = g.neighbors.iter().map(|n| n.index).filter(|&i| keep(i)).take(5).collect();
+            let got: Vec<usize> = g
+                .neighbors
+                .iter()
+                .map(|n| n.index)
+                .filter(|&i| keep(i))
+                .take(5)
+                .collect();
             let mut brute: Vec<(f64, usize)> = (0..points.len())
                 .filter(|&i| keep(i))
                 .map(|i| ((points[i] - q).norm_squared(), i))

@@ -95,8 +95,8 @@ mod leaf_layout;
 mod own_sets;
 mod query;
 
-pub use query::SearchHint;
 pub(crate) use filtered::Gathered;
+pub use query::SearchHint;
 pub(crate) use query::SetEntry;
 
 use crate::error::{Error, Result};

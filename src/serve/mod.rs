@@ -22,13 +22,16 @@
 //! layer or route, 405 for a wrong method, 413 for a body over the limit,
 //! 415 for a body that is not JSON, 503 while loading or past the deadline.
 
+mod metrics;
 mod params;
 mod problem;
+mod reload;
 mod routes;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
@@ -53,6 +56,15 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     /// Async worker threads (default: the number of cores).
     pub workers: Option<usize>,
+    /// Reload a layer when its file changes (debounced file-system events).
+    pub watch: bool,
+    /// Bearer token of the admin routes (`POST /v1/layers/{name}/reload`);
+    /// `None` disables them (403).
+    pub admin_token: Option<String>,
+    /// After SIGTERM / Ctrl-C, how long `/readyz` answers 503 while queries
+    /// are still served (so a load balancer stops sending), before in-flight
+    /// requests are drained and the process exits. Default 0.
+    pub shutdown_delay: Duration,
 }
 
 impl Default for ServeConfig {
@@ -64,6 +76,9 @@ impl Default for ServeConfig {
             timeout: Duration::from_secs(2),
             max_body_bytes: 4 << 20,
             workers: None,
+            watch: false,
+            admin_token: None,
+            shutdown_delay: Duration::ZERO,
         }
     }
 }
@@ -97,6 +112,13 @@ impl ServeConfig {
         if self.max_body_bytes == 0 {
             return Err(Error::invalid("max_body_bytes", 0, "must be positive"));
         }
+        if self
+            .admin_token
+            .as_ref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
+            return Err(Error::invalid("admin_token", "''", "must not be empty"));
+        }
         if self.workers == Some(0) {
             return Err(Error::invalid("workers", 0, "must be at least 1"));
         }
@@ -104,10 +126,19 @@ impl ServeConfig {
     }
 }
 
-/// One named layer: the snapshot queries read, swapped atomically.
+/// One named layer: the snapshot queries read, swapped atomically, and the
+/// state of its background rebuilds.
 pub(crate) struct Slot {
     pub(crate) spec: LayerSpec,
     pub(crate) current: ArcSwapOption<Layer>,
+    /// Generation of `current` (0 before the first load).
+    pub(crate) generation: AtomicU64,
+    /// A rebuild thread is running.
+    pub(crate) reloading: AtomicBool,
+    /// A reload was asked for since the running rebuild started.
+    pub(crate) pending: AtomicBool,
+    /// Why the last reload failed, until one succeeds.
+    pub(crate) last_reload_error: Mutex<Option<String>>,
 }
 
 /// What every handler shares (behind an `Arc`).
@@ -115,16 +146,22 @@ pub(crate) struct AppState {
     pub(crate) slots: Vec<Slot>,
     pub(crate) limits: QueryLimits,
     pub(crate) ready: AtomicBool,
+    pub(crate) admin_token: Option<String>,
+    pub(crate) metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 impl AppState {
+    /// The index of layer `name`'s slot.
+    pub(crate) fn slot(&self, name: &str) -> std::result::Result<usize, Problem> {
+        self.slots
+            .iter()
+            .position(|s| s.spec.name == name)
+            .ok_or_else(|| Problem::unknown_layer(name))
+    }
+
     /// The current snapshot of layer `name`.
     pub(crate) fn layer(&self, name: &str) -> std::result::Result<Arc<Layer>, Problem> {
-        let slot = self
-            .slots
-            .iter()
-            .find(|s| s.spec.name == name)
-            .ok_or_else(|| Problem::unknown_layer(name))?;
+        let slot = &self.slots[self.slot(name)?];
         slot.current.load_full().ok_or_else(|| {
             Problem::new(
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,
@@ -168,11 +205,27 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(SocketAddr) + Send) ->
             .map(|spec| Slot {
                 spec: spec.clone(),
                 current: ArcSwapOption::empty(),
+                generation: AtomicU64::new(0),
+                reloading: AtomicBool::new(false),
+                pending: AtomicBool::new(false),
+                last_reload_error: Mutex::new(None),
             })
             .collect(),
         limits: config.limits,
         ready: AtomicBool::new(false),
+        admin_token: config.admin_token.clone(),
+        metrics: metrics::install()
+            .map_err(|e| log::warn!("no /metrics: {e}"))
+            .ok(),
     });
+    if let Some(handle) = state.metrics.clone() {
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                handle.run_upkeep();
+            }
+        });
+    }
     let app = routes::router(state.clone(), config.timeout, config.max_body_bytes);
     on_bound(bound);
     log::info!("listening on http://{bound}");
@@ -181,8 +234,10 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(SocketAddr) + Send) ->
     let loader = state.clone();
     tokio::task::spawn_blocking(move || {
         for slot in &loader.slots {
+            let started = std::time::Instant::now();
             match Layer::load(&slot.spec, 1) {
                 Ok(layer) => {
+                    metrics::layer_loaded(&layer, started.elapsed().as_secs_f64());
                     log::info!(
                         "layer '{}': {} points from {} (load {:.0} ms, index {:.0} ms)",
                         layer.name,
@@ -192,6 +247,7 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(SocketAddr) + Send) ->
                         layer.build_ms
                     );
                     slot.current.store(Some(Arc::new(layer)));
+                    slot.generation.store(1, Ordering::Release);
                 }
                 Err(e) => {
                     let _ = failed_tx.send(e);
@@ -201,6 +257,13 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(SocketAddr) + Send) ->
         }
         loader.ready.store(true, Ordering::Release);
     });
+
+    tokio::spawn(reload::on_sighup(state.clone()));
+    let _watcher = if config.watch {
+        Some(reload::watch(state.clone())?)
+    } else {
+        None
+    };
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -215,6 +278,10 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(SocketAddr) + Send) ->
         () = wait_for_signal() => Ok(()),
     };
     state.ready.store(false, Ordering::Release);
+    if outcome.is_ok() && !config.shutdown_delay.is_zero() {
+        log::info!("not ready; draining in {:?}", config.shutdown_delay);
+        tokio::time::sleep(config.shutdown_delay).await;
+    }
     let _ = stop_tx.send(());
     match server.await {
         Ok(Ok(())) => {}

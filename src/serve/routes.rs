@@ -34,11 +34,48 @@ pub(crate) fn router(state: Shared, timeout: Duration, max_body_bytes: usize) ->
         .route("/v1/layers/{name}/radius", get(radius_get))
         .route("/v1/layers/{name}/stats", get(stats_get))
         .route("/v1/layers/{name}/batch", post(batch_post))
+        .route("/v1/layers/{name}/reload", post(reload_post))
+        .route("/metrics", get(metrics_get))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(middleware::from_fn_with_state(timeout, deadline))
+        .layer(middleware::from_fn(count))
         .with_state(state)
+}
+
+/// The `route` label of the metrics: the endpoint's last path segment
+/// (`knn`, `radius`, `stats`, `batch`, `reload`, `layers`, `healthz`,
+/// `readyz`, `metrics`), `other` for anything else.
+fn route_of(path: &str) -> &'static str {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["healthz"] => "healthz",
+        ["readyz"] => "readyz",
+        ["metrics"] => "metrics",
+        ["v1", "layers"] => "layers",
+        ["v1", "layers", _, "knn"] => "knn",
+        ["v1", "layers", _, "radius"] => "radius",
+        ["v1", "layers", _, "stats"] => "stats",
+        ["v1", "layers", _, "batch"] => "batch",
+        ["v1", "layers", _, "reload"] => "reload",
+        _ => "other",
+    }
+}
+
+/// Counts every answer by route and status; logs it at debug level.
+async fn count(request: Request, next: Next) -> Response {
+    let route = route_of(request.uri().path());
+    let started = Instant::now();
+    let query = log::log_enabled!(log::Level::Debug)
+        .then(|| request.uri().query().unwrap_or("").to_string());
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    super::metrics::request(route, status);
+    if let Some(query) = query {
+        log::debug!("{route} {query} -> {status} in {} us", micros(started));
+    }
+    response
 }
 
 /// 503 with a problem body when the handler takes longer than the deadline.
@@ -83,9 +120,21 @@ async fn layers(State(state): State<Shared>) -> Response {
     let layers: Vec<Value> = state
         .slots
         .iter()
-        .map(|slot| match slot.current.load_full() {
-            Some(layer) => describe(&layer),
-            None => json!({"name": slot.spec.name, "status": "loading", "source": slot.spec.path}),
+        .map(|slot| {
+            let mut v = match slot.current.load_full() {
+                Some(layer) => describe(&layer),
+                None => {
+                    json!({"name": slot.spec.name, "status": "loading", "source": slot.spec.path})
+                }
+            };
+            v["reloading"] = json!(slot.reloading.load(Ordering::Acquire));
+            v["last_reload_error"] = json!(
+                *slot
+                    .last_reload_error
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+            );
+            v
         })
         .collect();
     axum::Json(json!({ "layers": layers })).into_response()
@@ -238,6 +287,12 @@ struct Timed {
 fn run_knn(layer: &Layer, q: &KnnParams) -> Result<Timed, Problem> {
     let started = Instant::now();
     let answer = layer.knn(q.at, q.k, q.max_radius, q.category.as_deref())?;
+    super::metrics::query(
+        &layer.name,
+        "knn",
+        started.elapsed().as_secs_f64(),
+        answer.nodes_visited,
+    );
     Ok(Timed {
         answer,
         took_us: micros(started),
@@ -248,6 +303,12 @@ fn run_knn(layer: &Layer, q: &KnnParams) -> Result<Timed, Problem> {
 fn run_radius(layer: &Layer, q: &RadiusParams) -> Result<Timed, Problem> {
     let started = Instant::now();
     let answer = layer.radius(q.at, q.radius, q.limit)?;
+    super::metrics::query(
+        &layer.name,
+        "radius",
+        started.elapsed().as_secs_f64(),
+        answer.nodes_visited,
+    );
     Ok(Timed {
         answer,
         took_us: micros(started),
@@ -313,5 +374,68 @@ async fn batch_post(request: LayerJson) -> Response {
         Ok(Ok(bytes)) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
         Ok(Err(problem)) => problem.into_response(),
         Err(e) => Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+/// Checks `Authorization: Bearer TOKEN` against the admin token: 403 when
+/// the service has none (admin routes disabled), 401 when it is missing or
+/// wrong.
+fn check_admin(state: &AppState, headers: &axum::http::HeaderMap) -> Result<(), Problem> {
+    let Some(token) = &state.admin_token else {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "admin routes are disabled: start the service with --admin-token-file",
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if given.is_some_and(|g| g.as_bytes() == token.as_bytes()) {
+        Ok(())
+    } else {
+        Err(Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "a valid 'Authorization: Bearer TOKEN' header is required",
+        ))
+    }
+}
+
+/// `POST /v1/layers/{name}/reload` (admin): reload the layer's file in the
+/// background; 202 with the generation that will hold it.
+async fn reload_post(
+    State(state): State<Shared>,
+    Path(name): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    if let Err(p) = check_admin(&state, &headers) {
+        return p.into_response();
+    }
+    let slot = match state.slot(&name) {
+        Ok(slot) => slot,
+        Err(p) => return p.into_response(),
+    };
+    let generation = state.slots[slot].generation.load(Ordering::Acquire);
+    let next = super::reload::request(&state, slot);
+    (
+        StatusCode::ACCEPTED,
+        axum::Json(json!({"layer": name, "generation": generation, "next_generation": next})),
+    )
+        .into_response()
+}
+
+/// `GET /metrics`: the Prometheus text format.
+async fn metrics_get(State(state): State<Shared>) -> Response {
+    match &state.metrics {
+        Some(handle) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            handle.render(),
+        )
+            .into_response(),
+        None => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics are not available in this process",
+        )
+        .into_response(),
     }
 }
