@@ -173,12 +173,24 @@ impl KeyBox {
 /// Items sampled per node to estimate its spread.
 const SAMPLE: usize = 16;
 
-/// Puts the median along `axis` at position `mid`, smaller keys before it.
+/// The order of the median selection: the key along the axis, ties by the
+/// input index, as one `i64` (the key in the high half, the index in the
+/// low). Equal points therefore split by index: the lower indices go left,
+/// so among duplicates every subtree holds a contiguous run of indices and
+/// the searches' index pruning (`node_min_index`) finds the winners of the
+/// tie-break in a few leaves.
+#[inline(always)]
+fn tie_key(key: i32, index: u32) -> i64 {
+    (i64::from(key) << 32) | i64::from(index)
+}
+
+/// Puts the median along `axis` at position `mid`, smaller keys (ties: lower
+/// indices) before it.
 fn select_median(items: &mut [Item], mid: usize, axis: usize) {
     match axis {
-        0 => items.select_nth_unstable_by_key(mid, |it| it.key[0]),
-        1 => items.select_nth_unstable_by_key(mid, |it| it.key[1]),
-        _ => items.select_nth_unstable_by_key(mid, |it| it.key[2]),
+        0 => items.select_nth_unstable_by_key(mid, |it| tie_key(it.key[0], it.index)),
+        1 => items.select_nth_unstable_by_key(mid, |it| tie_key(it.key[1], it.index)),
+        _ => items.select_nth_unstable_by_key(mid, |it| tie_key(it.key[2], it.index)),
     };
 }
 
@@ -394,6 +406,7 @@ impl KdTree {
             node_start: Vec::new(),
             node_end: Vec::new(),
             node_bounds: Vec::new(),
+            node_min_index: Vec::new(),
             scratch: BuildScratch::default(),
         }
     }
@@ -406,6 +419,7 @@ impl KdTree {
         self.node_start.clear();
         self.node_end.clear();
         self.node_bounds.clear();
+        self.node_min_index.clear();
     }
 
     /// The build into this tree's buffers; `keep_scratch`: keep the
@@ -500,6 +514,22 @@ impl KdTree {
         for node in (0..first_leaf).rev() {
             node_bounds[node] = union(&node_bounds[2 * node + 1], &node_bounds[2 * node + 2]);
         }
+        // The lowest input index per node: one pass over the leaves' index
+        // ranges, then the inner nodes from their children.
+        let min_index = &mut self.node_min_index;
+        min_index.clear();
+        min_index.resize(n_nodes, u32::MAX);
+        for node in first_leaf..n_nodes {
+            let range = self.node_start[node] as usize..self.node_end[node] as usize;
+            min_index[node] = self.indices[range]
+                .iter()
+                .copied()
+                .min()
+                .unwrap_or(u32::MAX);
+        }
+        for node in (0..first_leaf).rev() {
+            min_index[node] = min_index[2 * node + 1].min(min_index[2 * node + 2]);
+        }
         Ok(())
     }
 }
@@ -536,6 +566,9 @@ mod tests {
 
     #[test]
     fn ordered_key_keeps_order_and_round_trips() {
+        assert!(tie_key(-1, u32::MAX) < tie_key(0, 0));
+        assert!(tie_key(5, 1) < tie_key(5, 2) && tie_key(5, u32::MAX) < tie_key(6, 0));
+        assert!(tie_key(i32::MIN, u32::MAX) < tie_key(i32::MAX, 0));
         let xs = [-1e30f32, -2.5, -0.0, 0.0, 1e-40, 0.5, 3.0, 1e30];
         for w in xs.windows(2) {
             assert!(ordered_key(w[0]) <= ordered_key(w[1]), "{w:?}");
@@ -563,6 +596,7 @@ mod tests {
             assert_eq!(tree, fresh, "seed {seed} n {n} leaf_size {leaf_size}");
             assert_eq!(tree.indices, fresh.indices);
             assert_eq!(tree.node_bounds, fresh.node_bounds);
+            assert_eq!(tree.node_min_index, fresh.node_min_index);
             assert_eq!(tree.layout, fresh.layout);
         }
         let mut bad = test_cloud(6, 100);
