@@ -8,13 +8,15 @@ use super::point_to_plane::{LinearSystem, REDUCTION_CHUNK};
 use crate::PointCloud;
 use crate::kdtree::{KdTree, SearchHint};
 
-/// One source–target match at the current estimate.
+/// One source–target match at the current estimate, in the local frame of
+/// the registration (the target frame shifted by `origin`, see
+/// [`super::register`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Correspondence {
-    /// The source point mapped into the target frame by the current
-    /// `target_from_source`, m.
+    /// The source point mapped into the local frame by the current
+    /// `local_from_source`, m.
     pub source: Point3<f64>,
-    /// Its nearest target point, m.
+    /// Its nearest target point, minus `origin`, m.
     pub target: Point3<f64>,
     /// The target point's unit normal (zero when the target has no normals).
     pub normal: Vector3<f64>,
@@ -22,8 +24,9 @@ pub(crate) struct Correspondence {
     pub distance_sq: f64,
 }
 
-/// Matches every source point, mapped by `target_from_source`, to its nearest
-/// target point within `max_correspondence_distance` metres
+/// Matches every source point, mapped by `local_from_source` and shifted by
+/// `origin` into the target frame, to its nearest target point within
+/// `max_correspondence_distance` metres
 /// ([`KdTree::nearest_within_hinted`]). With `require_normal`, matches whose
 /// target point has no normal (zero vector or no normals at all) are dropped.
 ///
@@ -39,9 +42,11 @@ pub(crate) struct Correspondence {
 /// order, so the output is the same at any thread count).
 ///
 /// Cost: one nearest-neighbour query per source point, `O(n log m)`, parallel.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn associate(
     source: &[Point3<f64>],
-    target_from_source: &Isometry3<f64>,
+    local_from_source: &Isometry3<f64>,
+    origin: &Vector3<f64>,
     target: &PointCloud,
     target_tree: &KdTree,
     max_correspondence_distance: f64,
@@ -54,10 +59,13 @@ pub(crate) fn associate(
         .par_iter()
         .zip(hints.par_iter_mut())
         .filter_map(|(p, hint)| {
-            let q = target_from_source * p;
-            let nearest =
-                target_tree.nearest_within_hinted(&q, max_correspondence_distance, hint)?;
-            let target_point = *target.points.get(nearest.index)?;
+            let local = local_from_source * p;
+            let nearest = target_tree.nearest_within_hinted(
+                &(local + origin),
+                max_correspondence_distance,
+                hint,
+            )?;
+            let target_point = *target.points.get(nearest.index)? - origin;
             let normal = match normals {
                 Some(n) => *n.get(nearest.index)?,
                 None => Vector3::zeros(),
@@ -66,7 +74,7 @@ pub(crate) fn associate(
                 return None;
             }
             Some(Correspondence {
-                source: q,
+                source: local,
                 target: target_point,
                 normal,
                 distance_sq: nearest.distance_sq,
@@ -75,7 +83,7 @@ pub(crate) fn associate(
         .collect()
 }
 
-/// [`associate`] fused with the point-to-plane
+/// [`associate`] (same frames) fused with the point-to-plane
 /// [`build_linear_system`](super::point_to_plane::build_linear_system): each
 /// source point's match (nearest target point with a normal, within
 /// `max_correspondence_distance` metres) goes straight into the normal
@@ -91,7 +99,8 @@ pub(crate) fn associate(
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn associate_into_linear_system(
     source: &[Point3<f64>],
-    target_from_source: &Isometry3<f64>,
+    local_from_source: &Isometry3<f64>,
+    origin: &Vector3<f64>,
     target: &PointCloud,
     target_tree: &KdTree,
     max_correspondence_distance: f64,
@@ -107,9 +116,9 @@ pub(crate) fn associate_into_linear_system(
         let mut system = LinearSystem::zero();
         let mut matches = 0;
         for (p, hint) in points.iter().zip(hints) {
-            let q = target_from_source * p;
+            let q = local_from_source * p;
             let Some(nearest) =
-                target_tree.nearest_within_hinted(&q, max_correspondence_distance, hint)
+                target_tree.nearest_within_hinted(&(q + origin), max_correspondence_distance, hint)
             else {
                 continue;
             };
@@ -121,7 +130,7 @@ pub(crate) fn associate_into_linear_system(
             if *normal == Vector3::zeros() {
                 continue;
             }
-            let residual = normal.dot(&(q - target_point));
+            let residual = normal.dot(&(q - (target_point - origin)));
             let weight = kernel.weight(residual, kernel_scale);
             system.add_plane_residual(&q, normal, residual, weight);
             matches += 1;

@@ -21,6 +21,19 @@
 //! summarise C at the final T: inliers, fitness, inlier RMSE, information, degeneracy
 //! ```
 //!
+//! # Local frame
+//! Everything is computed in a frame re-centred on the target: `o`, the
+//! centre of the target's bounding box rounded to whole units, is
+//! subtracted from the target points and the estimate is kept as
+//! `local_from_source = Translation(−o) · target_from_source`. Rotation
+//! updates then turn about the data, not about a CRS origin hundreds of
+//! kilometres away (georeferenced LAS tiles: with `o = 0` the rotation and
+//! translation columns of the normal equations became nearly collinear, and
+//! a (+2, −1) ft shift of an Autzen tile came back as (−0.003, −0.005) ft,
+//! not converged). The result is reported in the original frame,
+//! `target_from_source = Translation(o) · local_from_source`; the
+//! k-d tree is queried in the original frame (same points, same answers).
+//!
 //! # Determinism
 //! Association is an order-preserving parallel map. Every sum (normal
 //! equations, centroids, cross-covariance) folds fixed-size chunks of 512
@@ -38,7 +51,7 @@ mod kernel;
 mod point_to_plane;
 mod point_to_point;
 
-use nalgebra::{Isometry3, Matrix6, Point3, Vector3, Vector6};
+use nalgebra::{Isometry3, Matrix6, Point3, Translation3, Vector3, Vector6};
 
 pub use kernel::RobustKernel;
 
@@ -183,19 +196,32 @@ pub struct RegistrationResult {
     /// points, metres (Open3D's definition, for both methods).
     pub inlier_rmse: f64,
     /// `JᵀWJ` at the final estimate, 6×6, order (rx, ry, rz, tx, ty, tz)
-    /// for a left perturbation `q ↦ R(ω)·q + v`, ω in radians, v in metres;
+    /// for a left perturbation `q ↦ R(ω)·q + v` in the local frame (about
+    /// [`RegistrationResult::local_origin`]), ω in radians, v in metres;
     /// `W` the robust-kernel weights. For point-to-point, each inlier adds
     /// its three coordinate residuals.
     pub information: Matrix6<f64>,
     /// `degeneracy_ratio < IcpConfig::degeneracy_threshold`: some direction
     /// of motion is (almost) unconstrained by the geometry (corridor,
-    /// tunnel, flat ground), so the estimate along it is unreliable.
+    /// tunnel, flat ground), so the estimate along it is unreliable. For
+    /// point-to-point with target normals, judged on the point-to-plane
+    /// information of the same correspondences (point residuals pin every
+    /// direction, so they cannot see a corridor); without normals, on
+    /// [`RegistrationResult::information`], which flags only coincident or
+    /// collinear matches.
     pub degenerate: bool,
     /// Smallest over largest eigenvalue of `D·information·D`, where
     /// `D = diag(1/L, 1/L, 1/L, 1, 1, 1)` and `L` (m) is the RMS distance of
     /// the inliers from their centroid: rotations are compared with
-    /// translations as arc lengths at the scene's scale. In `[0, 1]`.
+    /// translations as arc lengths at the scene's scale (for point-to-point
+    /// with target normals, of the point-to-plane information instead; see
+    /// [`RegistrationResult::degenerate`]). In `[0, 1]`.
     pub degeneracy_ratio: f64,
+    /// The origin `o` of the local frame the registration worked in (the
+    /// centre of the target's bounding box, rounded to whole units), in
+    /// target coordinates; rotations of [`RegistrationResult::information`]
+    /// and [`RegistrationResult::weakest_direction`] are about it.
+    pub local_origin: Vector3<f64>,
     /// Unit vector (rx, ry, rz, tx, ty, tz; rad and m) of the least
     /// constrained direction (eigenvector of the smallest eigenvalue above,
     /// mapped back to radians and metres, largest component positive).
@@ -276,8 +302,9 @@ pub fn register(
     config.validate()?;
     check_inputs(source, target, target_tree, initial_guess, config.method)?;
     let needs_normals = config.method == IcpMethod::PointToPlane;
-
-    let mut target_from_source = *initial_guess;
+    let origin = local_origin(target_tree);
+    // The estimate in the local frame (see the module docs).
+    let mut local_from_source = Translation3::from(-origin) * initial_guess;
     let mut iterations = 0;
     let mut converged = false;
     let mut hints = vec![SearchHint::default(); source.len()];
@@ -300,7 +327,8 @@ pub fn register(
         if finishing {
             let correspondences = associate(
                 points,
-                &target_from_source,
+                &local_from_source,
+                &origin,
                 target,
                 target_tree,
                 config.max_correspondence_distance,
@@ -313,7 +341,8 @@ pub fn register(
             return Ok(summarize(
                 source.len(),
                 &correspondences,
-                target_from_source,
+                local_from_source,
+                origin,
                 iterations,
                 converged,
                 config,
@@ -321,7 +350,8 @@ pub fn register(
         }
         let step = compute_update(
             points,
-            &target_from_source,
+            &local_from_source,
+            &origin,
             target,
             target_tree,
             config,
@@ -334,9 +364,9 @@ pub fn register(
             }
             return Err(no_correspondences(config, iterations));
         };
-        target_from_source = update * target_from_source;
+        local_from_source = update * local_from_source;
         // Products of unit quaternions drift from unit norm by rounding; keep it exact.
-        target_from_source.rotation.renormalize();
+        local_from_source.rotation.renormalize();
         iterations += 1;
         let loosening = if in_coarse_phase {
             COARSE_TOLERANCE_FACTOR
@@ -412,7 +442,8 @@ fn check_inputs(
 /// `None` when no source point has a match.
 fn compute_update(
     points: &[Point3<f64>],
-    target_from_source: &Isometry3<f64>,
+    local_from_source: &Isometry3<f64>,
+    origin: &Vector3<f64>,
     target: &PointCloud,
     target_tree: &KdTree,
     config: &IcpConfig,
@@ -422,7 +453,8 @@ fn compute_update(
         IcpMethod::PointToPlane => {
             let (system, matches) = associate_into_linear_system(
                 points,
-                target_from_source,
+                local_from_source,
+                origin,
                 target,
                 target_tree,
                 config.max_correspondence_distance,
@@ -438,7 +470,8 @@ fn compute_update(
         IcpMethod::PointToPoint => {
             let correspondences = associate(
                 points,
-                target_from_source,
+                local_from_source,
+                origin,
                 target,
                 target_tree,
                 config.max_correspondence_distance,
@@ -487,11 +520,23 @@ fn select_coarse_source(source: &[Point3<f64>], stride: usize) -> Vec<Point3<f64
     source.iter().step_by(stride).copied().collect()
 }
 
-/// The result at the final estimate from its correspondences.
+/// The origin of the local frame: the centre of the target's bounding box
+/// (from the tree's root box, O(1)), rounded to whole units so that
+/// subtracting it from coordinates of a similar size is exact.
+fn local_origin(target_tree: &KdTree) -> Vector3<f64> {
+    match target_tree.bounding_box() {
+        Some((lo, hi)) => Vector3::from_fn(|i, _| (0.5 * (lo[i] + hi[i])).round()),
+        None => Vector3::zeros(),
+    }
+}
+
+/// The result at the final estimate (`local_from_source`, in the frame
+/// shifted by `origin`) from its correspondences (local frame).
 fn summarize(
     num_source: usize,
     correspondences: &[Correspondence],
-    target_from_source: Isometry3<f64>,
+    local_from_source: Isometry3<f64>,
+    origin: Vector3<f64>,
     iterations: usize,
     converged: bool,
     config: &IcpConfig,
@@ -507,7 +552,19 @@ fn summarize(
     let num_inliers = correspondences.len();
     let inverse_count = 1.0 / num_inliers as f64;
     let sum_distance_sq: f64 = correspondences.iter().map(|c| c.distance_sq).sum();
-    let degeneracy = analyse_degeneracy(&information, compute_radius_of_gyration(correspondences));
+    // Point residuals constrain every direction whatever the geometry (a
+    // corridor's points pin the slide along it too, wrongly): when the
+    // target has normals, point-to-point judges the geometry by its planes,
+    // as point-to-plane does.
+    let geometry = match config.method {
+        IcpMethod::PointToPoint if correspondences.iter().any(|c| c.normal != Vector3::zeros()) => {
+            build_linear_system(correspondences, config.kernel, config.kernel_scale).hessian
+        }
+        _ => information,
+    };
+    let degeneracy = analyse_degeneracy(&geometry, compute_radius_of_gyration(correspondences));
+    let mut target_from_source = Translation3::from(origin) * local_from_source;
+    target_from_source.rotation.renormalize();
     RegistrationResult {
         target_from_source,
         converged,
@@ -519,6 +576,7 @@ fn summarize(
         degenerate: degeneracy.ratio < config.degeneracy_threshold,
         degeneracy_ratio: degeneracy.ratio,
         weakest_direction: degeneracy.weakest_direction,
+        local_origin: origin,
     }
 }
 
