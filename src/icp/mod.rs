@@ -382,6 +382,63 @@ pub fn register(
     }
 }
 
+/// Scores a given `target_from_source` without moving it: the statistics
+/// [`register`] reports at its final estimate (inliers, fitness, inlier
+/// RMSE, information, degeneracy), here at `target_from_source` itself.
+/// `iterations` is 0 and `converged` false (nothing was iterated);
+/// `target_from_source` is returned unchanged.
+///
+/// Same parameters, frames and errors as [`register`] (point-to-plane needs
+/// target normals; only `max_correspondence_distance`, `kernel`,
+/// `kernel_scale`, `method` and `degeneracy_threshold` of `config` matter);
+/// no correspondence within `max_correspondence_distance` is an
+/// [`Error::Registration`]. Cost: one nearest-neighbour query per source
+/// point.
+pub fn evaluate_registration(
+    source: &[Point3<f64>],
+    target: &PointCloud,
+    target_tree: &KdTree,
+    target_from_source: &Isometry3<f64>,
+    config: &IcpConfig,
+) -> Result<RegistrationResult> {
+    config.validate()?;
+    check_inputs(
+        source,
+        target,
+        target_tree,
+        target_from_source,
+        config.method,
+    )?;
+    let origin = local_origin(target_tree);
+    let local_from_source = Translation3::from(-origin) * target_from_source;
+    let mut hints = vec![SearchHint::default(); source.len()];
+    let correspondences = associate(
+        source,
+        &local_from_source,
+        &origin,
+        target,
+        target_tree,
+        config.max_correspondence_distance,
+        config.method == IcpMethod::PointToPlane,
+        &mut hints,
+    );
+    if correspondences.is_empty() {
+        return Err(no_correspondences(config, 0));
+    }
+    let mut result = summarize(
+        source.len(),
+        &correspondences,
+        local_from_source,
+        origin,
+        0,
+        false,
+        config,
+    );
+    // Exactly the given transform, not its round trip through the local frame.
+    result.target_from_source = *target_from_source;
+    Ok(result)
+}
+
 /// Errors for inputs `register` cannot work with (see its docs).
 fn check_inputs(
     source: &[Point3<f64>],

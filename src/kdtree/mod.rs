@@ -23,8 +23,7 @@
 //! 3. At each internal node: choose the axis of largest spread of the node's
 //!    points, estimated from 16 evenly spaced points (all of them in smaller
 //!    nodes; choosing then costs no pass over the points), put the median (position `len / 2`) in place with
-//!    `select_nth_unstable_by` (introselect, O(len); equal keys ordered by
-//!    input index, so duplicates split by index), and recurse into both
+//!    `select_nth_unstable_by` (introselect, O(len)), and recurse into both
 //!    halves, with `rayon::join` while a node holds at least
 //!    `parallel_min_points` points.
 //! 4. Gather the points in tree order and compute the leaf boxes from them, in
@@ -69,8 +68,8 @@
 //!   not by value, so the depth is always `L` and every leaf is bounded; a
 //!   node whose box distance equals the current bound is entered only when
 //!   its lowest input index could still win the tie-break (per-node minimum
-//!   index), so a kNN query among 100,000 copies of one point scans a few
-//!   leaves, not all of them (the work bound is a regression test,
+//!   index), so a kNN query among 100,000 copies of one point scans about
+//!   150 leaves (O(k log n)), not all 3,125 of them (the work bound is a regression test,
 //!   `tests/kdtree_duplicates.rs`); a radius search still returns (and
 //!   evaluates) every point within the radius;
 //! - collinear / coplanar clouds: an axis along which the whole cloud is flat
