@@ -408,6 +408,16 @@ pub fn run_batch(
                         Ok(info) => {
                             let tile_index = index.iter().position(|t| t.path == info.path);
                             let file_start = Instant::now();
+                            // The old fingerprint goes first: an output
+                            // replaced and then interrupted before its new
+                            // fingerprint is written is redone next time,
+                            // never taken for the old parameters' result.
+                            let stale = fingerprint_path(output);
+                            if stale.exists()
+                                && let Err(e) = std::fs::remove_file(&stale)
+                            {
+                                log::warn!("cannot remove {}: {e}", stale.display());
+                            }
                             let result = process_file(input, output, &index, tile_index, config)
                                 .and_then(|r| {
                                     let path = fingerprint_path(output);

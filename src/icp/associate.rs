@@ -9,12 +9,12 @@ use crate::PointCloud;
 use crate::kdtree::{KdTree, SearchHint};
 
 /// One source–target match at the current estimate, in the local frame of
-/// the registration (the target frame shifted by `origin`, see
-/// [`super::register`]).
+/// the registration (the target frame shifted by `origin`, see the module
+/// docs of [`super`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Correspondence {
-    /// The source point mapped into the local frame by the current
-    /// `local_from_source`, m.
+    /// The source point mapped into the target frame by the current
+    /// `target_from_source`, minus `origin`, m.
     pub source: Point3<f64>,
     /// Its nearest target point, minus `origin`, m.
     pub target: Point3<f64>,
@@ -24,9 +24,8 @@ pub(crate) struct Correspondence {
     pub distance_sq: f64,
 }
 
-/// Matches every source point, mapped by `local_from_source` and shifted by
-/// `origin` into the target frame, to its nearest target point within
-/// `max_correspondence_distance` metres
+/// Matches every source point, mapped by `target_from_source`, to its
+/// nearest target point within `max_correspondence_distance` metres
 /// ([`KdTree::nearest_within_hinted`]). With `require_normal`, matches whose
 /// target point has no normal (zero vector or no normals at all) are dropped.
 ///
@@ -45,7 +44,7 @@ pub(crate) struct Correspondence {
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn associate(
     source: &[Point3<f64>],
-    local_from_source: &Isometry3<f64>,
+    target_from_source: &Isometry3<f64>,
     origin: &Vector3<f64>,
     target: &PointCloud,
     target_tree: &KdTree,
@@ -59,12 +58,9 @@ pub(crate) fn associate(
         .par_iter()
         .zip(hints.par_iter_mut())
         .filter_map(|(p, hint)| {
-            let local = local_from_source * p;
-            let nearest = target_tree.nearest_within_hinted(
-                &(local + origin),
-                max_correspondence_distance,
-                hint,
-            )?;
+            let q = target_from_source * p;
+            let nearest =
+                target_tree.nearest_within_hinted(&q, max_correspondence_distance, hint)?;
             let target_point = *target.points.get(nearest.index)? - origin;
             let normal = match normals {
                 Some(n) => *n.get(nearest.index)?,
@@ -74,7 +70,7 @@ pub(crate) fn associate(
                 return None;
             }
             Some(Correspondence {
-                source: local,
+                source: q - origin,
                 target: target_point,
                 normal,
                 distance_sq: nearest.distance_sq,
@@ -99,7 +95,7 @@ pub(crate) fn associate(
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn associate_into_linear_system(
     source: &[Point3<f64>],
-    local_from_source: &Isometry3<f64>,
+    target_from_source: &Isometry3<f64>,
     origin: &Vector3<f64>,
     target: &PointCloud,
     target_tree: &KdTree,
@@ -116,9 +112,9 @@ pub(crate) fn associate_into_linear_system(
         let mut system = LinearSystem::zero();
         let mut matches = 0;
         for (p, hint) in points.iter().zip(hints) {
-            let q = local_from_source * p;
+            let q = target_from_source * p;
             let Some(nearest) =
-                target_tree.nearest_within_hinted(&(q + origin), max_correspondence_distance, hint)
+                target_tree.nearest_within_hinted(&q, max_correspondence_distance, hint)
             else {
                 continue;
             };
@@ -130,9 +126,9 @@ pub(crate) fn associate_into_linear_system(
             if *normal == Vector3::zeros() {
                 continue;
             }
-            let residual = normal.dot(&(q - (target_point - origin)));
+            let residual = normal.dot(&(q - target_point));
             let weight = kernel.weight(residual, kernel_scale);
-            system.add_plane_residual(&q, normal, residual, weight);
+            system.add_plane_residual(&(q - origin), normal, residual, weight);
             matches += 1;
         }
         (system, matches)

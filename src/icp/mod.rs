@@ -22,17 +22,21 @@
 //! ```
 //!
 //! # Local frame
-//! Everything is computed in a frame re-centred on the target: `o`, the
-//! centre of the target's bounding box rounded to whole units, is
-//! subtracted from the target points and the estimate is kept as
-//! `local_from_source = Translation(−o) · target_from_source`. Rotation
-//! updates then turn about the data, not about a CRS origin hundreds of
-//! kilometres away (georeferenced LAS tiles: with `o = 0` the rotation and
-//! translation columns of the normal equations became nearly collinear, and
-//! a (+2, −1) ft shift of an Autzen tile came back as (−0.003, −0.005) ft,
-//! not converged). The result is reported in the original frame,
-//! `target_from_source = Translation(o) · local_from_source`; the
-//! k-d tree is queried in the original frame (same points, same answers).
+//! The normal equations, the updates and the degeneracy analysis are
+//! computed in a frame re-centred on the target when the target lies far
+//! from the origin of its frame: `o` is the centre of the target's bounding
+//! box rounded to whole units when that centre is farther from the origin
+//! than the box's diagonal (georeferenced tiles), else `o = 0` (sensor
+//! frames, where the sensor at the origin is the natural centre; results
+//! there are unchanged). Matched points enter the equations as `p − o` and
+//! each update `Δ`, a motion about `o`, is applied as
+//! `target_from_source ← Translation(o) · Δ · Translation(−o) ·
+//! target_from_source`. Rotation updates then turn about the data, not
+//! about a CRS origin hundreds of kilometres away (with `o = 0` the rotation
+//! and translation columns of the normal equations became nearly collinear,
+//! and a (+2, −1) ft shift of a georeferenced Autzen tile came back as
+//! (−0.003, −0.005) ft, not converged). The estimate, the k-d tree queries,
+//! distances and residuals stay in the original frame.
 //!
 //! # Determinism
 //! Association is an order-preserving parallel map. Every sum (normal
@@ -218,8 +222,9 @@ pub struct RegistrationResult {
     /// [`RegistrationResult::degenerate`]). In `[0, 1]`.
     pub degeneracy_ratio: f64,
     /// The origin `o` of the local frame the registration worked in (the
-    /// centre of the target's bounding box, rounded to whole units), in
-    /// target coordinates; rotations of [`RegistrationResult::information`]
+    /// centre of the target's bounding box rounded to whole units when the
+    /// target is far from its frame's origin, else zero; see the module
+    /// docs), in target coordinates; rotations of [`RegistrationResult::information`]
     /// and [`RegistrationResult::weakest_direction`] are about it.
     pub local_origin: Vector3<f64>,
     /// Unit vector (rx, ry, rz, tx, ty, tz; rad and m) of the least
@@ -303,8 +308,7 @@ pub fn register(
     check_inputs(source, target, target_tree, initial_guess, config.method)?;
     let needs_normals = config.method == IcpMethod::PointToPlane;
     let origin = local_origin(target_tree);
-    // The estimate in the local frame (see the module docs).
-    let mut local_from_source = Translation3::from(-origin) * initial_guess;
+    let mut target_from_source = *initial_guess;
     let mut iterations = 0;
     let mut converged = false;
     let mut hints = vec![SearchHint::default(); source.len()];
@@ -327,7 +331,7 @@ pub fn register(
         if finishing {
             let correspondences = associate(
                 points,
-                &local_from_source,
+                &target_from_source,
                 &origin,
                 target,
                 target_tree,
@@ -341,7 +345,7 @@ pub fn register(
             return Ok(summarize(
                 source.len(),
                 &correspondences,
-                local_from_source,
+                target_from_source,
                 origin,
                 iterations,
                 converged,
@@ -350,7 +354,7 @@ pub fn register(
         }
         let step = compute_update(
             points,
-            &local_from_source,
+            &target_from_source,
             &origin,
             target,
             target_tree,
@@ -364,9 +368,11 @@ pub fn register(
             }
             return Err(no_correspondences(config, iterations));
         };
-        local_from_source = update * local_from_source;
+        // Δ is a motion about `origin` (see the module docs).
+        target_from_source =
+            Translation3::from(origin) * update * Translation3::from(-origin) * target_from_source;
         // Products of unit quaternions drift from unit norm by rounding; keep it exact.
-        local_from_source.rotation.renormalize();
+        target_from_source.rotation.renormalize();
         iterations += 1;
         let loosening = if in_coarse_phase {
             COARSE_TOLERANCE_FACTOR
@@ -410,11 +416,10 @@ pub fn evaluate_registration(
         config.method,
     )?;
     let origin = local_origin(target_tree);
-    let local_from_source = Translation3::from(-origin) * target_from_source;
     let mut hints = vec![SearchHint::default(); source.len()];
     let correspondences = associate(
         source,
-        &local_from_source,
+        target_from_source,
         &origin,
         target,
         target_tree,
@@ -425,18 +430,15 @@ pub fn evaluate_registration(
     if correspondences.is_empty() {
         return Err(no_correspondences(config, 0));
     }
-    let mut result = summarize(
+    Ok(summarize(
         source.len(),
         &correspondences,
-        local_from_source,
+        *target_from_source,
         origin,
         0,
         false,
         config,
-    );
-    // Exactly the given transform, not its round trip through the local frame.
-    result.target_from_source = *target_from_source;
-    Ok(result)
+    ))
 }
 
 /// Errors for inputs `register` cannot work with (see its docs).
@@ -499,7 +501,7 @@ fn check_inputs(
 /// `None` when no source point has a match.
 fn compute_update(
     points: &[Point3<f64>],
-    local_from_source: &Isometry3<f64>,
+    target_from_source: &Isometry3<f64>,
     origin: &Vector3<f64>,
     target: &PointCloud,
     target_tree: &KdTree,
@@ -510,7 +512,7 @@ fn compute_update(
         IcpMethod::PointToPlane => {
             let (system, matches) = associate_into_linear_system(
                 points,
-                local_from_source,
+                target_from_source,
                 origin,
                 target,
                 target_tree,
@@ -527,7 +529,7 @@ fn compute_update(
         IcpMethod::PointToPoint => {
             let correspondences = associate(
                 points,
-                local_from_source,
+                target_from_source,
                 origin,
                 target,
                 target_tree,
@@ -577,22 +579,28 @@ fn select_coarse_source(source: &[Point3<f64>], stride: usize) -> Vec<Point3<f64
     source.iter().step_by(stride).copied().collect()
 }
 
-/// The origin of the local frame: the centre of the target's bounding box
-/// (from the tree's root box, O(1)), rounded to whole units so that
-/// subtracting it from coordinates of a similar size is exact.
+/// The origin of the local frame (module docs): the centre of the target's
+/// bounding box (the tree's root box, O(1)) rounded to whole units when it
+/// is farther from the frame's origin than the box's diagonal, else zero.
 fn local_origin(target_tree: &KdTree) -> Vector3<f64> {
-    match target_tree.bounding_box() {
-        Some((lo, hi)) => Vector3::from_fn(|i, _| (0.5 * (lo[i] + hi[i])).round()),
-        None => Vector3::zeros(),
+    let Some((lo, hi)) = target_tree.bounding_box() else {
+        return Vector3::zeros();
+    };
+    let centre = Vector3::from_fn(|i, _| 0.5 * (lo[i] + hi[i]));
+    let diagonal = Vector3::from_fn(|i, _| hi[i] - lo[i]).norm();
+    if centre.norm() > diagonal {
+        centre.map(f64::round)
+    } else {
+        Vector3::zeros()
     }
 }
 
-/// The result at the final estimate (`local_from_source`, in the frame
-/// shifted by `origin`) from its correspondences (local frame).
+/// The result at the final estimate from its correspondences (in the frame
+/// shifted by `origin`).
 fn summarize(
     num_source: usize,
     correspondences: &[Correspondence],
-    local_from_source: Isometry3<f64>,
+    target_from_source: Isometry3<f64>,
     origin: Vector3<f64>,
     iterations: usize,
     converged: bool,
@@ -620,8 +628,6 @@ fn summarize(
         _ => information,
     };
     let degeneracy = analyse_degeneracy(&geometry, compute_radius_of_gyration(correspondences));
-    let mut target_from_source = Translation3::from(origin) * local_from_source;
-    target_from_source.rotation.renormalize();
     RegistrationResult {
         target_from_source,
         converged,

@@ -543,10 +543,13 @@ mod tests {
                 });
                 total += scratch.position.len();
             }
-            // Before: every copy for each of the ~1,000 leaves (2e7); now a
-            // few hundred per leaf, and all copies only for the leaf where
-            // the copies meet the other points.
-            assert!(total < 10 * points.len(), "{total} candidates gathered");
+            // Before: every copy for each of the 626 leaves (1.25e7). Now
+            // at most the leaves holding the `max_nn + 1` lowest indices
+            // (under 32 points each) per leaf, and every copy only for the
+            // few leaves where the copies meet the other points.
+            let leaves = tree.node_count() - tree.first_leaf();
+            let bound = leaves * (max_nn + 1) * 32 + 3 * points.len();
+            assert!(total < bound, "{total} candidates gathered (bound {bound})");
         }
     }
 
