@@ -346,6 +346,54 @@ pub fn kitti_relative_error(
     }))
 }
 
+/// Largest time difference of [`associate_by_time`] used by `pointpipe
+/// odometry --gt-format tum`, seconds: evo's default `max_diff`.
+pub const DEFAULT_MAX_TIME_DIFF: f64 = 0.01;
+
+/// Matches poses by timestamp as evo's `associate_trajectories` does: each
+/// estimated time (seconds) is paired with the reference time nearest to it
+/// when they differ by at most `max_diff` seconds; estimated times without
+/// one are left out. Returns `(estimated index, reference index)` pairs in
+/// estimated order (a reference pose may serve several estimated ones, as in
+/// evo; ties go to the earlier reference time). Non-finite times never match.
+///
+/// Complexity: O((n + m) log m) for `n` estimated and `m` reference times
+/// (the reference is sorted once, then binary-searched).
+///
+/// # Example
+/// ```
+/// let pairs = pointpipe::eval::associate_by_time(&[0.0, 0.1, 0.5], &[0.0, 0.05, 0.104], 0.01);
+/// assert_eq!(pairs, [(0, 0), (1, 2)]);
+/// ```
+pub fn associate_by_time(
+    estimated: &[f64],
+    reference: &[f64],
+    max_diff: f64,
+) -> Vec<(usize, usize)> {
+    let mut order: Vec<usize> = (0..reference.len())
+        .filter(|&j| reference[j].is_finite())
+        .collect();
+    order.sort_by(|&a, &b| reference[a].total_cmp(&reference[b]).then(a.cmp(&b)));
+    let sorted: Vec<f64> = order.iter().map(|&j| reference[j]).collect();
+    let mut pairs = Vec::new();
+    for (i, &t) in estimated.iter().enumerate() {
+        if !t.is_finite() {
+            continue;
+        }
+        let at = sorted.partition_point(|&r| r < t);
+        let best = [at.checked_sub(1), (at < sorted.len()).then_some(at)]
+            .into_iter()
+            .flatten()
+            .min_by(|&a, &b| (sorted[a] - t).abs().total_cmp(&(sorted[b] - t).abs()));
+        if let Some(k) = best
+            && (sorted[k] - t).abs() <= max_diff
+        {
+            pairs.push((i, order[k]));
+        }
+    }
+    pairs
+}
+
 /// ATE, RPE with `delta = 1`, and the KITTI relative error in one call.
 ///
 /// # Errors

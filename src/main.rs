@@ -53,9 +53,18 @@ enum Command {
     /// Look at point clouds in a 3D window, or render a screenshot (feature `viewer`).
     #[cfg(feature = "viewer")]
     View(cli::view::Args),
+    /// The 3D viewer: not in this build (rebuild with `--features viewer`).
+    #[cfg(not(feature = "viewer"))]
+    #[command(hide = true)]
+    View {
+        /// Whatever was given; the command only explains how to get it.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        args: Vec<std::ffi::OsString>,
+    },
 }
 
 fn main() -> ExitCode {
+    restore_default_sigpipe();
     let cli = Cli::parse();
     let level = if cli.quiet {
         log::LevelFilter::Error
@@ -96,12 +105,48 @@ fn main() -> ExitCode {
         Command::Query(a) => cli::query::run(a, &ctx),
         #[cfg(feature = "viewer")]
         Command::View(a) => cli::view::run(a, &ctx),
+        #[cfg(not(feature = "viewer"))]
+        Command::View { .. } => Err(anyhow::anyhow!(
+            "this pointpipe was built without the 3D viewer; rebuild it with \
+             `cargo install pointpipe --features viewer` (or `cargo build --release --features viewer`)"
+        )),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_message(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The error and its causes on one line, each cause only when its text is
+/// not already part of the message (`Error::Io` prints its OS error itself,
+/// and anyhow's `{:#}` would print it a second time).
+fn error_message(e: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if message.contains(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
+}
+
+/// Output to a closed pipe (`pointpipe info ... | head -2`) ends the process
+/// quietly with SIGPIPE, as it does for every Unix tool; Rust ignores the
+/// signal by default, so `println!` would panic instead ("failed printing to
+/// stdout", exit status 101).
+fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in `main`, before any other thread exists;
+    // restoring a signal's default disposition has no other effect.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

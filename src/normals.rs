@@ -40,6 +40,20 @@ pub enum NeighborSearch {
     },
 }
 
+/// Height of [`aerial_viewpoint`] above the CRS origin, in the cloud's units.
+pub const AERIAL_VIEWPOINT_HEIGHT: f64 = 1e12;
+
+/// The viewpoint for airborne (LAS/LAZ, georeferenced) data: 10¹² units
+/// above the CRS origin, so normals face up (+z to within 10⁻⁶ rad for any
+/// projected coordinate, as an airborne sensor sees the ground). `batch`
+/// orients every tile with it and `pointpipe normals` uses it by default for
+/// LAS/LAZ input; the default `None` (the origin) suits a LiDAR frame in
+/// sensor coordinates, but flips about half the normals of a georeferenced
+/// tile downward.
+pub fn aerial_viewpoint() -> Point3<f64> {
+    Point3::new(0.0, 0.0, AERIAL_VIEWPOINT_HEIGHT)
+}
+
 /// Parameters of [`estimate_normals`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NormalConfig {
@@ -52,7 +66,7 @@ pub struct NormalConfig {
     /// Point (metres, cloud frame) the normals must face:
     /// `normal · (viewpoint − p) ≥ 0`. `None` = the origin of the cloud's
     /// frame, i.e. the sensor origin of a LiDAR frame in sensor coordinates.
-    /// Default: `None`.
+    /// For airborne tiles use [`aerial_viewpoint`]. Default: `None`.
     pub viewpoint: Option<Point3<f64>>,
 }
 

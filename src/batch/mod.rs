@@ -5,8 +5,9 @@
 //! 1. **Plan**: list the `.las`/`.laz` files of the input folder (sorted;
 //!    recursive on request), refuse an output folder equal to the input
 //!    folder, read every header's bounds into the tile index
-//!    ([`tiles::read_tile_info`]) and mark outputs that are complete and newer
-//!    than their input as skipped (unless `force`).
+//!    ([`tiles::read_tile_info`]) and mark outputs that are complete, newer
+//!    than their input and made with the same parameters as skipped (unless
+//!    `force`).
 //! 2. **Run** up to `jobs` files at once (worker threads pulling the next file
 //!    in order); each file's stages use the global rayon pool. Memory is
 //!    bounded by the files in flight (plus their halos), never the folder.
@@ -36,8 +37,13 @@
 //!
 //! # Crash safety and resume
 //! Outputs appear under their final name only when complete. A rerun skips
-//! an input whose output exists, has a readable header and is at least as
-//! new as the input; `force` redoes it. Temporary files (`.pointpipe-*.tmp`)
+//! an input whose output exists, has a readable header, is at least as new
+//! as the input and was made with the same parameters; `force` redoes it.
+//! The parameters (voxel grid, normals, halo width, outliers, container,
+//! pointpipe's version) are recorded beside each output in a hidden
+//! `.NAME.pointpipe-params` file, removed before the output is replaced and
+//! written after it, so an interrupted replacement is redone, never taken
+//! for the old parameters' result. Temporary files (`.pointpipe-*.tmp`)
 //! left by a killed run are removed when the next run starts: run one batch
 //! per output folder at a time.
 

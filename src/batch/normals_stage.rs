@@ -13,7 +13,7 @@ use nalgebra::{Point3, Vector3};
 use crate::PointCloud;
 use crate::error::{Error, Result};
 use crate::kdtree::KdTree;
-use crate::normals::{NeighborSearch, NormalConfig, estimate_normals};
+use crate::normals::{NeighborSearch, NormalConfig, aerial_viewpoint, estimate_normals};
 
 /// Neighbourhood of the normal estimation.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -56,9 +56,6 @@ impl NormalParams {
 /// Fewest neighbours (the point included) that define a plane.
 const MIN_NEIGHBORS: usize = 3;
 
-/// The common viewpoint of every tile: far above the CRS origin.
-const VIEWPOINT_HEIGHT: f64 = 1e12;
-
 /// Normals (zero = none) and curvature (NaN = none) of `tile` points, with
 /// neighbours searched in `tile ∪ halo`.
 ///
@@ -79,7 +76,8 @@ pub fn estimate_tile_normals(
             max_nn: Some(params.max_nn),
         },
         min_neighbors: MIN_NEIGHBORS,
-        viewpoint: Some(Point3::new(0.0, 0.0, VIEWPOINT_HEIGHT)),
+        // The common viewpoint of every tile: far above the CRS origin.
+        viewpoint: Some(aerial_viewpoint()),
     };
     estimate_normals(&mut cloud, &tree, &config)?;
     let mut normals = cloud.normals.unwrap_or_default();

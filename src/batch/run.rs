@@ -1,5 +1,6 @@
 //! The batch driver: planning, the job loop, per-file processing, summary.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -290,14 +291,44 @@ fn remove_stale_temporaries(dir: &Path) {
     }
 }
 
-/// True when `output` exists, is at least as new as `input` and (for LAS/LAZ)
-/// has a readable header.
-fn is_up_to_date(input: &Path, output: &Path) -> bool {
+/// True when `output` exists, is at least as new as `input`, (for LAS/LAZ)
+/// has a readable header, and was made with the same parameters: its
+/// fingerprint file ([`fingerprint_path`]) holds `fingerprint`.
+fn is_up_to_date(input: &Path, output: &Path, fingerprint: &str) -> bool {
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     let (Some(t_in), Some(t_out)) = (modified(input), modified(output)) else {
         return false;
     };
-    t_out >= t_in && (input_extension(output).is_none() || read_tile_info(output).is_ok())
+    let same_parameters =
+        std::fs::read_to_string(fingerprint_path(output)).is_ok_and(|stored| stored == fingerprint);
+    t_out >= t_in
+        && same_parameters
+        && (input_extension(output).is_none() || read_tile_info(output).is_ok())
+}
+
+/// The file beside `output` that records the parameters it was made with:
+/// `.NAME.pointpipe-params` in the same folder (hidden).
+fn fingerprint_path(output: &Path) -> PathBuf {
+    let name = output
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    output.with_file_name(format!(".{name}.pointpipe-params"))
+}
+
+/// Every parameter that shapes an output (voxel grid, normals, halo width,
+/// outlier removal, container) and pointpipe's version, as one text: an
+/// output whose recorded fingerprint differs is redone, not skipped.
+fn parameter_fingerprint(config: &BatchConfig) -> String {
+    format!(
+        "pointpipe {}\nvoxel {:?}\nnormals {:?}\nhalo {:?}\noutliers {:?}\nformat {:?}\n",
+        env!("CARGO_PKG_VERSION"),
+        config.voxel,
+        config.normals,
+        config.halo_width(),
+        config.outliers,
+        config.format
+    )
 }
 
 /// Runs a batch: see the [module docs](super) for the algorithm.
@@ -345,6 +376,7 @@ pub fn run_batch(
     let header_points = |i: usize| infos[i].as_ref().map_or(0, |t| t.number_of_points);
     progress.started(plan.len(), (0..plan.len()).map(header_points).sum());
 
+    let fingerprint = parameter_fingerprint(config);
     let next = AtomicUsize::new(0);
     let reports: Mutex<Vec<Option<FileReport>>> = Mutex::new(vec![None; plan.len()]);
     let mut cleaned = std::collections::BTreeSet::new();
@@ -366,15 +398,36 @@ pub fn run_batch(
                     };
                     let report = match &infos[i] {
                         Err(e) => failed(input, output, e, 0, Instant::now()),
-                        Ok(_) if !config.force && is_up_to_date(input, output) => FileReport {
-                            status: FileStatus::Skipped,
-                            points_in: header_points(i),
-                            ..empty_report(input, output)
-                        },
+                        Ok(_) if !config.force && is_up_to_date(input, output, &fingerprint) => {
+                            FileReport {
+                                status: FileStatus::Skipped,
+                                points_in: header_points(i),
+                                ..empty_report(input, output)
+                            }
+                        }
                         Ok(info) => {
                             let tile_index = index.iter().position(|t| t.path == info.path);
                             let file_start = Instant::now();
-                            match process_file(input, output, &index, tile_index, config) {
+                            // The old fingerprint goes first: an output
+                            // replaced and then interrupted before its new
+                            // fingerprint is written is redone next time,
+                            // never taken for the old parameters' result.
+                            let stale = fingerprint_path(output);
+                            if stale.exists()
+                                && let Err(e) = std::fs::remove_file(&stale)
+                            {
+                                log::warn!("cannot remove {}: {e}", stale.display());
+                            }
+                            let result = process_file(input, output, &index, tile_index, config)
+                                .and_then(|r| {
+                                    let path = fingerprint_path(output);
+                                    crate::io::atomic::write_atomic(&path, |w| {
+                                        w.write_all(fingerprint.as_bytes())
+                                            .map_err(|e| Error::io(&path, e))
+                                    })?;
+                                    Ok(r)
+                                });
+                            match result {
                                 Ok(r) => r,
                                 Err(e) => failed(input, output, &e, header_points(i), file_start),
                             }

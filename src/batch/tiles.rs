@@ -64,7 +64,8 @@ fn las_error(path: &Path) -> impl Fn(las::Error) -> Error + '_ {
 /// [`Error::Io`] when the file cannot be opened, [`Error::Las`] when the
 /// header is invalid.
 pub fn read_tile_info(path: &Path) -> Result<TileInfo> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    check_signature(path, &mut file)?;
     let header = las::Header::new(BufReader::new(file)).map_err(las_error(path))?;
     let b = header.bounds();
     let bounds = Aabb {
@@ -82,6 +83,31 @@ pub fn read_tile_info(path: &Path) -> Result<TileInfo> {
         bounds: valid.then_some(bounds),
         number_of_points: header.number_of_points(),
     })
+}
+
+/// Errors as `pointpipe info` gives them for a file that is empty or does
+/// not start with `LASF` (instead of the `las` crate's "failed to fill whole
+/// buffer" or "signature is not 'LASF': [104, 101, 108, 108]"); leaves
+/// `file` at its start.
+fn check_signature(path: &Path, file: &mut File) -> Result<()> {
+    use std::io::{Read, Seek};
+    let mut head = Vec::with_capacity(8);
+    file.by_ref()
+        .take(8)
+        .read_to_end(&mut head)
+        .map_err(|e| Error::io(path, e))?;
+    file.rewind().map_err(|e| Error::io(path, e))?;
+    if head.is_empty() {
+        return Err(Error::format(path, "file is empty"));
+    }
+    if !head.starts_with(b"LASF") {
+        let expected = match crate::io::Format::from_path(path) {
+            Ok(crate::io::Format::Laz) => crate::io::Format::Laz,
+            _ => crate::io::Format::Las,
+        };
+        return Err(crate::io::wrong_magic(path, expected, &head));
+    }
+    Ok(())
 }
 
 /// A LAS/LAZ tile in memory: header, raw point records and decoded positions.

@@ -42,22 +42,32 @@ pub struct Args {
     /// Output folder (created; must differ from INPUT_DIR).
     pub output_dir: PathBuf,
     /// Voxel edge in metres (CRS units); 0 disables downsampling.
-    #[arg(long, default_value_t = 0.1, value_name = "V")]
+    #[arg(
+        long,
+        default_value_t = 0.1,
+        value_name = "V",
+        allow_hyphen_values = true
+    )]
     pub voxel_size: f64,
     /// How a voxel's points become one point.
     #[arg(long, value_enum, default_value_t = Mode::Centroid)]
     pub voxel_mode: Mode,
     /// Normal search radius in metres (CRS units).
-    #[arg(long, default_value_t = 0.5, value_name = "R")]
+    #[arg(
+        long,
+        default_value_t = 0.5,
+        value_name = "R",
+        allow_hyphen_values = true
+    )]
     pub normal_radius: f64,
     /// Most neighbours used per normal.
     #[arg(long, default_value_t = 30, value_name = "N")]
     pub max_nn: usize,
     /// Halo width in metres borrowed from neighbouring tiles; default: the normal radius; 0 disables.
-    #[arg(long, value_name = "H")]
+    #[arg(long, value_name = "H", allow_hyphen_values = true)]
     pub halo: Option<f64>,
     /// Statistical outlier removal as `k,std_ratio` (e.g. `8,2.0`).
-    #[arg(long, value_name = "K,STD_RATIO", value_parser = parse_outliers)]
+    #[arg(long, value_name = "K,STD_RATIO", value_parser = parse_outliers, allow_hyphen_values = true)]
     pub outlier_removal: Option<OutlierConfig>,
     /// Output format; default: the input's (las stays las, laz stays laz).
     #[arg(long, value_enum)]
@@ -68,7 +78,9 @@ pub struct Args {
     /// Also process sub-folders (mirrored in OUTPUT_DIR).
     #[arg(long)]
     pub recursive: bool,
-    /// Redo outputs that are already complete and up to date.
+    /// Redo outputs that are already complete and up to date (an output made
+    /// with other parameters is always redone: each output has a hidden
+    /// `.NAME.pointpipe-params` file beside it recording them).
     #[arg(long)]
     pub force: bool,
     /// Print the summary as one JSON object on stdout.
@@ -182,6 +194,17 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
         })?;
     bars.files.finish_and_clear();
     bars.points.finish_and_clear();
+    if summary.files.is_empty() {
+        anyhow::bail!(
+            "{}: no .las or .laz files to process{}",
+            args.input_dir.display(),
+            if args.recursive {
+                ""
+            } else {
+                " (--recursive also searches sub-folders)"
+            }
+        );
+    }
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);
     } else {

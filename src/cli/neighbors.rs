@@ -17,19 +17,19 @@ pub struct Args {
     /// Point-cloud file (LAS, LAZ, PLY, PCD or KITTI .bin).
     file: PathBuf,
     /// Voxel-downsample first (centroid per voxel) with this voxel size, metres.
-    #[arg(long, value_name = "V")]
+    #[arg(long, value_name = "V", allow_hyphen_values = true)]
     voxel_size: Option<f64>,
-    /// Number of neighbours of the kNN query (the point itself included).
-    #[arg(long, default_value_t = 10)]
+    /// Number of neighbours of the kNN query (the point itself included), >= 1.
+    #[arg(long, default_value_t = 10, allow_hyphen_values = true)]
     k: usize,
-    /// Radius of the radius search, metres.
-    #[arg(long, default_value_t = 1.0)]
+    /// Radius of the radius search, metres (finite, > 0).
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
     radius: f64,
-    /// Also run a hybrid search: up to N nearest within --radius.
-    #[arg(long, value_name = "N")]
+    /// Also run a hybrid search: up to N (>= 1) nearest within --radius.
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
     max_nn: Option<usize>,
     /// Maximum points per leaf. Default: the library default.
-    #[arg(long, value_name = "L")]
+    #[arg(long, value_name = "L", allow_hyphen_values = true)]
     leaf_size: Option<usize>,
     /// Print one JSON object instead of text.
     #[arg(long)]
@@ -62,7 +62,29 @@ struct Report {
     distance_evaluations_per_query: f64,
 }
 
+/// Refuses parameters that would measure nothing: `k = 0`, a radius that is
+/// not finite and > 0, `max_nn = 0` (checked before reading the file).
+fn validate(args: &Args) -> anyhow::Result<()> {
+    if args.k == 0 {
+        anyhow::bail!("--k 0: the kNN query needs k >= 1 (the point itself counts)");
+    }
+    if !(args.radius.is_finite() && args.radius > 0.0) {
+        anyhow::bail!(
+            "--radius {}: the radius must be finite and > 0 (metres)",
+            args.radius
+        );
+    }
+    if args.max_nn == Some(0) {
+        anyhow::bail!("--max-nn 0: the hybrid search needs max_nn >= 1");
+    }
+    Ok(())
+}
+
 pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<()> {
+    validate(&args)?;
+    if let Some(v) = args.voxel_size {
+        VoxelConfig::new(v).validate()?;
+    }
     let mut cloud = pointpipe::io::read(&args.file)?;
     if let Some(voxel_size) = args.voxel_size {
         let config = VoxelConfig {

@@ -30,15 +30,19 @@ pub struct Args {
     #[arg(long, value_name = "METRES", allow_hyphen_values = true)]
     radius: Option<f64>,
     /// Cap on the neighbourhood size with --radius (hybrid search).
-    #[arg(long, value_name = "N", requires = "radius")]
+    #[arg(long, value_name = "N", requires = "radius", conflicts_with = "knn")]
     max_nn: Option<usize>,
-    /// kNN search with K neighbours (the point included).
+    /// kNN search with K neighbours (the point included; at most the number
+    /// of points).
     #[arg(long, value_name = "K")]
     knn: Option<usize>,
     /// Fewest neighbours for a normal (>= 3).
     #[arg(long, value_name = "N", default_value_t = 3)]
     min_neighbors: usize,
-    /// Point the normals face, metres, as X,Y,Z. Default: the origin (sensor).
+    /// Point the normals face, metres, as X,Y,Z. Default: for LAS/LAZ input
+    /// (airborne, georeferenced tiles) straight up, as `batch` orients them
+    /// (a viewpoint 1e12 above the CRS origin); for other formats the origin
+    /// (a LiDAR frame's sensor).
     #[arg(long, value_name = "X,Y,Z", value_parser = parse_point, allow_hyphen_values = true)]
     viewpoint: Option<Point3<f64>>,
     /// Print a JSON report on stdout instead of a text summary.
@@ -81,10 +85,16 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<()> {
         (None, Some(k)) => NeighborSearch::Knn { k },
         _ => anyhow::bail!("give exactly one of --radius and --knn"),
     };
+    let aerial = matches!(
+        io::Format::from_path(&args.input),
+        Ok(io::Format::Las | io::Format::Laz)
+    );
     let config = NormalConfig {
         search,
         min_neighbors: args.min_neighbors,
-        viewpoint: args.viewpoint,
+        viewpoint: args
+            .viewpoint
+            .or_else(|| aerial.then(pointpipe::normals::aerial_viewpoint)),
     };
     config.validate()?;
     let voxel = args.voxel_size.map(VoxelConfig::new);
@@ -105,6 +115,16 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<()> {
         voxel_ms = Some(ms_since(start));
     }
 
+    if let NeighborSearch::Knn { k } = search
+        && k > cloud.len()
+    {
+        anyhow::bail!(
+            "--knn {k} exceeds the {} points of the cloud: a normal is a local fit, \
+             choose k well below the point count (10-50 is usual)",
+            cloud.len()
+        );
+    }
+
     let start = Instant::now();
     let tree = KdTree::build(&cloud.points)?;
     let tree_ms = ms_since(start);
@@ -112,6 +132,24 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<()> {
     let start = Instant::now();
     let normals = estimate_normals(&mut cloud, &tree, &config)?;
     let normals_ms = ms_since(start);
+
+    if normals.with_normal == 0 && !cloud.is_empty() {
+        anyhow::bail!(
+            "no point got a normal: no neighbourhood held {} points ({}); \
+             increase the search (e.g. a larger --radius; the cloud spans {})",
+            config.min_neighbors,
+            describe(&search),
+            extent(&cloud),
+        );
+    }
+    if normals.without_normal > normals.with_normal {
+        log::warn!(
+            "{} of {} points got no normal ({}): the neighbourhood is too small for this cloud",
+            normals.without_normal,
+            cloud.len(),
+            describe(&search)
+        );
+    }
 
     let start = Instant::now();
     io::write(&args.output, &cloud)
@@ -138,4 +176,27 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The search in the words of the command line.
+fn describe(search: &NeighborSearch) -> String {
+    match search {
+        NeighborSearch::Radius {
+            radius,
+            max_nn: Some(n),
+        } => format!("--radius {radius} --max-nn {n}"),
+        NeighborSearch::Radius { radius, .. } => format!("--radius {radius}"),
+        NeighborSearch::Knn { k } => format!("--knn {k}"),
+    }
+}
+
+/// The cloud's bounding-box size, e.g. `0.9 x 0.9 x 0`.
+fn extent(cloud: &pointpipe::PointCloud) -> String {
+    match cloud.bounds() {
+        Some((min, max)) => {
+            let d = max - min;
+            format!("{:.3} x {:.3} x {:.3}", d.x, d.y, d.z)
+        }
+        None => "nothing".into(),
+    }
 }

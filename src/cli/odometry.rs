@@ -39,7 +39,12 @@ pub struct Args {
     #[arg(long, value_name = "MAP")]
     pub map: Option<PathBuf>,
     /// Voxel size of the --map output, metres.
-    #[arg(long, value_name = "V", default_value_t = 0.1)]
+    #[arg(
+        long,
+        value_name = "V",
+        default_value_t = 0.1,
+        allow_hyphen_values = true
+    )]
     pub map_voxel_size: f64,
     /// Ground-truth poses (world_from_sensor per frame) for the built-in evaluation.
     #[arg(long, value_name = "GT")]
@@ -99,10 +104,32 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
     }
     let frames = sequence::list_frames(&args.input)?;
     let times = sequence::read_times(&args.input, frames.len())?;
+    // Everything that could make the run's result unusable is checked
+    // before the first frame: output folders, the map's format, the times
+    // TUM needs, the ground truth.
+    check_output(&args.out, "--out")?;
+    if let Some(map) = &args.map {
+        check_output(map, "--map")?;
+        io::Format::from_path(map).with_context(|| format!("--map {}", map.display()))?;
+    }
+    if args.format == PoseFormat::Tum && times.is_none() {
+        anyhow::bail!(
+            "--format tum writes a timestamp per pose: {}",
+            times_problem(&args.input, frames.len())
+        );
+    }
     let gt = args
         .gt
         .as_deref()
-        .map(|p| read_poses(p, args.gt_format))
+        .map(|p| {
+            GroundTruth::load(
+                p,
+                args.gt_format,
+                times.as_deref(),
+                &args.input,
+                frames.len(),
+            )
+        })
         .transpose()?;
     let mut pipeline = Pipeline::new(config)?;
     #[cfg(not(feature = "viewer"))]
@@ -142,18 +169,21 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
     if let (Some(out), Some(map)) = (&args.screenshot, &map) {
         view::screenshot(out, map, last_frame, &poses)?;
     }
-    let evaluation = gt
-        .map(|gt| {
-            if gt.len() != poses.len() {
-                anyhow::bail!(
-                    "ground truth has {} poses but the sequence has {} frames",
-                    gt.len(),
-                    poses.len()
-                );
-            }
-            Ok(eval::evaluate(&poses, &gt)?)
-        })
-        .transpose()?;
+    if results
+        .iter()
+        .all(|r| r.status == pointpipe::odometry::FrameStatus::Empty)
+    {
+        log::warn!(
+            "every frame was empty after the range crop (min_range {} m, max_range {} m): \
+             are the coordinates in metres? Set min_range / max_range with --config",
+            pipeline.config().min_range,
+            pipeline.config().max_range
+        );
+    }
+    let evaluation = match gt {
+        Some(gt) => gt.evaluate(&poses)?,
+        None => None,
+    };
     let report = RunReport {
         frames: results,
         process_seconds,
@@ -260,18 +290,161 @@ impl FrameLoop<'_> {
     }
 }
 
-/// Reads a pose file as `world_from_sensor` per line.
-pub fn read_poses(path: &Path, format: PoseFormat) -> anyhow::Result<Vec<Isometry3<f64>>> {
-    Ok(match format {
-        PoseFormat::Kitti => poses::read_kitti_poses(path)?,
-        PoseFormat::Tum => poses::read_tum_poses(path)?
-            .into_iter()
-            .map(|(_, p)| p)
-            .collect(),
-    })
+/// Fewest poses the built-in evaluation needs (ATE aligns three points).
+const MIN_EVALUATED_POSES: usize = 3;
+
+/// Fails unless `path` can be written: its folder exists and accepts a new
+/// file, and it is not a folder itself. `flag` names the option.
+fn check_output(path: &Path, flag: &str) -> anyhow::Result<()> {
+    if path.is_dir() {
+        anyhow::bail!("{flag} {}: is a directory, expected a file", path.display());
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "{flag} {}: the folder {} does not exist",
+            path.display(),
+            dir.display()
+        );
+    }
+    tempfile::Builder::new()
+        .prefix(".pointpipe-check-")
+        .tempfile_in(dir)
+        .map(drop)
+        .map_err(|e| {
+            let reason = e.to_string();
+            let reason = reason
+                .split(" at path ")
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            anyhow::anyhow!(
+                "{flag} {}: cannot write in {}: {reason}",
+                path.display(),
+                dir.display()
+            )
+        })
 }
 
-/// Writes poses; TUM needs times (the frame index is used when there are none).
+/// Why the frames have no usable times: times.txt missing or of the wrong
+/// length.
+fn times_problem(input: &Path, frames: usize) -> String {
+    let dir = if input.is_dir() {
+        input.to_path_buf()
+    } else {
+        input.parent().unwrap_or(Path::new(".")).to_path_buf()
+    };
+    let path = dir.join("times.txt");
+    if path.is_file() {
+        format!(
+            "{} does not hold one time per frame ({frames} frames)",
+            path.display()
+        )
+    } else {
+        format!("no {} (one time in seconds per frame)", path.display())
+    }
+}
+
+/// Ground truth read and matched to the frames before the run.
+struct GroundTruth {
+    /// Reference poses, one per evaluated frame.
+    poses: Vec<Isometry3<f64>>,
+    /// The frame index of each reference pose.
+    frames: Vec<usize>,
+    /// Source and matching rule, for the messages.
+    what: String,
+}
+
+impl GroundTruth {
+    /// KITTI: one pose per frame (checked). TUM: matched to the frames'
+    /// times (times.txt) by timestamp, as evo does (within
+    /// [`eval::DEFAULT_MAX_TIME_DIFF`]).
+    fn load(
+        path: &Path,
+        format: PoseFormat,
+        times: Option<&[f64]>,
+        input: &Path,
+        frame_count: usize,
+    ) -> anyhow::Result<GroundTruth> {
+        match format {
+            PoseFormat::Kitti => {
+                let poses = poses::read_kitti_poses(path)?;
+                if poses.len() != frame_count {
+                    anyhow::bail!(
+                        "--gt {}: {} poses but the sequence has {frame_count} frames \
+                         (KITTI ground truth has one pose per frame; TUM ground truth \
+                         with --gt-format tum is matched by timestamp)",
+                        path.display(),
+                        poses.len()
+                    );
+                }
+                Ok(GroundTruth {
+                    frames: (0..poses.len()).collect(),
+                    poses,
+                    what: format!("{} (one pose per frame)", path.display()),
+                })
+            }
+            PoseFormat::Tum => {
+                let Some(times) = times else {
+                    anyhow::bail!(
+                        "--gt-format tum matches poses by timestamp, which needs the frames' times: {}",
+                        times_problem(input, frame_count)
+                    );
+                };
+                let stamped = poses::read_tum_poses(path)?;
+                let reference: Vec<f64> = stamped.iter().map(|(t, _)| *t).collect();
+                let pairs = eval::associate_by_time(times, &reference, eval::DEFAULT_MAX_TIME_DIFF);
+                if pairs.len() < frame_count.min(MIN_EVALUATED_POSES) {
+                    anyhow::bail!(
+                        "--gt {}: only {} of {frame_count} frame times have a ground-truth pose \
+                         within {} s",
+                        path.display(),
+                        pairs.len(),
+                        eval::DEFAULT_MAX_TIME_DIFF
+                    );
+                }
+                Ok(GroundTruth {
+                    frames: pairs.iter().map(|&(i, _)| i).collect(),
+                    poses: pairs.iter().map(|&(_, j)| stamped[j].1).collect(),
+                    what: format!(
+                        "{} ({} of {frame_count} frames matched by timestamp within {} s)",
+                        path.display(),
+                        pairs.len(),
+                        eval::DEFAULT_MAX_TIME_DIFF
+                    ),
+                })
+            }
+        }
+    }
+
+    /// The evaluation of `estimated` (one pose per frame) against the
+    /// matched reference; `None`, with a note on stderr, when fewer than
+    /// [`MIN_EVALUATED_POSES`] poses can be compared.
+    fn evaluate(&self, estimated: &[Isometry3<f64>]) -> anyhow::Result<Option<eval::Evaluation>> {
+        let pairs: Vec<(Isometry3<f64>, Isometry3<f64>)> = self
+            .frames
+            .iter()
+            .zip(&self.poses)
+            .filter_map(|(&i, gt)| estimated.get(i).map(|e| (*e, *gt)))
+            .collect();
+        if pairs.len() < MIN_EVALUATED_POSES {
+            eprintln!(
+                "note: evaluation skipped: {} poses to compare with {}, the evaluation needs at least {MIN_EVALUATED_POSES}",
+                pairs.len(),
+                self.what
+            );
+            return Ok(None);
+        }
+        let (est, gt): (Vec<_>, Vec<_>) = pairs.into_iter().unzip();
+        Ok(Some(eval::evaluate(&est, &gt)?))
+    }
+}
+
+/// Writes poses; TUM needs times (the frame index is used when there are
+/// none: `demo` has no times.txt; `odometry` refuses TUM output without one).
 pub fn write_poses(
     path: &Path,
     format: PoseFormat,

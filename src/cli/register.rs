@@ -1,6 +1,11 @@
 //! `pointpipe register SOURCE TARGET [--voxel-size V] [--method M]
 //! [--max-correspondence-distance D] [--normal-radius R] [--kernel K]
-//! [--init T.txt] [--gt T.txt] [--out ALIGNED] [--json] [--view [--screenshot OUT.png]]`
+//! [--init T.txt | --evaluate T.txt] [--gt T.txt] [--out ALIGNED] [--allow-unconverged] [--json]
+//! [--view [--screenshot OUT.png]]`
+//!
+//! Exit status 1 when ICP did not converge (after printing the report),
+//! unless `--allow-unconverged`. Fitness and inlier RMSE are computed on the
+//! voxel-downsampled clouds, and the report says so.
 //!
 //! `--view` and `--screenshot` exist only in builds with the cargo feature `viewer`.
 
@@ -9,7 +14,9 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use nalgebra::{Isometry3, Matrix4};
-use pointpipe::icp::{IcpConfig, IcpMethod, RegistrationResult, RobustKernel, register};
+use pointpipe::icp::{
+    IcpConfig, IcpMethod, RegistrationResult, RobustKernel, evaluate_registration, register,
+};
 use pointpipe::io;
 use pointpipe::kdtree::KdTree;
 use pointpipe::normals::{NeighborSearch, NormalConfig, estimate_normals};
@@ -81,15 +88,29 @@ pub struct Args {
     )]
     kernel_scale: f64,
     /// Maximum number of ICP iterations.
-    #[arg(long, value_name = "N", default_value_t = 30)]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 30,
+        allow_hyphen_values = true
+    )]
     max_iterations: usize,
     /// Coarse-to-fine: the first iterations use every N-th source point
     /// (1 = all points throughout).
     #[arg(long, value_name = "N", default_value_t = 4)]
     coarse_stride: usize,
-    /// Initial target_from_source, a 4×4 matrix text file. Default: identity.
+    /// Initial target_from_source, a text file with a 4×4 matrix or its 3×4
+    /// block [R | t] (row-major). Default: identity.
     #[arg(long, value_name = "T.txt")]
     init: Option<PathBuf>,
+    /// Score this target_from_source (4×4 or 3×4 text) without moving it:
+    /// fitness, inlier RMSE and degeneracy at exactly this transform, no ICP.
+    #[arg(long, value_name = "T.txt", conflicts_with = "init")]
+    evaluate: Option<PathBuf>,
+    /// Exit with status 0 even when ICP did not converge (default: the report
+    /// is printed and the exit status is 1).
+    #[arg(long)]
+    allow_unconverged: bool,
     /// Reference target_from_source (4×4 text) to report the error against.
     #[arg(long, value_name = "T.txt")]
     gt: Option<PathBuf>,
@@ -125,18 +146,33 @@ struct Timings {
 /// What `register` reports.
 #[derive(Debug, serde::Serialize)]
 struct Report {
+    /// "register" (ICP ran) or "evaluate" (`--evaluate`: the given
+    /// transform scored, not moved).
+    mode: &'static str,
     /// 4×4 row-major.
     target_from_source: [[f64; 4]; 4],
     converged: bool,
     iterations: usize,
+    /// Matched source points over `source_points` (the downsampled source).
     fitness: f64,
+    /// RMS distance of the matched pairs, metres, between the
+    /// voxel-downsampled clouds (voxel centroids), not the input points.
     inlier_rmse_m: f64,
+    /// What `inlier_rmse_m` and `fitness` are computed on.
+    statistics_on: String,
     num_inliers: usize,
     degenerate: bool,
     degeneracy_ratio: f64,
     weakest_direction: [f64; 6],
+    /// Source points used (after the voxel grid).
     source_points: usize,
+    /// Target points used (after the voxel grid).
     target_points: usize,
+    /// Source points read.
+    source_points_in: usize,
+    /// Target points read.
+    target_points_in: usize,
+    voxel_size_m: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     rotation_error_deg: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -185,9 +221,9 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
     if let Some(out) = &args.out {
         io::ensure_not_input(out, &[&args.source, &args.target])?;
     }
-    let initial_guess = match &args.init {
-        Some(path) => io::poses::read_matrix4(path)?,
-        None => Isometry3::identity(),
+    let initial_guess = match (&args.init, &args.evaluate) {
+        (Some(path), _) | (None, Some(path)) => io::poses::read_matrix4(path)?,
+        (None, None) => Isometry3::identity(),
     };
     let reference = args.gt.as_ref().map(io::poses::read_matrix4).transpose()?;
     #[cfg(feature = "viewer")]
@@ -205,19 +241,29 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
     let source = voxel_downsample(&source_full, &voxel)?;
     let mut target = voxel_downsample(&target_full, &voxel)?;
     let downsample = ms_since(start);
+    check_enough_points(
+        &args,
+        (source_full.len(), source.len()),
+        (target_full.len(), target.len()),
+        &target_full,
+    )?;
 
     let start = Instant::now();
     let tree = KdTree::build(&target.points)?;
     let tree_ms = ms_since(start);
 
     let start = Instant::now();
-    if config.method == IcpMethod::PointToPlane {
-        estimate_normals(&mut target, &tree, &normal_config)?;
-    }
+    // Point-to-point does not use them, but its degeneracy check does
+    // (a corridor is only visible through the target's planes).
+    estimate_normals(&mut target, &tree, &normal_config)?;
     let normals = ms_since(start);
 
     let start = Instant::now();
-    let result = register(&source.points, &target, &tree, &initial_guess, &config)?;
+    let result = if args.evaluate.is_some() {
+        evaluate_registration(&source.points, &target, &tree, &initial_guess, &config)?
+    } else {
+        register(&source.points, &target, &tree, &initial_guess, &config)?
+    };
     let icp = ms_since(start);
 
     if let Some(out) = &args.out {
@@ -231,8 +277,18 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
     });
     let report = make_report(
         &result,
-        source.len(),
-        target.len(),
+        if args.evaluate.is_some() {
+            "evaluate"
+        } else {
+            "register"
+        },
+        [
+            source.len(),
+            target.len(),
+            source_full.len(),
+            target_full.len(),
+        ],
+        args.voxel_size,
         errors,
         Timings {
             read,
@@ -246,6 +302,13 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_summary(&report, ctx);
+    }
+    if args.evaluate.is_none() && !result.converged && !args.allow_unconverged {
+        anyhow::bail!(
+            "ICP did not converge in {} iterations (the report above shows the last estimate); \
+             raise --max-iterations, start closer with --init, or accept it with --allow-unconverged",
+            result.iterations
+        );
     }
     #[cfg(feature = "viewer")]
     if args.view {
@@ -398,25 +461,79 @@ pub(crate) mod view {
     }
 }
 
+/// Fewest points either cloud must keep after the voxel grid: below it a
+/// "fitness 1.000" says nothing (the bunny at the default 0.25 m voxel size
+/// kept 4 points per scan).
+const MIN_REGISTRATION_POINTS: usize = 30;
+
+/// Refuses a voxel size that leaves too few points to register, suggesting
+/// one from the target's extent; warns when the grid keeps under 1 % of a
+/// cloud.
+fn check_enough_points(
+    args: &Args,
+    source: (usize, usize),
+    target: (usize, usize),
+    target_full: &pointpipe::PointCloud,
+) -> anyhow::Result<()> {
+    let extent = target_full.bounds().map_or(0.0, |(lo, hi)| (hi - lo).max());
+    if source.1 < MIN_REGISTRATION_POINTS || target.1 < MIN_REGISTRATION_POINTS {
+        anyhow::bail!(
+            "--voxel-size {} leaves {} source and {} target points (of {} and {}): too few to \
+             register (at least {MIN_REGISTRATION_POINTS}); the target spans {extent:.3} m, \
+             try --voxel-size {:.3e}",
+            args.voxel_size,
+            source.1,
+            target.1,
+            source.0,
+            target.0,
+            extent / 100.0
+        );
+    }
+    for (name, (read, kept)) in [("source", source), ("target", target)] {
+        if kept * 100 < read {
+            log::warn!(
+                "the {} m voxel grid keeps {kept} of {read} {name} points: fitness and inlier RMSE \
+                 describe the downsampled clouds",
+                args.voxel_size
+            );
+        }
+    }
+    Ok(())
+}
+
 fn make_report(
     r: &RegistrationResult,
-    source_points: usize,
-    target_points: usize,
+    mode: &'static str,
+    [
+        source_points,
+        target_points,
+        source_points_in,
+        target_points_in,
+    ]: [usize; 4],
+    voxel_size_m: f64,
     errors: Option<(f64, f64)>,
     timings_ms: Timings,
 ) -> Report {
     Report {
+        mode,
         target_from_source: rows(&r.target_from_source.to_homogeneous()),
         converged: r.converged,
         iterations: r.iterations,
         fitness: r.fitness,
         inlier_rmse_m: r.inlier_rmse,
+        statistics_on: format!(
+            "the clouds after the {voxel_size_m} m voxel grid (voxel centroids): \
+             {source_points} source and {target_points} target points"
+        ),
         num_inliers: r.num_inliers,
         degenerate: r.degenerate,
         degeneracy_ratio: r.degeneracy_ratio,
         weakest_direction: std::array::from_fn(|i| r.weakest_direction[i]),
         source_points,
         target_points,
+        source_points_in,
+        target_points_in,
+        voxel_size_m,
         rotation_error_deg: errors.map(|e| e.0),
         translation_error_m: errors.map(|e| e.1),
         timings_ms,
@@ -431,9 +548,26 @@ fn print_summary(r: &Report, ctx: &Context) {
             row[0], row[1], row[2], row[3]
         );
     }
+    if r.mode == "evaluate" {
+        println!("evaluated (not moved): the given transform, no ICP");
+    } else {
+        println!(
+            "converged: {} after {} iterations",
+            r.converged, r.iterations
+        );
+    }
     println!(
-        "converged: {} after {} iterations; fitness {:.3} ({} inliers of {}), inlier RMSE {:.4} m",
-        r.converged, r.iterations, r.fitness, r.num_inliers, r.source_points, r.inlier_rmse_m
+        "fitness {:.3} ({} of {} source points matched), inlier RMSE {:.4} m, \
+         both between the downsampled clouds ({} m voxels; {} of {} source, {} of {} target points)",
+        r.fitness,
+        r.num_inliers,
+        r.source_points,
+        r.inlier_rmse_m,
+        r.voxel_size_m,
+        r.source_points,
+        r.source_points_in,
+        r.target_points,
+        r.target_points_in
     );
     if r.degenerate {
         println!(

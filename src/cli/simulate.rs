@@ -1,4 +1,4 @@
-//! `pointpipe simulate OUT_DIR --frames N [--seed S]`: a simulated drive in
+//! `pointpipe simulate OUT_DIR --frames N [--seed S] [--force]`: a simulated drive in
 //! KITTI layout (`velodyne/NNNNNN.bin`, `poses.txt`, `times.txt`).
 
 use std::io::Write;
@@ -24,6 +24,39 @@ pub struct Args {
     /// Seed of the scene and of the range noise.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Write into an OUT_DIR that already holds a simulation: its frames
+    /// (velodyne/*.bin), poses.txt and times.txt are removed first, so no
+    /// stale frame of a longer earlier run is left behind.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// The files of an earlier simulation in `out_dir`: velodyne/*.bin,
+/// poses.txt, times.txt.
+fn earlier_outputs(out_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut found: Vec<PathBuf> = ["poses.txt", "times.txt"]
+        .iter()
+        .map(|name| out_dir.join(name))
+        .filter(|p| p.exists())
+        .collect();
+    let velodyne = out_dir.join("velodyne");
+    if velodyne.is_dir() {
+        for entry in std::fs::read_dir(&velodyne)
+            .with_context(|| format!("cannot list {}", velodyne.display()))?
+        {
+            let path = entry
+                .with_context(|| format!("cannot list {}", velodyne.display()))?
+                .path();
+            if path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("bin"))
+            {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
 }
 
 pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
@@ -36,6 +69,21 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
     config.drive_length = config.drive_length.max(config.drive_distance() + 1.0);
     let simulator = Simulator::new(&config)?;
 
+    let earlier = earlier_outputs(&args.out_dir)?;
+    if !earlier.is_empty() {
+        if !args.force {
+            anyhow::bail!(
+                "{} already holds a simulation ({} files: frames, poses.txt, times.txt); \
+                 choose another folder or pass --force to replace it",
+                args.out_dir.display(),
+                earlier.len()
+            );
+        }
+        for path in &earlier {
+            std::fs::remove_file(path)
+                .with_context(|| format!("cannot remove {}", path.display()))?;
+        }
+    }
     let velodyne = args.out_dir.join("velodyne");
     std::fs::create_dir_all(&velodyne)
         .with_context(|| format!("cannot create {}", velodyne.display()))?;

@@ -8,13 +8,15 @@ use super::point_to_plane::{LinearSystem, REDUCTION_CHUNK};
 use crate::PointCloud;
 use crate::kdtree::{KdTree, SearchHint};
 
-/// One source–target match at the current estimate.
+/// One source–target match at the current estimate, in the local frame of
+/// the registration (the target frame shifted by `origin`, see the module
+/// docs of [`super`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Correspondence {
     /// The source point mapped into the target frame by the current
-    /// `target_from_source`, m.
+    /// `target_from_source`, minus `origin`, m.
     pub source: Point3<f64>,
-    /// Its nearest target point, m.
+    /// Its nearest target point, minus `origin`, m.
     pub target: Point3<f64>,
     /// The target point's unit normal (zero when the target has no normals).
     pub normal: Vector3<f64>,
@@ -22,8 +24,8 @@ pub(crate) struct Correspondence {
     pub distance_sq: f64,
 }
 
-/// Matches every source point, mapped by `target_from_source`, to its nearest
-/// target point within `max_correspondence_distance` metres
+/// Matches every source point, mapped by `target_from_source`, to its
+/// nearest target point within `max_correspondence_distance` metres
 /// ([`KdTree::nearest_within_hinted`]). With `require_normal`, matches whose
 /// target point has no normal (zero vector or no normals at all) are dropped.
 ///
@@ -39,9 +41,11 @@ pub(crate) struct Correspondence {
 /// order, so the output is the same at any thread count).
 ///
 /// Cost: one nearest-neighbour query per source point, `O(n log m)`, parallel.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn associate(
     source: &[Point3<f64>],
     target_from_source: &Isometry3<f64>,
+    origin: &Vector3<f64>,
     target: &PointCloud,
     target_tree: &KdTree,
     max_correspondence_distance: f64,
@@ -57,7 +61,7 @@ pub(crate) fn associate(
             let q = target_from_source * p;
             let nearest =
                 target_tree.nearest_within_hinted(&q, max_correspondence_distance, hint)?;
-            let target_point = *target.points.get(nearest.index)?;
+            let target_point = *target.points.get(nearest.index)? - origin;
             let normal = match normals {
                 Some(n) => *n.get(nearest.index)?,
                 None => Vector3::zeros(),
@@ -66,7 +70,7 @@ pub(crate) fn associate(
                 return None;
             }
             Some(Correspondence {
-                source: q,
+                source: q - origin,
                 target: target_point,
                 normal,
                 distance_sq: nearest.distance_sq,
@@ -75,7 +79,7 @@ pub(crate) fn associate(
         .collect()
 }
 
-/// [`associate`] fused with the point-to-plane
+/// [`associate`] (same frames) fused with the point-to-plane
 /// [`build_linear_system`](super::point_to_plane::build_linear_system): each
 /// source point's match (nearest target point with a normal, within
 /// `max_correspondence_distance` metres) goes straight into the normal
@@ -92,6 +96,7 @@ pub(crate) fn associate(
 pub(crate) fn associate_into_linear_system(
     source: &[Point3<f64>],
     target_from_source: &Isometry3<f64>,
+    origin: &Vector3<f64>,
     target: &PointCloud,
     target_tree: &KdTree,
     max_correspondence_distance: f64,
@@ -123,7 +128,7 @@ pub(crate) fn associate_into_linear_system(
             }
             let residual = normal.dot(&(q - target_point));
             let weight = kernel.weight(residual, kernel_scale);
-            system.add_plane_residual(&q, normal, residual, weight);
+            system.add_plane_residual(&(q - origin), normal, residual, weight);
             matches += 1;
         }
         (system, matches)

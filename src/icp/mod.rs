@@ -21,6 +21,23 @@
 //! summarise C at the final T: inliers, fitness, inlier RMSE, information, degeneracy
 //! ```
 //!
+//! # Local frame
+//! The normal equations, the updates and the degeneracy analysis are
+//! computed in a frame re-centred on the target when the target lies far
+//! from the origin of its frame: `o` is the centre of the target's bounding
+//! box rounded to whole units when that centre is farther from the origin
+//! than the box's diagonal (georeferenced tiles), else `o = 0` (sensor
+//! frames, where the sensor at the origin is the natural centre; results
+//! there are unchanged). Matched points enter the equations as `p − o` and
+//! each update `Δ`, a motion about `o`, is applied as
+//! `target_from_source ← Translation(o) · Δ · Translation(−o) ·
+//! target_from_source`. Rotation updates then turn about the data, not
+//! about a CRS origin hundreds of kilometres away (with `o = 0` the rotation
+//! and translation columns of the normal equations became nearly collinear,
+//! and a (+2, −1) ft shift of a georeferenced Autzen tile came back as
+//! (−0.003, −0.005) ft, not converged). The estimate, the k-d tree queries,
+//! distances and residuals stay in the original frame.
+//!
 //! # Determinism
 //! Association is an order-preserving parallel map. Every sum (normal
 //! equations, centroids, cross-covariance) folds fixed-size chunks of 512
@@ -38,7 +55,7 @@ mod kernel;
 mod point_to_plane;
 mod point_to_point;
 
-use nalgebra::{Isometry3, Matrix6, Point3, Vector3, Vector6};
+use nalgebra::{Isometry3, Matrix6, Point3, Translation3, Vector3, Vector6};
 
 pub use kernel::RobustKernel;
 
@@ -183,19 +200,33 @@ pub struct RegistrationResult {
     /// points, metres (Open3D's definition, for both methods).
     pub inlier_rmse: f64,
     /// `JᵀWJ` at the final estimate, 6×6, order (rx, ry, rz, tx, ty, tz)
-    /// for a left perturbation `q ↦ R(ω)·q + v`, ω in radians, v in metres;
+    /// for a left perturbation `q ↦ R(ω)·q + v` in the local frame (about
+    /// [`RegistrationResult::local_origin`]), ω in radians, v in metres;
     /// `W` the robust-kernel weights. For point-to-point, each inlier adds
     /// its three coordinate residuals.
     pub information: Matrix6<f64>,
     /// `degeneracy_ratio < IcpConfig::degeneracy_threshold`: some direction
     /// of motion is (almost) unconstrained by the geometry (corridor,
-    /// tunnel, flat ground), so the estimate along it is unreliable.
+    /// tunnel, flat ground), so the estimate along it is unreliable. For
+    /// point-to-point with target normals, judged on the point-to-plane
+    /// information of the same correspondences (point residuals pin every
+    /// direction, so they cannot see a corridor); without normals, on
+    /// [`RegistrationResult::information`], which flags only coincident or
+    /// collinear matches.
     pub degenerate: bool,
     /// Smallest over largest eigenvalue of `D·information·D`, where
     /// `D = diag(1/L, 1/L, 1/L, 1, 1, 1)` and `L` (m) is the RMS distance of
     /// the inliers from their centroid: rotations are compared with
-    /// translations as arc lengths at the scene's scale. In `[0, 1]`.
+    /// translations as arc lengths at the scene's scale (for point-to-point
+    /// with target normals, of the point-to-plane information instead; see
+    /// [`RegistrationResult::degenerate`]). In `[0, 1]`.
     pub degeneracy_ratio: f64,
+    /// The origin `o` of the local frame the registration worked in (the
+    /// centre of the target's bounding box rounded to whole units when the
+    /// target is far from its frame's origin, else zero; see the module
+    /// docs), in target coordinates; rotations of [`RegistrationResult::information`]
+    /// and [`RegistrationResult::weakest_direction`] are about it.
+    pub local_origin: Vector3<f64>,
     /// Unit vector (rx, ry, rz, tx, ty, tz; rad and m) of the least
     /// constrained direction (eigenvector of the smallest eigenvalue above,
     /// mapped back to radians and metres, largest component positive).
@@ -276,7 +307,7 @@ pub fn register(
     config.validate()?;
     check_inputs(source, target, target_tree, initial_guess, config.method)?;
     let needs_normals = config.method == IcpMethod::PointToPlane;
-
+    let origin = local_origin(target_tree);
     let mut target_from_source = *initial_guess;
     let mut iterations = 0;
     let mut converged = false;
@@ -301,6 +332,7 @@ pub fn register(
             let correspondences = associate(
                 points,
                 &target_from_source,
+                &origin,
                 target,
                 target_tree,
                 config.max_correspondence_distance,
@@ -314,6 +346,7 @@ pub fn register(
                 source.len(),
                 &correspondences,
                 target_from_source,
+                origin,
                 iterations,
                 converged,
                 config,
@@ -322,6 +355,7 @@ pub fn register(
         let step = compute_update(
             points,
             &target_from_source,
+            &origin,
             target,
             target_tree,
             config,
@@ -334,7 +368,9 @@ pub fn register(
             }
             return Err(no_correspondences(config, iterations));
         };
-        target_from_source = update * target_from_source;
+        // Δ is a motion about `origin` (see the module docs).
+        target_from_source =
+            Translation3::from(origin) * update * Translation3::from(-origin) * target_from_source;
         // Products of unit quaternions drift from unit norm by rounding; keep it exact.
         target_from_source.rotation.renormalize();
         iterations += 1;
@@ -350,6 +386,59 @@ pub fn register(
             update.rotation.angle()
         );
     }
+}
+
+/// Scores a given `target_from_source` without moving it: the statistics
+/// [`register`] reports at its final estimate (inliers, fitness, inlier
+/// RMSE, information, degeneracy), here at `target_from_source` itself.
+/// `iterations` is 0 and `converged` false (nothing was iterated);
+/// `target_from_source` is returned unchanged.
+///
+/// Same parameters, frames and errors as [`register`] (point-to-plane needs
+/// target normals; only `max_correspondence_distance`, `kernel`,
+/// `kernel_scale`, `method` and `degeneracy_threshold` of `config` matter);
+/// no correspondence within `max_correspondence_distance` is an
+/// [`Error::Registration`]. Cost: one nearest-neighbour query per source
+/// point.
+pub fn evaluate_registration(
+    source: &[Point3<f64>],
+    target: &PointCloud,
+    target_tree: &KdTree,
+    target_from_source: &Isometry3<f64>,
+    config: &IcpConfig,
+) -> Result<RegistrationResult> {
+    config.validate()?;
+    check_inputs(
+        source,
+        target,
+        target_tree,
+        target_from_source,
+        config.method,
+    )?;
+    let origin = local_origin(target_tree);
+    let mut hints = vec![SearchHint::default(); source.len()];
+    let correspondences = associate(
+        source,
+        target_from_source,
+        &origin,
+        target,
+        target_tree,
+        config.max_correspondence_distance,
+        config.method == IcpMethod::PointToPlane,
+        &mut hints,
+    );
+    if correspondences.is_empty() {
+        return Err(no_correspondences(config, 0));
+    }
+    Ok(summarize(
+        source.len(),
+        &correspondences,
+        *target_from_source,
+        origin,
+        0,
+        false,
+        config,
+    ))
 }
 
 /// Errors for inputs `register` cannot work with (see its docs).
@@ -413,6 +502,7 @@ fn check_inputs(
 fn compute_update(
     points: &[Point3<f64>],
     target_from_source: &Isometry3<f64>,
+    origin: &Vector3<f64>,
     target: &PointCloud,
     target_tree: &KdTree,
     config: &IcpConfig,
@@ -423,6 +513,7 @@ fn compute_update(
             let (system, matches) = associate_into_linear_system(
                 points,
                 target_from_source,
+                origin,
                 target,
                 target_tree,
                 config.max_correspondence_distance,
@@ -439,6 +530,7 @@ fn compute_update(
             let correspondences = associate(
                 points,
                 target_from_source,
+                origin,
                 target,
                 target_tree,
                 config.max_correspondence_distance,
@@ -487,11 +579,29 @@ fn select_coarse_source(source: &[Point3<f64>], stride: usize) -> Vec<Point3<f64
     source.iter().step_by(stride).copied().collect()
 }
 
-/// The result at the final estimate from its correspondences.
+/// The origin of the local frame (module docs): the centre of the target's
+/// bounding box (the tree's root box, O(1)) rounded to whole units when it
+/// is farther from the frame's origin than the box's diagonal, else zero.
+fn local_origin(target_tree: &KdTree) -> Vector3<f64> {
+    let Some((lo, hi)) = target_tree.bounding_box() else {
+        return Vector3::zeros();
+    };
+    let centre = Vector3::from_fn(|i, _| 0.5 * (lo[i] + hi[i]));
+    let diagonal = Vector3::from_fn(|i, _| hi[i] - lo[i]).norm();
+    if centre.norm() > diagonal {
+        centre.map(f64::round)
+    } else {
+        Vector3::zeros()
+    }
+}
+
+/// The result at the final estimate from its correspondences (in the frame
+/// shifted by `origin`).
 fn summarize(
     num_source: usize,
     correspondences: &[Correspondence],
     target_from_source: Isometry3<f64>,
+    origin: Vector3<f64>,
     iterations: usize,
     converged: bool,
     config: &IcpConfig,
@@ -507,7 +617,17 @@ fn summarize(
     let num_inliers = correspondences.len();
     let inverse_count = 1.0 / num_inliers as f64;
     let sum_distance_sq: f64 = correspondences.iter().map(|c| c.distance_sq).sum();
-    let degeneracy = analyse_degeneracy(&information, compute_radius_of_gyration(correspondences));
+    // Point residuals constrain every direction whatever the geometry (a
+    // corridor's points pin the slide along it too, wrongly): when the
+    // target has normals, point-to-point judges the geometry by its planes,
+    // as point-to-plane does.
+    let geometry = match config.method {
+        IcpMethod::PointToPoint if correspondences.iter().any(|c| c.normal != Vector3::zeros()) => {
+            build_linear_system(correspondences, config.kernel, config.kernel_scale).hessian
+        }
+        _ => information,
+    };
+    let degeneracy = analyse_degeneracy(&geometry, compute_radius_of_gyration(correspondences));
     RegistrationResult {
         target_from_source,
         converged,
@@ -519,6 +639,7 @@ fn summarize(
         degenerate: degeneracy.ratio < config.degeneracy_threshold,
         degeneracy_ratio: degeneracy.ratio,
         weakest_direction: degeneracy.weakest_direction,
+        local_origin: origin,
     }
 }
 

@@ -29,11 +29,7 @@ pub fn write_atomic(
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let tmp = tempfile::Builder::new()
-        .prefix(".pointpipe-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(path, e))?;
+    let tmp = temporary_beside(path, dir)?;
     let file = tmp.as_file().try_clone().map_err(|e| Error::io(path, e))?;
     let mut out = BufWriter::with_capacity(BUFFER_BYTES, file);
     write_body(&mut out)?;
@@ -61,16 +57,43 @@ pub fn write_atomic_owned(
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let tmp = tempfile::Builder::new()
-        .prefix(".pointpipe-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(path, e))?;
+    let tmp = temporary_beside(path, dir)?;
     let file = tmp.as_file().try_clone().map_err(|e| Error::io(path, e))?;
     let file = write_body(file)?;
     file.sync_all().map_err(|e| Error::io(path, e))?;
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
+}
+
+/// Mode requested for new files before the umask applies: `0666`, what
+/// `File::create` (and every Unix tool) asks for, so outputs end up `0644`
+/// under the usual umask `022` instead of the temporary file's `0600`.
+#[cfg(unix)]
+const NEW_FILE_MODE: u32 = 0o666;
+
+/// The temporary file for `path` in `dir`, created with the umask's mode.
+/// Errors name `path`, not the temporary file, and say the OS reason once.
+fn temporary_beside(path: &Path, dir: &Path) -> Result<tempfile::NamedTempFile> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".pointpipe-").suffix(".tmp");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(NEW_FILE_MODE));
+    }
+    builder
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(path, without_temporary_path(e)))
+}
+
+/// `tempfile` appends ` at path "<temporary file>"` to its errors: a name
+/// the user never gave. Keeps the OS reason and its kind only.
+fn without_temporary_path(e: std::io::Error) -> std::io::Error {
+    let text = e.to_string();
+    match text.split_once(" at path ") {
+        Some((reason, _)) => std::io::Error::new(e.kind(), reason.to_string()),
+        None => e,
+    }
 }
 
 /// Maps a `std::io::Error` on `path` to [`Error::Io`]; for `map_err`.
@@ -95,6 +118,34 @@ mod tests {
         assert_eq!(std::fs::read(&target).unwrap(), b"old");
         // No temporary file left behind.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    /// Issue 26, item 4: the output gets `0666 & !umask`, like a file from
+    /// `File::create`, not the temporary file's `0600`.
+    #[cfg(unix)]
+    #[test]
+    fn output_mode_follows_the_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let reference = dir.path().join("reference.bin");
+        std::fs::File::create(&reference).unwrap();
+        let target = dir.path().join("out.bin");
+        write_atomic(&target, |w| w.write_all(b"new").map_err(io_err(&target))).unwrap();
+        let owned = dir.path().join("owned.bin");
+        write_atomic_owned(&owned, Ok).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&target), mode(&reference));
+        assert_eq!(mode(&owned), mode(&reference));
+    }
+
+    /// A missing folder: one OS reason, no temporary file name.
+    #[test]
+    fn missing_folder_error_names_the_target_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("no/such/out.bin");
+        let e = write_atomic(&target, |_| Ok(())).unwrap_err().to_string();
+        assert!(!e.contains(".pointpipe-"), "{e}");
+        assert!(e.contains("out.bin"), "{e}");
     }
 
     #[test]

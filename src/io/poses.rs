@@ -132,13 +132,15 @@ pub fn write_tum_poses(path: impl AsRef<Path>, poses: &[(f64, Isometry3<f64>)]) 
     write_text(path, &text)
 }
 
-/// Reads a 4×4 homogeneous matrix (four rows of four numbers) as a rigid
-/// transform, e.g. `target_from_source`.
+/// Reads a rigid transform, e.g. `target_from_source`: a 4×4 homogeneous
+/// matrix (16 numbers, row-major) or its upper 3×4 block `[R | t]` (12
+/// numbers, row-major, as one line of a KITTI pose file).
 ///
 /// # Errors
 /// [`Error::Io`] when the file cannot be read; [`Error::Format`] when it does
-/// not hold exactly 16 numbers, the last row is not `0 0 0 1` (within 1e-6),
-/// or the rotation block is not rigid (see [`RIGID_TOLERANCE`]).
+/// not hold exactly 16 or 12 numbers, the last row of a 4×4 is not
+/// `0 0 0 1` (within 1e-6), or the rotation block is not rigid (see
+/// [`RIGID_TOLERANCE`]).
 pub fn read_matrix4(path: impl AsRef<Path>) -> Result<Isometry3<f64>> {
     let path = path.as_ref();
     let text = read_text(path)?;
@@ -146,10 +148,16 @@ pub fn read_matrix4(path: impl AsRef<Path>) -> Result<Isometry3<f64>> {
     for (line_no, line) in data_lines(&text) {
         v.extend(numbers(line, path, line_no)?);
     }
+    if v.len() == 12 {
+        v.extend([0.0, 0.0, 0.0, 1.0]);
+    }
     if v.len() != 16 {
         return Err(Error::format(
             path,
-            format!("{} numbers, expected 16 (a 4×4 matrix)", v.len()),
+            format!(
+                "{} numbers, expected 16 (a 4×4 matrix) or 12 (its 3×4 block [R | t])",
+                v.len()
+            ),
         ));
     }
     let m = Matrix4::from_row_slice(&v);
@@ -246,6 +254,20 @@ mod tests {
         let t = read_matrix4(&p).unwrap();
         assert_eq!(t.translation.vector, Vector3::new(5.0, 6.0, 7.0));
         assert_eq!(t.rotation.angle(), 0.0);
+    }
+
+    /// Issue 26, item 9: a 3×4 `[R | t]` (a KITTI pose line) is accepted
+    /// as `--init`; other counts are refused.
+    #[test]
+    fn three_by_four_matrix_is_accepted() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.txt");
+        std::fs::write(&p, "0 -1 0 5\n1 0 0 6\n0 0 1 7\n").unwrap();
+        let t = read_matrix4(&p).unwrap();
+        assert_eq!(t.translation.vector, Vector3::new(5.0, 6.0, 7.0));
+        assert!((t.rotation.angle() - std::f64::consts::FRAC_PI_2).abs() < 1e-12);
+        std::fs::write(&p, "0 -1 0 5 1 0 0 6 0 0 1 7 0 0 0 1 2\n").unwrap();
+        assert!(read_matrix4(&p).is_err());
     }
 
     #[test]

@@ -65,7 +65,13 @@
 //! - `radius = 0`: the points at exactly the query position; a negative or
 //!   NaN radius: nothing; an infinite radius: every point;
 //! - identical points / thousands of duplicates: the median split is by count,
-//!   not by value, so the depth is always `L` and every leaf is bounded;
+//!   not by value, so the depth is always `L` and every leaf is bounded; a
+//!   node whose box distance equals the current bound is entered only when
+//!   its lowest input index could still win the tie-break (per-node minimum
+//!   index), so a kNN query among 100,000 copies of one point scans about
+//!   150 leaves (O(k log n)), not all 3,125 of them (the work bound is a regression test,
+//!   `tests/kdtree_duplicates.rs`); a radius search still returns (and
+//!   evaluates) every point within the radius;
 //! - collinear / coplanar clouds: an axis along which the whole cloud is flat
 //!   is never split while another axis has spread;
 //! - non-finite query coordinates: nothing is found (comparisons with NaN fail).
@@ -268,6 +274,12 @@ pub struct KdTree {
     node_end: Vec<u32>,
     /// Per node: tight bounding box.
     node_bounds: Vec<NodeBox>,
+    /// Per node: the lowest input index of its points (`u32::MAX` when it
+    /// has none). With ties broken by index, a node whose box lies exactly
+    /// at the current bound can hold a better candidate only through a
+    /// lower index; this prunes the others, so searches among thousands of
+    /// equal points stay logarithmic (issue 26).
+    node_min_index: Vec<u32>,
     /// The partition buffer, kept between [`KdTree::rebuild_with`] calls
     /// (empty after [`KdTree::build_with`]); not part of the tree's value.
     scratch: build::BuildScratch,
@@ -299,6 +311,12 @@ impl KdTree {
     /// Number of nodes (`2^height - 1`).
     pub fn node_count(&self) -> usize {
         self.node_start.len()
+    }
+
+    /// The tight axis-aligned bounding box of all points, `(min, max)` in
+    /// metres, or `None` for an empty tree. O(1) (the root's box).
+    pub fn bounding_box(&self) -> Option<([f64; 3], [f64; 3])> {
+        self.node_bounds.first().map(|b| (b.lo, b.hi))
     }
 
     /// Tree position → index in the input slice (a permutation of `0..len`).

@@ -287,6 +287,17 @@ impl KdTree {
             s.found = found;
             return;
         }
+        // The pivot's k nearest are all at its exact position (duplicates):
+        // every query at that position has the same set, so only points of
+        // index at most the set's largest can matter to it, and subtrees
+        // whose lowest index is above are not gathered (without this, a
+        // leaf among 100,000 copies of one point gathered all of them).
+        // Queries elsewhere in the leaf then get their own search.
+        let index_cut = if t_c == 0.0 {
+            found.iter().map(|e| e.index).max().unwrap_or(u32::MAX)
+        } else {
+            u32::MAX
+        };
         // 3. Gather every point within `b` of the leaf's box: the leaf
         //    itself, then the siblings of its ancestors.
         s.clear();
@@ -295,7 +306,7 @@ impl KdTree {
         while node > 0 {
             // Heap layout: left children are odd, right children even.
             let sibling = if node % 2 == 1 { node + 1 } else { node - 1 };
-            self.gather(sibling, leaf, b_sq, s);
+            self.gather(sibling, leaf, b_sq, index_cut, s);
             node = (node - 1) / 2;
         }
         s.pad();
@@ -307,6 +318,11 @@ impl KdTree {
         let (mut prev, mut t_prev) = (c, t_c);
         for position in (start..end).filter(|&position| position != pivot) {
             let q = self.point_at(position);
+            if index_cut != u32::MAX && distance_sq(&q, &c) != 0.0 {
+                self.search_own(position, leaf, radius, max_nn, &mut found);
+                visit(position, &found);
+                continue;
+            }
             let u_c = (distance_sq(&q, &c).sqrt() + t_c) * INFLATE;
             let u_prev = (distance_sq(&q, &prev).sqrt() + t_prev) * INFLATE;
             let u = u_c.min(u_prev);
@@ -353,16 +369,19 @@ impl KdTree {
     }
 
     /// Appends every point below `node` within `b_sq` m² of the box of
-    /// node `target` to the candidates.
-    fn gather(&self, node: usize, target: usize, b_sq: f64, s: &mut LeafScratch) {
+    /// node `target` to the candidates, skipping subtrees whose lowest
+    /// input index is above `index_cut`.
+    fn gather(&self, node: usize, target: usize, b_sq: f64, index_cut: u32, s: &mut LeafScratch) {
         let target_box = &self.node_bounds[target];
-        if box_box_distance_sq(&self.node_bounds[node], target_box) > b_sq {
+        if box_box_distance_sq(&self.node_bounds[node], target_box) > b_sq
+            || self.node_min_index[node] > index_cut
+        {
             return;
         }
         let left = 2 * node + 1;
         if left < self.node_bounds.len() {
-            self.gather(left, target, b_sq, s);
-            self.gather(left + 1, target, b_sq, s);
+            self.gather(left, target, b_sq, index_cut, s);
+            self.gather(left + 1, target, b_sq, index_cut, s);
             return;
         }
         let (start, end) = (self.node_start[node] as usize, self.node_end[node] as usize);
@@ -493,6 +512,44 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// Among 20,000 copies of one point (and a few others) the leaves
+    /// gather bounded candidate lists (issue 26: each gathered every copy)
+    /// and the sets still equal the per-point search.
+    #[test]
+    fn duplicates_gather_few_candidates() {
+        let mut points = vec![nalgebra::Point3::new(0.5, 0.5, 0.5); 20_000];
+        points.extend((0..40).map(|i| nalgebra::Point3::new(0.5 + f64::from(i) * 0.01, 0.5, 0.5)));
+        let tree = KdTree::build(&points).unwrap();
+        let order: Vec<usize> = tree.tree_order().collect();
+        for (radius, max_nn) in [(f64::INFINITY, 10), (0.5, 30)] {
+            let mut scratch = super::LeafScratch::default();
+            let mut total = 0;
+            for leaf in tree.first_leaf()..tree.node_count() {
+                let mut expected = Vec::new();
+                tree.own_sets_of_leaf(leaf, radius, max_nn, &mut scratch, |position, set| {
+                    let mut got: Vec<Neighbor> = set
+                        .iter()
+                        .map(|e| Neighbor {
+                            index: e.index as usize,
+                            distance_sq: e.distance_sq,
+                        })
+                        .collect();
+                    sort_neighbors(&mut got);
+                    tree.hybrid(&points[order[position]], radius, max_nn, &mut expected);
+                    assert_eq!(got, expected, "position {position}");
+                });
+                total += scratch.position.len();
+            }
+            // Before: every copy for each of the 626 leaves (1.25e7). Now
+            // at most the leaves holding the `max_nn + 1` lowest indices
+            // (under 32 points each) per leaf, and every copy only for the
+            // few leaves where the copies meet the other points.
+            let leaves = tree.node_count() - tree.first_leaf();
+            let bound = leaves * (max_nn + 1) * 32 + 3 * points.len();
+            assert!(total < bound, "{total} candidates gathered (bound {bound})");
         }
     }
 

@@ -142,6 +142,10 @@ trait Collector {
     /// Largest squared distance still of interest, m² (nodes whose lower
     /// bound exceeds it are skipped).
     fn bound_sq(&self) -> f64;
+    /// For a node whose box distance equals [`Collector::bound_sq`]: false
+    /// when no point of index `min_index` or above can be accepted any more
+    /// (ties are broken by the lower index, so such a node can be skipped).
+    fn tie_may_enter(&self, min_index: u32) -> bool;
     /// Offers the points of leaf node `leaf`, tree positions `start..end`,
     /// to the collector: coordinates from `layout`, input indices from
     /// `indices` (all of the tree's, indexed by tree position).
@@ -170,6 +174,11 @@ impl Collector for Best {
     #[inline(always)]
     fn bound_sq(&self) -> f64 {
         self.distance_sq
+    }
+
+    #[inline(always)]
+    fn tie_may_enter(&self, min_index: u32) -> bool {
+        (min_index as usize) < self.index
     }
 
     #[inline(always)]
@@ -300,6 +309,12 @@ impl Collector for Candidates<'_> {
     }
 
     #[inline(always)]
+    fn tie_may_enter(&self, min_index: u32) -> bool {
+        // Until k are held the bound is the radius, which is inclusive.
+        self.out.len() < self.k || (min_index as usize) < self.out[self.k - 1].index
+    }
+
+    #[inline(always)]
     fn scan(
         &mut self,
         _leaf: usize,
@@ -352,6 +367,10 @@ struct NearestSet<'a> {
     out: &'a mut Vec<SetEntry>,
     k: usize,
     threshold: f64,
+    /// Index of the k-th best candidate at the last selection (`u32::MAX`
+    /// before the first one): with `threshold`, the key every later member
+    /// must beat.
+    worst_index: u32,
 }
 
 impl NearestSet<'_> {
@@ -363,11 +382,10 @@ impl NearestSet<'_> {
             self.out
                 .select_nth_unstable_by_key(self.k - 1, SetEntry::key);
             self.out.truncate(self.k);
-        }
-        if self.out.len() == self.k {
             // After the selection the k-th smallest sits at k - 1 and every
             // entry before it is smaller.
             self.threshold = self.out[self.k - 1].distance_sq;
+            self.worst_index = self.out[self.k - 1].index;
         }
     }
 }
@@ -376,6 +394,11 @@ impl Collector for NearestSet<'_> {
     #[inline(always)]
     fn bound_sq(&self) -> f64 {
         self.threshold
+    }
+
+    #[inline(always)]
+    fn tie_may_enter(&self, min_index: u32) -> bool {
+        min_index < self.worst_index
     }
 
     #[inline(always)]
@@ -421,6 +444,11 @@ impl Collector for InRadius<'_> {
     }
 
     #[inline(always)]
+    fn tie_may_enter(&self, _min_index: u32) -> bool {
+        true
+    }
+
+    #[inline(always)]
     fn scan(
         &mut self,
         _leaf: usize,
@@ -460,6 +488,15 @@ impl KdTree {
         std::array::from_fn(|a| gap_sq(b.lo[a] - q[a], q[a] - b.hi[a]))
     }
 
+    /// True when a node at box distance `d` (m²) may still hold a point the
+    /// collector accepts: below its bound, or at it with a low enough index
+    /// (the tie-break; see `node_min_index`).
+    #[inline(always)]
+    fn may_enter<C: Collector>(&self, node: usize, d: f64, collector: &C) -> bool {
+        let bound = collector.bound_sq();
+        d < bound || (d == bound && collector.tie_may_enter(self.node_min_index[node]))
+    }
+
     /// Runs the search from the root when the tree is not empty, the query
     /// is finite and the root box is within `collector.bound_sq()`.
     #[inline(always)]
@@ -471,7 +508,7 @@ impl KdTree {
     ) {
         if !self.is_empty()
             && q.iter().all(|c| c.is_finite())
-            && self.min_distance_sq(0, q) <= collector.bound_sq()
+            && self.may_enter(0, self.min_distance_sq(0, q), collector)
         {
             self.search(0, q, collector, counter);
         }
@@ -500,7 +537,7 @@ impl KdTree {
         while node > 0 {
             // Heap layout: left children are odd, right children even.
             let sibling = if node % 2 == 1 { node + 1 } else { node - 1 };
-            if self.min_distance_sq(sibling, q) <= collector.bound_sq() {
+            if self.may_enter(sibling, self.min_distance_sq(sibling, q), collector) {
                 self.search(sibling, q, collector, counter);
             }
             node = (node - 1) / 2;
@@ -564,15 +601,19 @@ impl KdTree {
         let right = left + 1;
         let d_left = self.min_distance_sq(left, q);
         let d_right = self.min_distance_sq(right, q);
-        let (near, d_near, far, d_far) = if d_left <= d_right {
+        // Equal distances (overlapping boxes, duplicates): the child with
+        // the lower index first, as the tie-break favours it.
+        let left_first = d_left < d_right
+            || (d_left == d_right && self.node_min_index[left] <= self.node_min_index[right]);
+        let (near, d_near, far, d_far) = if left_first {
             (left, d_left, right, d_right)
         } else {
             (right, d_right, left, d_left)
         };
-        if d_near <= collector.bound_sq() {
+        if self.may_enter(near, d_near, collector) {
             self.search(near, q, collector, counter);
         }
-        if d_far <= collector.bound_sq() {
+        if self.may_enter(far, d_far, collector) {
             self.search(far, q, collector, counter);
         }
     }
@@ -680,6 +721,7 @@ impl KdTree {
             out,
             k: max_nn,
             threshold: bound_sq,
+            worst_index: u32::MAX,
         };
         self.search_from_hint(&[q.x, q.y, q.z], hint, &mut set, &mut NoStats);
         set.compact();

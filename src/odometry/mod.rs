@@ -409,12 +409,15 @@ impl Pipeline {
         prediction: &Isometry3<f64>,
         voxel_size: f64,
     ) -> (Isometry3<f64>, FrameStatus, Option<RegistrationResult>) {
-        let Some(tree) = tree else {
-            return (*prediction, FrameStatus::First, None);
-        };
+        // An empty frame is flagged whether or not a map exists yet (the
+        // first frames of a sequence whose points all lie inside
+        // `min_range` used to pass as "first").
         if source.is_empty() {
             return (*prediction, FrameStatus::Empty, None);
         }
+        let Some(tree) = tree else {
+            return (*prediction, FrameStatus::First, None);
+        };
         let sigma = self.threshold.sigma();
         let coarse_distance = (3.0 * sigma).min(self.config.max_correspondence_voxels * voxel_size);
         let config = IcpConfig {

@@ -9,23 +9,36 @@ pub const FRAME_EXTENSIONS: [&str; 5] = ["bin", "pcd", "ply", "las", "laz"];
 
 /// The frame files of `input`, in sequence order.
 ///
-/// - A directory: its files with a frame extension ([`FRAME_EXTENSIONS`]),
+/// - A directory: its entries with a frame extension ([`FRAME_EXTENSIONS`]),
 ///   sorted by the last number in the file name (`full9.pcd` before
-///   `full10.pcd`), ties by name. A KITTI layout (`input/velodyne/*.bin`) is
-///   recognised: the frames are then those of `velodyne/`.
+///   `full10.pcd`), ties by name. Every such entry is a frame, also a
+///   sub-folder or a dangling symlink with such a name: reading it then
+///   fails and the frame is reported (or flagged with `--skip-bad`) instead
+///   of silently dropped, which would shift every later pose. The KITTI
+///   layouts are recognised: odometry (`input/velodyne/*.bin`) and raw
+///   (`input/velodyne_points/data/*.bin`); the frames are then those of that
+///   folder.
 /// - A text file: one frame path per line (relative paths are relative to
 ///   the list's folder); empty lines and lines starting with `#` are skipped.
 ///
 /// # Errors
-/// [`Error::Io`] when `input` cannot be read, [`Error::Format`] when it holds
-/// no frame.
+/// [`Error::Io`] when `input` cannot be read; [`Error::Format`] when it holds
+/// no frame (naming the sub-folders that hold frames, if any), or when it is
+/// a single frame file rather than a folder or a list.
 pub fn list_frames(input: &Path) -> Result<Vec<PathBuf>> {
+    if !input.is_dir() && has_frame_extension(input) {
+        return Err(Error::format(
+            input,
+            "this is a single frame; give the directory that holds the frames \
+             (or a text file listing them, one path per line)",
+        ));
+    }
     let frames = if input.is_dir() {
         let dir = frame_dir(input);
         let mut frames: Vec<PathBuf> = std::fs::read_dir(&dir)
             .map_err(|e| Error::io(&dir, e))?
             .filter_map(|entry| entry.ok().map(|e| e.path()))
-            .filter(|p| p.is_file() && has_frame_extension(p))
+            .filter(|p| has_frame_extension(p))
             .collect();
         frames.sort_by(|a, b| {
             frame_number(a)
@@ -34,7 +47,14 @@ pub fn list_frames(input: &Path) -> Result<Vec<PathBuf>> {
         });
         frames
     } else {
-        let text = std::fs::read_to_string(input).map_err(|e| Error::io(input, e))?;
+        let bytes = std::fs::read(input).map_err(|e| Error::io(input, e))?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            Error::format(
+                input,
+                "not a text file listing frames (give a directory of frames, \
+                 or a text file with one frame path per line)",
+            )
+        })?;
         let base = input.parent().unwrap_or(Path::new("."));
         text.lines()
             .map(str::trim)
@@ -43,10 +63,23 @@ pub fn list_frames(input: &Path) -> Result<Vec<PathBuf>> {
             .collect()
     };
     if frames.is_empty() {
+        let hint = if input.is_dir() {
+            let nested = folders_with_frames(input);
+            if nested.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; frames are in the sub-folder(s) {}: give that folder",
+                    nested.join(", ")
+                )
+            }
+        } else {
+            String::new()
+        };
         return Err(Error::format(
             input,
             format!(
-                "no frames found (expected files ending in .{})",
+                "no frames found (expected files ending in .{}){hint}",
                 FRAME_EXTENSIONS.join(", .")
             ),
         ));
@@ -54,14 +87,41 @@ pub fn list_frames(input: &Path) -> Result<Vec<PathBuf>> {
     Ok(frames)
 }
 
-/// `input/velodyne` when it exists (KITTI layout), else `input`.
+/// The frame folder of a KITTI layout under `input` (odometry:
+/// `velodyne/`; raw: `velodyne_points/data/`) when it exists, else `input`.
 fn frame_dir(input: &Path) -> PathBuf {
-    let velodyne = input.join("velodyne");
-    if velodyne.is_dir() {
-        velodyne
-    } else {
-        input.to_path_buf()
+    ["velodyne", "velodyne_points/data"]
+        .into_iter()
+        .map(|sub| input.join(sub))
+        .find(|dir| dir.is_dir())
+        .unwrap_or_else(|| input.to_path_buf())
+}
+
+/// The names of the sub-folders of `dir` (one and two levels down) that hold
+/// frame files, for the "no frames found" hint.
+fn folders_with_frames(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![(dir.to_path_buf(), 0)];
+    while let Some((folder, depth)) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        let mut has_frames = false;
+        for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+            if path.is_dir() {
+                if depth < 2 {
+                    stack.push((path, depth + 1));
+                }
+            } else if has_frame_extension(&path) {
+                has_frames = true;
+            }
+        }
+        if has_frames && depth > 0 {
+            found.push(folder.display().to_string());
+        }
     }
+    found.sort();
+    found
 }
 
 fn has_frame_extension(path: &Path) -> bool {
@@ -138,6 +198,41 @@ mod tests {
             .map(|p| p.file_name().unwrap().to_str().unwrap().to_string())
             .collect();
         assert_eq!(names, ["full9.pcd", "full10.pcd", "full100.pcd"]);
+    }
+
+    /// Issue 26, items 14 and 21: the KITTI raw layout is found, a folder of
+    /// frames one level down is named, a sub-folder or dangling symlink
+    /// named like a frame is listed (and fails when read, not silently
+    /// skipped), a single frame is refused with a hint.
+    #[test]
+    fn layouts_hints_and_odd_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let raw = dir.path().join("velodyne_points/data");
+        std::fs::create_dir_all(&raw).unwrap();
+        std::fs::write(raw.join("0000000000.bin"), b"x").unwrap();
+        assert_eq!(
+            list_frames(dir.path()).unwrap(),
+            [raw.join("0000000000.bin")]
+        );
+
+        let nested = tempfile::tempdir().unwrap();
+        std::fs::create_dir(nested.path().join("scans")).unwrap();
+        std::fs::write(nested.path().join("scans/1.pcd"), b"x").unwrap();
+        let e = list_frames(nested.path()).unwrap_err().to_string();
+        assert!(e.contains("scans"), "{e}");
+
+        let odd = tempfile::tempdir().unwrap();
+        std::fs::write(odd.path().join("1.pcd"), b"x").unwrap();
+        std::fs::create_dir(odd.path().join("2.pcd")).unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(odd.path().join("gone"), odd.path().join("3.pcd")).unwrap();
+        let frames = list_frames(odd.path()).unwrap();
+        assert_eq!(frames.len(), if cfg!(unix) { 3 } else { 2 });
+
+        let e = list_frames(&odd.path().join("1.pcd"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("single frame"), "{e}");
     }
 
     #[test]
