@@ -96,6 +96,7 @@ pub fn read_from_bytes(bytes: &[u8], path: &Path) -> Result<(PointCloud, ReadRep
         points_in_file: records.len(),
         dropped_non_finite: records.len() - points.len(),
         crs: None,
+        unit: None,
     };
     let cloud = PointCloud {
         points,

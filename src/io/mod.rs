@@ -121,6 +121,91 @@ pub struct ReadReport {
     /// Short CRS summary (LAS only), e.g. `"WKT: NAD83 / Oregon GIC Lambert (ft)"`
     /// or `"GeoTIFF: EPSG:2992"`; `None` when the file has none.
     pub crs: Option<String>,
+    /// The horizontal unit of the coordinates according to the file's CRS
+    /// ([`las::crs_linear_unit`]); `None` when the file has no CRS or the CRS
+    /// does not say.
+    pub unit: Option<LinearUnit>,
+}
+
+/// The unit of horizontal coordinates named by a CRS.
+///
+/// pointpipe's parameters (voxel_size, radius, max_correspondence_distance)
+/// are in the coordinates' unit; their documented defaults assume metres.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LinearUnit {
+    /// Metre (EPSG:9001).
+    Metre,
+    /// International foot, 0.3048 m (EPSG:9002).
+    InternationalFoot,
+    /// US survey foot, 1200/3937 m (EPSG:9003).
+    UsSurveyFoot,
+    /// Degree of a geographic CRS (EPSG:9102/9122): not a length; metric
+    /// operations (voxel grid, radius search, ICP distances) are meaningless.
+    Degree,
+    /// Another linear unit: its name and length in metres.
+    Other {
+        /// The unit's name as the CRS gives it.
+        name: String,
+        /// Metres per unit.
+        metres: f64,
+    },
+}
+
+impl LinearUnit {
+    /// The unit of a WKT `UNIT["name", factor]` with `factor` metres per unit.
+    pub fn from_metres(name: &str, metres: f64) -> LinearUnit {
+        if (metres - 1.0).abs() < 1e-12 {
+            LinearUnit::Metre
+        } else if (metres - 0.3048).abs() < 1e-12 {
+            LinearUnit::InternationalFoot
+        } else if (metres - 1200.0 / 3937.0).abs() < 1e-10 {
+            LinearUnit::UsSurveyFoot
+        } else {
+            LinearUnit::Other {
+                name: name.to_string(),
+                metres,
+            }
+        }
+    }
+
+    /// Metres per unit; `None` for degrees.
+    pub fn metres(&self) -> Option<f64> {
+        match self {
+            LinearUnit::Metre => Some(1.0),
+            LinearUnit::InternationalFoot => Some(0.3048),
+            LinearUnit::UsSurveyFoot => Some(1200.0 / 3937.0),
+            LinearUnit::Degree => None,
+            LinearUnit::Other { metres, .. } => Some(*metres),
+        }
+    }
+
+    /// Short symbol for reports: `m`, `ft`, `US ft`, `deg`, or the name.
+    pub fn symbol(&self) -> String {
+        match self {
+            LinearUnit::Metre => "m".into(),
+            LinearUnit::InternationalFoot => "ft".into(),
+            LinearUnit::UsSurveyFoot => "US ft".into(),
+            LinearUnit::Degree => "deg".into(),
+            LinearUnit::Other { name, .. } => name.clone(),
+        }
+    }
+
+    /// True for the degrees of a geographic CRS.
+    pub fn is_angular(&self) -> bool {
+        matches!(self, LinearUnit::Degree)
+    }
+}
+
+impl std::fmt::Display for LinearUnit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LinearUnit::Metre => write!(f, "metre"),
+            LinearUnit::InternationalFoot => write!(f, "international foot (0.3048 m)"),
+            LinearUnit::UsSurveyFoot => write!(f, "US survey foot (1200/3937 m)"),
+            LinearUnit::Degree => write!(f, "degree (geographic CRS)"),
+            LinearUnit::Other { name, metres } => write!(f, "{name} ({metres} m)"),
+        }
+    }
 }
 
 /// Reads a point cloud; the format comes from the extension and is checked

@@ -244,6 +244,7 @@ pub fn read_from_bytes(bytes: &[u8], path: &Path) -> Result<(PointCloud, ReadRep
         points_in_file: header.points,
         dropped_non_finite: dropped,
         crs: None,
+        unit: None,
     };
     Ok((cloud, report))
 }

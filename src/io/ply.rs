@@ -157,6 +157,7 @@ pub fn read_from_bytes(bytes: &[u8], path: &Path) -> Result<(PointCloud, ReadRep
         points_in_file: vertices.len(),
         dropped_non_finite: dropped,
         crs: None,
+        unit: None,
     };
     Ok((cloud, report))
 }
