@@ -208,6 +208,32 @@ impl PointCloud {
         names
     }
 
+    /// The horizontal unit of the coordinates according to the CRS of the
+    /// source LAS header ([`crate::io::las::crs_linear_unit`]); `None` when
+    /// the cloud has no LAS header or its CRS names no unit.
+    pub fn linear_unit(&self) -> Option<crate::io::LinearUnit> {
+        self.las_header
+            .as_ref()
+            .and_then(crate::io::las::crs_linear_unit)
+    }
+
+    /// Logs a warning when the cloud's CRS is geographic (degrees), for an
+    /// operation whose parameters are lengths (`what`, e.g. "voxel
+    /// downsampling"): a voxel or radius in degrees is not metric (one degree
+    /// of longitude spans 111 km at the equator and 0 at the poles).
+    /// Returns true when it warned.
+    pub fn warn_if_geographic(&self, what: &str) -> bool {
+        let angular = self.linear_unit().is_some_and(|u| u.is_angular());
+        if angular {
+            log::warn!(
+                "{what}: the cloud's CRS is geographic (coordinates in degrees); lengths such as \
+                 voxel_size or radius are applied in degrees, not metres. Reproject to a \
+                 projected CRS (e.g. UTM) first"
+            );
+        }
+        angular
+    }
+
     /// Axis-aligned bounds `(min, max)`, or `None` for an empty cloud.
     pub fn bounds(&self) -> Option<(Point3<f64>, Point3<f64>)> {
         let first = *self.points.first()?;

@@ -198,6 +198,9 @@ pub fn estimate_normals(
     config: &NormalConfig,
 ) -> Result<NormalReport> {
     config.validate()?;
+    if matches!(config.search, NeighborSearch::Radius { .. }) {
+        cloud.warn_if_geographic("normal estimation");
+    }
     if tree.len() != cloud.len() {
         return Err(Error::invalid(
             "tree",
