@@ -438,3 +438,47 @@ fn las_1_3_internal_waveform_data_is_kept() {
     let encoding = u16::from_le_bytes([b[6], b[7]]);
     assert_eq!(encoding & 0b110, 0b010, "internal waveform bit");
 }
+
+/// Item 5 (LAS output): `normals IN.las OUT.las` stores the normals as the
+/// extra-bytes fields batch writes, next to every input field, and they read
+/// back equal to the PLY output of the same command.
+#[test]
+fn normals_to_las_writes_the_normal_fields() {
+    let Some(input) = common::shared_data("las/laz-rs/point-time-color.las") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (las_out, ply_out) = (dir.path().join("n.las"), dir.path().join("n.ply"));
+    for out in [&las_out, &ply_out] {
+        let status = pointpipe()
+            .args(["--quiet", "normals", "--knn", "10"])
+            .arg(&input)
+            .arg(out)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let header = io::las::read_header(&las_out).unwrap();
+    let names: Vec<String> =
+        pointpipe::batch::extra_bytes::read_extra_bytes_fields(&header, &las_out)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
+    assert_eq!(names, ["NormalX", "NormalY", "NormalZ", "Curvature"]);
+    let (las, ply) = (io::read(&las_out).unwrap(), io::read(&ply_out).unwrap());
+    let (a, b) = (las.normals.unwrap(), ply.normals.unwrap());
+    assert_eq!(a.len(), 1065);
+    assert!(a.iter().filter(|n| n.norm() > 0.5).count() > 1000);
+    assert_eq!(a, b);
+    // Every input field is still there, byte for byte, before the normals.
+    let (_, r_in) = raw(&input);
+    let (_, r_out) = raw(&las_out);
+    for (i, o) in r_in.chunks_exact(34).zip(r_out.chunks_exact(34 + 16)) {
+        assert_eq!(i, &o[..34]);
+    }
+    // LAS -> LAS again replaces the fields instead of adding a second set.
+    let again = dir.path().join("again.las");
+    io::write(&again, &io::read(&las_out).unwrap()).unwrap();
+    assert_eq!(raw(&again).1, r_out);
+}

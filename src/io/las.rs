@@ -595,8 +595,59 @@ fn decode<R: Read + Seek + Send + Sync + 'static>(
         crs: crs_summary(&header),
         unit: crs_linear_unit(&header),
     };
+    decode_normal_fields(&mut cloud, &header, path);
     cloud.las_header = Some(header);
     Ok((cloud, report))
+}
+
+/// Fills [`PointCloud::normals`] and [`PointCloud::curvature`] from the
+/// extra-bytes fields `NormalX`, `NormalY`, `NormalZ` (and `Curvature`), `f32`
+/// as pointpipe and `batch` write them (names compared case-insensitively).
+/// The raw extra bytes stay in [`LasAttributes::extra_bytes`]; on output the
+/// fields are replaced by the cloud's normals ([`write`]).
+fn decode_normal_fields(cloud: &mut PointCloud, header: &Header, path: &Path) {
+    use crate::batch::extra_bytes::{ExtraBytesType, read_extra_bytes_fields};
+    let Some(attrs) = &cloud.las_attributes else {
+        return;
+    };
+    let len = attrs.extra_bytes_len;
+    if len == 0 {
+        return;
+    }
+    let Ok(fields) = read_extra_bytes_fields(header, path) else {
+        return;
+    };
+    let mut offsets = [None; 4];
+    let mut at = 0;
+    for f in &fields {
+        let slot = ["normalx", "normaly", "normalz", "curvature"]
+            .iter()
+            .position(|n| f.name.eq_ignore_ascii_case(n));
+        if let (Some(k), ExtraBytesType::F32) = (slot, f.data_type) {
+            offsets[k] = Some(at);
+        }
+        at += f.data_type.size();
+    }
+    if at != len {
+        return;
+    }
+    let column = |at: usize| -> Vec<f64> {
+        attrs
+            .extra_bytes
+            .chunks_exact(len)
+            .map(|r| f64::from(f32::from_le_bytes(le(r, at))))
+            .collect()
+    };
+    if let [Some(x), Some(y), Some(z), c] = offsets {
+        let (x, y, z) = (column(x), column(y), column(z));
+        cloud.normals = Some(
+            (0..x.len())
+                .map(|i| nalgebra::Vector3::new(x[i], y[i], z[i]))
+                .collect(),
+        );
+        cloud.curvature = c.map(column);
+        super::drop_empty_normals(cloud);
+    }
 }
 
 fn truncation_error(path: &Path, promised: u64, read: u64, e: las::Error) -> Error {
