@@ -45,6 +45,8 @@ struct Vertex {
     normal: [f64; 3],
     curvature: f64,
     time: f64,
+    /// LAS attributes in the order of [`super::ATTRIBUTE_NAMES`].
+    las: [f64; 11],
 }
 
 impl Vertex {
@@ -60,7 +62,10 @@ impl Vertex {
             "curvature" => self.curvature = v,
             n if INTENSITY_NAMES.contains(&n) => self.intensity = v as f32,
             n if TIME_NAMES.contains(&n) => self.time = v,
-            _ => return PropertyAccessResult::Ignored,
+            n => match super::ATTRIBUTE_NAMES.iter().position(|a| *a == n) {
+                Some(k) => self.las[k] = v,
+                None => return PropertyAccessResult::Ignored,
+            },
         }
         PropertyAccessResult::Set
     }
@@ -123,6 +128,13 @@ pub fn read_from_bytes(bytes: &[u8], path: &Path) -> Result<(PointCloud, ReadRep
     let mut reader = Reader::new(bytes);
     let header = parser.read_header(&mut reader).map_err(ply_err)?;
     let mut rest: &[u8] = reader.get_ref();
+    let rewritten;
+    if matches!(header.encoding, Encoding::Ascii)
+        && let Some(text) = ascii_non_finite_as_overflow(rest)
+    {
+        rewritten = text;
+        rest = &rewritten;
+    }
 
     let mut vertices: Option<(Vec<Vertex>, &ElementDef)> = None;
     for (_, element) in &header.elements {
@@ -150,14 +162,16 @@ pub fn read_from_bytes(bytes: &[u8], path: &Path) -> Result<(PointCloud, ReadRep
     let Some((vertices, element)) = vertices else {
         return Err(Error::format(path, "PLY has no 'vertex' element"));
     };
-    let (cloud, dropped) = build_cloud(&vertices, element);
+    let (mut cloud, dropped) = build_cloud(&vertices, element);
+    let meta = super::parse_meta_lines(header.comments.iter().map(String::as_str), path);
+    cloud.las_header = meta.las_header;
     let report = ReadReport {
         format: Format::Ply,
         version: format!("PLY {}", encoding_name(&header)),
         points_in_file: vertices.len(),
         dropped_non_finite: dropped,
-        crs: None,
-        unit: None,
+        crs: cloud.las_header.as_ref().and_then(super::las::crs_summary),
+        unit: cloud.linear_unit(),
     };
     Ok((cloud, report))
 }
@@ -217,9 +231,16 @@ fn build_cloud(vertices: &[Vertex], element: &ElementDef) -> (PointCloud, usize)
         time: want(element, TIME_NAMES, n),
         ..Default::default()
     };
+    let present: [bool; 11] =
+        std::array::from_fn(|k| has_any(element, &[super::ATTRIBUTE_NAMES[k]]));
+    let any_las = present.iter().any(|&p| p);
+    let mut las_values = Vec::new();
     for v in vertices {
         if !super::is_finite3(v.x, v.y, v.z) {
             continue;
+        }
+        if any_las {
+            las_values.push(v.las);
         }
         cloud.points.push(Point3::new(v.x, v.y, v.z));
         if let Some(i) = &mut cloud.intensity {
@@ -235,9 +256,50 @@ fn build_cloud(vertices: &[Vertex], element: &ElementDef) -> (PointCloud, usize)
             t.push(v.time);
         }
     }
+    cloud.las_attributes = super::las_attributes_from_columns(&present, &las_values);
     super::drop_empty_normals(&mut cloud);
     let dropped = n - cloud.len();
     (cloud, dropped)
+}
+
+/// The ASCII data section with every `nan` / `inf` token (any case and sign,
+/// also `infinity`, `nan(...)`; what `pcl_pcd2ply` writes for the empty
+/// cells of organised clouds) replaced by `1e999` / `-1e999`, which the PLY
+/// number grammar accepts and which parse to ±∞ in float properties, so the
+/// point is dropped and counted as non-finite. `None` when the data has no
+/// such token (nothing copied).
+fn ascii_non_finite_as_overflow(data: &[u8]) -> Option<Vec<u8>> {
+    if !data.iter().any(|b| matches!(b, b'n' | b'N' | b'i' | b'I')) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(data.len() + 64);
+    let mut changed = false;
+    for piece in data.split_inclusive(|b| b.is_ascii_whitespace()) {
+        let end = piece
+            .iter()
+            .position(|b| b.is_ascii_whitespace())
+            .unwrap_or(piece.len());
+        let (token, space) = piece.split_at(end);
+        let lower = token.to_ascii_lowercase();
+        let (negative, body) = match lower.first() {
+            Some(b'-') => (true, &lower[1..]),
+            Some(b'+') => (false, &lower[1..]),
+            _ => (false, &lower[..]),
+        };
+        let non_finite = body == b"inf" || body == b"infinity" || body.starts_with(b"nan");
+        if non_finite {
+            changed = true;
+            out.extend_from_slice(if negative && !body.starts_with(b"nan") {
+                b"-1e999"
+            } else {
+                b"1e999"
+            });
+        } else {
+            out.extend_from_slice(token);
+        }
+        out.extend_from_slice(space);
+    }
+    changed.then_some(out)
 }
 
 fn scalar_bytes(t: &ScalarType) -> usize {
@@ -316,24 +378,37 @@ fn skip_element<'a>(data: &'a [u8], element: &ElementDef, encoding: &Encoding) -
 
 /// Writes `cloud` as binary little-endian PLY, atomically.
 ///
-/// Properties of element `vertex`: `x y z` as `float` when every coordinate
-/// has magnitude at most [`super::F32_EXACT_LIMIT`] m (rounding ≤ 0.5 mm),
-/// otherwise as `double` (UTM-scale coordinates keep millimetres); then
-/// `intensity` (float), `nx ny nz` (float), `curvature` (float) and `time`
-/// (double, seconds) when present. These are the names CloudCompare and
-/// Open3D read. The header is written directly (faster than the
-/// `ply-rs-bw` writer; the layout is the same).
+/// Properties of element `vertex`: `x y z` as `float` when `f32` keeps the
+/// data's precision ([`super::data_precision`]: the LAS scale, else 1 mm;
+/// every coordinate within [`super::f32_limit`], 8192 at 1 mm), otherwise as
+/// `double`; then, when present, `intensity` (float), `nx ny nz` (float),
+/// `curvature` (float), `time` (double, seconds), `red green blue` (uchar
+/// when every value fits, else ushort: LAS 16-bit colour), and for clouds
+/// with LAS attributes `classification return_number number_of_returns`
+/// (uchar), `scan_angle` (float, degrees), `user_data` (uchar),
+/// `point_source_id` (ushort), `las_flags` (uchar, the bit layout of
+/// [`crate::cloud::LasAttributes::flags`]) and `nir` (ushort). These are the
+/// names CloudCompare and Open3D read for the common fields.
+///
+/// A cloud read from LAS also gets `comment pointpipe ...` lines recording
+/// its LAS version, point format, scale, offset and CRS VLRs, which
+/// [`read`] turns back into [`PointCloud::las_header`], so PLY → LAS
+/// restores them. Not kept: wave packets, extra bytes (other than normals).
 ///
 /// # Errors
 /// [`Error::Io`] when the file cannot be written.
 pub fn write(path: &Path, cloud: &PointCloud) -> Result<()> {
     let double = super::needs_double(cloud);
     let xyz_type = if double { "double" } else { "float" };
-    let mut header = format!(
-        "ply\nformat binary_little_endian 1.0\ncomment written by pointpipe\n\
-         element vertex {}\nproperty {xyz_type} x\nproperty {xyz_type} y\nproperty {xyz_type} z\n",
+    let mut header =
+        String::from("ply\nformat binary_little_endian 1.0\ncomment written by pointpipe\n");
+    for line in super::las_meta_lines(cloud) {
+        header.push_str(&format!("comment {line}\n"));
+    }
+    header.push_str(&format!(
+        "element vertex {}\nproperty {xyz_type} x\nproperty {xyz_type} y\nproperty {xyz_type} z\n",
         cloud.len()
-    );
+    ));
     if cloud.intensity.is_some() {
         header.push_str("property float intensity\n");
     }
@@ -346,10 +421,37 @@ pub fn write(path: &Path, cloud: &PointCloud) -> Result<()> {
     if cloud.time.is_some() {
         header.push_str("property double time\n");
     }
+    let color = super::ply_color(cloud);
+    match color {
+        super::ColorEncoding::U8 => {
+            header.push_str("property uchar red\nproperty uchar green\nproperty uchar blue\n")
+        }
+        super::ColorEncoding::U16 => {
+            header.push_str("property ushort red\nproperty ushort green\nproperty ushort blue\n")
+        }
+        _ => {}
+    }
+    if let Some(a) = &cloud.las_attributes {
+        for (name, kind) in super::LAS_COLUMNS {
+            let t = match kind {
+                'u' => "uchar",
+                's' => "ushort",
+                _ => "float",
+            };
+            header.push_str(&format!("property {t} {name}\n"));
+        }
+        if a.nir.is_some() {
+            header.push_str("property ushort nir\n");
+        }
+    }
     header.push_str("end_header\n");
     let mut bytes = Vec::with_capacity(header.len() + cloud.len() * 48);
     bytes.extend_from_slice(header.as_bytes());
-    super::encode_le_records(cloud, double, &mut bytes);
+    let xyz = super::XyzEncoding {
+        double,
+        origin: nalgebra::Vector3::zeros(),
+    };
+    super::encode_le_records(cloud, xyz, color, &mut bytes);
     atomic::write_atomic(path, |out| {
         out.write_all(&bytes).map_err(atomic::io_err(path))
     })
