@@ -482,3 +482,227 @@ fn normals_to_las_writes_the_normal_fields() {
     io::write(&again, &io::read(&las_out).unwrap()).unwrap();
     assert_eq!(raw(&again).1, r_out);
 }
+
+/// The non-waveform point format PLY/PCD keep (wave packets have no field
+/// there).
+fn without_waveform(format: u8) -> u8 {
+    match format {
+        4 => 1,
+        5 => 3,
+        9 => 6,
+        10 => 8,
+        f => f,
+    }
+}
+
+/// Item 2: every shared LAS/LAZ file through PLY (and PCD) and back to LAS
+/// keeps LAS version, point format (less wave packets), scale, offset, CRS,
+/// positions (quantised back to the same integers), intensity, GPS time,
+/// classification, returns, flags, scan angle, user data, point source id,
+/// RGB (8-bit in PCD) and NIR. `epsg_4326.las` (degrees, scale 1e-7) was
+/// 55 m off after a PLY round trip.
+#[test]
+fn las_through_ply_and_pcd_and_back_keeps_what_they_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    for input in shared_las_files() {
+        let (cloud, report) = io::read_with_report(&input).unwrap();
+        let h_in = cloud.las_header.as_ref().unwrap();
+        for ext in ["ply", "pcd"] {
+            let mid = dir.path().join(format!("mid.{ext}"));
+            let out = dir.path().join(format!("back_{ext}.las"));
+            for (a, b) in [(&input, &mid), (&mid, &out)] {
+                let status = pointpipe()
+                    .args(["--quiet", "convert"])
+                    .arg(a)
+                    .arg(b)
+                    .status()
+                    .unwrap();
+                assert!(status.success());
+            }
+            let name = format!("{} via {ext}", input.display());
+            let (back, back_report) = io::read_with_report(&out).unwrap();
+            let h = back.las_header.as_ref().unwrap();
+            assert_eq!(h.version(), h_in.version(), "{name}");
+            assert_eq!(
+                h.point_format().to_u8().unwrap(),
+                without_waveform(h_in.point_format().to_u8().unwrap()),
+                "{name}"
+            );
+            assert_eq!(h.transforms(), h_in.transforms(), "{name}");
+            assert_eq!(back_report.crs, report.crs, "{name}");
+            assert_eq!(back_report.unit, report.unit, "{name}");
+            // PCD: f32 around a local origin; exact unless the file's
+            // precision is finer than f32 can hold there (test1_4.las,
+            // scale 1.2e-6 at 1.7e6: a warning says so).
+            let t = h_in.transforms();
+            let fine = t.x.scale.min(t.y.scale).min(t.z.scale) < 1e-5;
+            if ext == "ply" || !fine {
+                assert_eq!(back.points, cloud.points, "{name}");
+            }
+            assert_eq!(back.intensity, cloud.intensity, "{name}");
+            assert_eq!(back.time, cloud.time, "{name}");
+            let (a, b) = (
+                cloud.las_attributes.as_ref().unwrap(),
+                back.las_attributes.as_ref().unwrap(),
+            );
+            assert_eq!(b.classification, a.classification, "{name}");
+            assert_eq!(b.return_number, a.return_number, "{name}");
+            assert_eq!(b.number_of_returns, a.number_of_returns, "{name}");
+            assert_eq!(b.flags, a.flags, "{name}");
+            assert_eq!(b.scan_angle, a.scan_angle, "{name}");
+            assert_eq!(b.user_data, a.user_data, "{name}");
+            assert_eq!(b.point_source_id, a.point_source_id, "{name}");
+            assert_eq!(b.nir, a.nir, "{name}");
+            match ext {
+                "ply" => assert_eq!(b.color, a.color, "{name}"),
+                _ => {
+                    let eight = |c: &[[u16; 3]]| -> Vec<[u16; 3]> {
+                        let wide = c.iter().flatten().any(|&v| v > 255);
+                        c.iter()
+                            .map(|p| p.map(|v| if wide { v >> 8 } else { v }))
+                            .collect()
+                    };
+                    assert_eq!(
+                        b.color.as_deref().map(eight),
+                        a.color.as_deref().map(eight),
+                        "{name}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Item 2: KITTI reflectance survives `.bin` → LAS → `.bin` in [0, 1]
+/// (0.99 came back as 64,880).
+#[test]
+fn kitti_reflectance_round_trips_through_las() {
+    let dir = tempfile::tempdir().unwrap();
+    let reflectance = [0.0f32, 0.99, 0.5, 1.0, 0.123];
+    let mut bytes = Vec::new();
+    for (i, r) in reflectance.iter().enumerate() {
+        for v in [i as f32, 2.0 * i as f32, 0.5, *r] {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    let bin = dir.path().join("scan.bin");
+    std::fs::write(&bin, &bytes).unwrap();
+    let (las, back) = (dir.path().join("scan.las"), dir.path().join("back.bin"));
+    for (a, b) in [(&bin, &las), (&las, &back)] {
+        let status = pointpipe()
+            .args(["--quiet", "convert"])
+            .arg(a)
+            .arg(b)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let cloud = io::read(&back).unwrap();
+    for (got, want) in cloud.intensity.unwrap().iter().zip(reflectance) {
+        assert!((got - want).abs() <= 1.0 / 65535.0, "{got} vs {want}");
+    }
+}
+
+/// The `FIELDS`, `SIZE` and `TYPE` lines and the pointpipe comments of a PCD.
+fn pcd_header(path: &Path) -> (String, String, String, Vec<String>) {
+    let bytes = std::fs::read(path).unwrap();
+    let end = bytes
+        .windows(12)
+        .position(|w| w == b"DATA binary\n")
+        .unwrap();
+    let text = String::from_utf8(bytes[..end].to_vec()).unwrap();
+    let line = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .unwrap()
+            .to_string()
+    };
+    let comments = text
+        .lines()
+        .filter(|l| l.starts_with("# pointpipe"))
+        .map(str::to_string)
+        .collect();
+    (line("FIELDS "), line("SIZE "), line("TYPE "), comments)
+}
+
+/// Item 3: a PCD written from georeferenced LAS (Autzen, State Plane feet)
+/// has float32 x/y/z that PCL and Open3D read, relative to a local origin
+/// recorded in the header; pointpipe adds it back to the last 0.01 ft.
+#[test]
+fn pcd_from_las_is_float32_around_a_recorded_origin() {
+    let Some(input) = common::shared_data("las/pdal/autzen_trim.las") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let pcd = dir.path().join("autzen.pcd");
+    let status = pointpipe()
+        .args(["--quiet", "convert"])
+        .arg(&input)
+        .arg(&pcd)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (fields, sizes, types, comments) = pcd_header(&pcd);
+    assert!(
+        fields.starts_with("x y z intensity time rgb classification"),
+        "{fields}"
+    );
+    assert!(sizes.starts_with("4 4 4 "), "{sizes}");
+    assert!(types.starts_with("F F F "), "{types}");
+    let origin: Vec<f64> = comments
+        .iter()
+        .find_map(|c| c.strip_prefix("# pointpipe origin "))
+        .expect("origin comment")
+        .split(' ')
+        .map(|v| v.parse().unwrap())
+        .collect();
+    let cloud = io::read(&input).unwrap();
+    // The first record's float32 x y z are local coordinates, as a PCL or
+    // Open3D user sees them: small and non-zero.
+    let bytes = std::fs::read(&pcd).unwrap();
+    let data = bytes
+        .windows(12)
+        .position(|w| w == b"DATA binary\n")
+        .unwrap()
+        + 12;
+    let record = 4 + 4 + 4 + 4 + 8 + 4 + 1 + 1 + 1 + 4 + 1 + 2 + 1;
+    assert_eq!(bytes.len() - data, cloud.len() * record);
+    let f = |at: usize| f32::from_le_bytes(bytes[data + at..data + at + 4].try_into().unwrap());
+    let p = cloud.points[0];
+    for (k, c) in [p.x, p.y, p.z].into_iter().enumerate() {
+        let local = f64::from(f(4 * k));
+        assert!(local.abs() < 10_000.0, "{local}");
+        assert!(
+            (local + origin[k] - c).abs() < 1e-3,
+            "{local} + {} vs {c}",
+            origin[k]
+        );
+    }
+    let back = io::read(&pcd).unwrap();
+    for (a, b) in cloud.points.iter().zip(&back.points) {
+        assert!((a - b).abs().max() < 0.005, "{a} vs {b}");
+    }
+}
+
+/// Item 18: an ASCII PLY with `nan` / `inf` tokens (as `pcl_pcd2ply` writes
+/// for organised clouds) reads, with those points dropped and counted.
+#[test]
+fn ascii_ply_with_nan_and_inf_tokens_drops_those_points() {
+    let text = "ply\nformat ascii 1.0\nelement vertex 6\nproperty float x\nproperty float y\n\
+                property float z\nproperty float intensity\nend_header\n\
+                1 2 3 0.5\nnan nan nan 0\n4 5 6 nan\n-inf 0 0 1\n0 Infinity 0 1\n7 8 -9 1\n";
+    let (cloud, report) =
+        io::ply::read_from_bytes(text.as_bytes(), Path::new("organised.ply")).unwrap();
+    assert_eq!(report.points_in_file, 6);
+    assert_eq!(report.dropped_non_finite, 3);
+    assert_eq!(
+        cloud.points,
+        [
+            nalgebra::Point3::new(1.0, 2.0, 3.0),
+            nalgebra::Point3::new(4.0, 5.0, 6.0),
+            nalgebra::Point3::new(7.0, 8.0, -9.0)
+        ]
+    );
+    let i = cloud.intensity.unwrap();
+    assert!(i[0] == 0.5 && !i[1].is_finite() && i[2] == 1.0);
+}
