@@ -137,7 +137,9 @@ pub struct PointCloud {
     /// Per-point LAS attributes when the cloud came from LAS/LAZ.
     pub las_attributes: Option<LasAttributes>,
     /// The LAS header of the source file (scale, offset, CRS VLRs, version,
-    /// point format), kept so that LAS output can reuse it.
+    /// point format), kept so that LAS output can reuse it; for a PLY or PCD
+    /// file written by pointpipe from LAS, the header rebuilt from the
+    /// `pointpipe las_*` lines it recorded (see [`crate::io::ply::write`]).
     pub las_header: Option<las::Header>,
 }
 

@@ -706,3 +706,50 @@ fn ascii_ply_with_nan_and_inf_tokens_drops_those_points() {
     let i = cloud.intensity.unwrap();
     assert!(i[0] == 0.5 && !i[1].is_finite() && i[2] == 1.0);
 }
+
+/// Fuzz seeds (issue 26 item 16: the corpus had no LAS 1.4 file with EVLRs):
+/// with `POINTPIPE_FUZZ_SEEDS=DIR`, writes LAS 1.4 files with one and two
+/// EVLRs (LAS and LAZ), every point format with extra bytes, a point-wise
+/// LAZ, and the crafted EVLR-length and scale cases into `DIR` (see
+/// `fuzz/README.md`). Without the variable it only checks that the seeds
+/// are made.
+#[test]
+fn fuzz_seeds_for_las_with_evlrs() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = std::env::var_os("POINTPIPE_FUZZ_SEEDS").map(PathBuf::from);
+    let first = las::Vlr {
+        user_id: "pointpipe".into(),
+        record_id: 1,
+        description: "first".into(),
+        data: vec![1, 2, 3],
+    };
+    let mut seeds = vec![
+        with_evlrs(dir.path(), "evlr1.las", vec![wkt_evlr(OREGON_FT)]),
+        with_evlrs(dir.path(), "evlr2.las", vec![first, wkt_evlr(OREGON_FT)]),
+    ];
+    for f in [0u8, 3, 5, 8, 10] {
+        seeds.push(crafted(dir.path(), f, 20));
+    }
+    let laz = dir.path().join("evlr2.laz");
+    io::write(&laz, &io::read(&seeds[1]).unwrap()).unwrap();
+    seeds.push(laz.clone());
+    let pointwise = dir.path().join("pointwise.laz");
+    let chunked = dir.path().join("chunked.laz");
+    io::write(&chunked, &io::read(&seeds[3]).unwrap()).unwrap();
+    std::fs::write(&pointwise, as_pointwise(&std::fs::read(&chunked).unwrap())).unwrap();
+    seeds.push(pointwise);
+    let mut huge = std::fs::read(&seeds[0]).unwrap();
+    huge[EVLR_LENGTH_AT..EVLR_LENGTH_AT + 8].copy_from_slice(&(1u64 << 62).to_le_bytes());
+    let huge_path = dir.path().join("evlr_2_62.las");
+    std::fs::write(&huge_path, huge).unwrap();
+    seeds.push(huge_path);
+    for s in &seeds {
+        assert!(s.exists());
+    }
+    if let Some(target) = target {
+        std::fs::create_dir_all(&target).unwrap();
+        for s in &seeds {
+            std::fs::copy(s, target.join(s.file_name().unwrap())).unwrap();
+        }
+    }
+}

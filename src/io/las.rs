@@ -82,9 +82,10 @@ pub fn read(path: &Path) -> Result<(PointCloud, ReadReport)> {
     if &magic[..got] != b"LASF" {
         return Err(super::wrong_magic(path, Format::Las, &magic[..got]));
     }
-    file.seek(SeekFrom::Start(0))
-        .map_err(atomic::io_err(path))?;
-    read_from(BufReader::with_capacity(1 << 20, file), path)
+    // Checked on the unbuffered file: a few small reads, where seeking a
+    // 1 MiB `BufReader` would refill it at every VLR.
+    let layout = check_layout(&mut file, path)?;
+    read_from(BufReader::with_capacity(1 << 20, file), path, Some(layout))
 }
 
 /// Reads LAS/LAZ from bytes in memory (used by the fuzz targets); `path` only
@@ -99,7 +100,7 @@ pub fn read_from_bytes(bytes: &[u8], path: &Path) -> Result<(PointCloud, ReadRep
     if !bytes.starts_with(b"LASF") {
         return Err(super::wrong_magic(path, Format::Las, bytes));
     }
-    read_from(Cursor::new(bytes.to_vec()), path)
+    read_from(Cursor::new(bytes.to_vec()), path, None)
 }
 
 fn read_up_to(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -121,15 +122,17 @@ fn read_up_to(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
 fn read_from<R: Read + Seek + Send + Sync + 'static>(
     source: R,
     path: &Path,
+    layout: Option<LayoutInfo>,
 ) -> Result<(PointCloud, ReadReport)> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode(source, path))).unwrap_or_else(
-        |_| {
-            Err(Error::format(
-                path,
-                "the LAS/LAZ decoder failed on corrupt data",
-            ))
-        },
-    )
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        decode(source, path, layout)
+    }))
+    .unwrap_or_else(|_| {
+        Err(Error::format(
+            path,
+            "the LAS/LAZ decoder failed on corrupt data",
+        ))
+    })
 }
 
 /// The offset to point data (header bytes 96–99) and the length of the
@@ -484,9 +487,9 @@ fn with_all_evlrs(header: Header, evlrs: Vec<las::Vlr>, path: &Path) -> Result<H
 /// # Errors
 /// As [`read`].
 pub fn read_header(path: &Path) -> Result<Header> {
-    let mut file = BufReader::new(File::open(path).map_err(atomic::io_err(path))?);
+    let mut file = File::open(path).map_err(atomic::io_err(path))?;
     let layout = check_layout(&mut file, path)?;
-    let header = Header::new(&mut file).map_err(las_err(path))?;
+    let header = Header::new(BufReader::new(file)).map_err(las_err(path))?;
     with_all_evlrs(header, layout.evlrs, path)
 }
 
@@ -498,15 +501,22 @@ pub fn read_header(path: &Path) -> Result<Header> {
 /// # Errors
 /// As [`read`].
 pub fn open_checked(path: &Path) -> Result<(las::Reader, Header, LayoutInfo)> {
-    let file = File::open(path).map_err(atomic::io_err(path))?;
-    open_source(BufReader::with_capacity(1 << 20, file), path)
+    let mut file = File::open(path).map_err(atomic::io_err(path))?;
+    let layout = check_layout(&mut file, path)?;
+    open_source(BufReader::with_capacity(1 << 20, file), path, Some(layout))
 }
 
+/// Opens `source` for decoding; `layout` is [`check_layout`]'s result when
+/// the caller already ran it on the same bytes.
 fn open_source<R: Read + Seek + Send + Sync + 'static>(
     mut source: R,
     path: &Path,
+    layout: Option<LayoutInfo>,
 ) -> Result<(las::Reader, Header, LayoutInfo)> {
-    let mut layout = check_layout(&mut source, path)?;
+    let mut layout = match layout {
+        Some(layout) => layout,
+        None => check_layout(&mut source, path)?,
+    };
     let pre = Header::new(&mut source).map_err(las_err(path))?;
     if pre.point_format().is_compressed {
         check_laz_items(&pre, path)?;
@@ -536,8 +546,9 @@ fn open_source<R: Read + Seek + Send + Sync + 'static>(
 fn decode<R: Read + Seek + Send + Sync + 'static>(
     source: R,
     path: &Path,
+    layout: Option<LayoutInfo>,
 ) -> Result<(PointCloud, ReadReport)> {
-    let (mut reader, header, layout) = open_source(source, path)?;
+    let (mut reader, header, layout) = open_source(source, path, layout)?;
     let promised = header.number_of_points();
     let format = *header.point_format();
 
@@ -741,6 +752,7 @@ fn append_chunk(cloud: &mut PointCloud, chunk: &las::PointData) {
     }
     let records = chunk.raw_bytes().chunks_exact(record_len);
     let n = records.len();
+    let has_extra = layout.extra < record_len;
     cloud.points.reserve(n);
     reserve(&mut cloud.intensity, n);
     reserve(&mut cloud.time, n);
@@ -757,42 +769,75 @@ fn append_chunk(cloud: &mut PointCloud, chunk: &las::PointData) {
         reserve(&mut a.waveform, n);
         a.extra_bytes.reserve(n * (record_len - layout.extra));
     }
+    let Some(a) = &mut cloud.las_attributes else {
+        return; // cannot happen: the reader always fills the attributes
+    };
+    let columns = Columns {
+        points: &mut cloud.points,
+        intensity: cloud.intensity.as_mut(),
+        time: cloud.time.as_mut(),
+        a,
+    };
+    if layout.extended {
+        decode_records::<true>(records, &layout, t, has_extra, columns);
+    } else {
+        decode_records::<false>(records, &layout, t, has_extra, columns);
+    }
+}
+
+/// The column vectors [`decode_records`] appends to.
+struct Columns<'a> {
+    points: &'a mut Vec<Point3<f64>>,
+    intensity: Option<&'a mut Vec<f32>>,
+    time: Option<&'a mut Vec<f64>>,
+    a: &'a mut LasAttributes,
+}
+
+/// The per-record loop of [`append_chunk`], specialised on the legacy (0–5)
+/// or extended (6–10) layout so that the fixed offsets are constants.
+#[inline(always)]
+fn decode_records<const EXTENDED: bool>(
+    records: std::slice::ChunksExact<'_, u8>,
+    layout: &RecordLayout,
+    t: &Vector<Transform>,
+    has_extra: bool,
+    c: Columns<'_>,
+) {
+    let Columns {
+        points,
+        mut intensity,
+        mut time,
+        a,
+    } = c;
+    let (scan_angle_at, user_at, source_at) = if EXTENDED { (18, 17, 20) } else { (16, 17, 18) };
     for rec in records {
         let coord = |at: usize, t: &Transform| t.direct(i32::from_le_bytes(le(rec, at)));
-        cloud
-            .points
-            .push(Point3::new(coord(0, &t.x), coord(4, &t.y), coord(8, &t.z)));
-        if let Some(intensity) = &mut cloud.intensity {
+        points.push(Point3::new(coord(0, &t.x), coord(4, &t.y), coord(8, &t.z)));
+        if let Some(intensity) = intensity.as_deref_mut() {
             intensity.push(f32::from(u16::from_le_bytes(le(rec, 12))));
         }
-        if let (Some(time), Some(at)) = (&mut cloud.time, layout.gps_time) {
+        if let (Some(time), Some(at)) = (time.as_deref_mut(), layout.gps_time) {
             time.push(f64::from_le_bytes(le(rec, at)));
         }
-        let Some(a) = &mut cloud.las_attributes else {
-            continue;
-        };
-        let [returns] = le(rec, 14);
-        let [byte15] = le(rec, 15);
-        if layout.extended {
+        let [returns, byte15, byte16] = le(rec, 14);
+        if EXTENDED {
             a.return_number.push(returns & 0x0f);
             a.number_of_returns.push(returns >> 4);
             a.flags.push(byte15);
-            let [class] = le(rec, 16);
-            a.classification.push(class);
-            let raw = i16::from_le_bytes(le(rec, layout.scan_angle));
+            a.classification.push(byte16);
+            let raw = i16::from_le_bytes(le(rec, scan_angle_at));
             a.scan_angle.push(f32::from(raw) * 0.006);
         } else {
             a.return_number.push(returns & 0x07);
             a.number_of_returns.push((returns >> 3) & 0x07);
             a.classification.push(byte15 & 0x1f);
             a.flags.push((byte15 >> 5) | (returns & 0xc0));
-            let [rank] = le(rec, layout.scan_angle);
-            a.scan_angle.push(f32::from(rank as i8));
+            a.scan_angle.push(f32::from(byte16 as i8));
         }
-        let [user] = le(rec, layout.user_data);
+        let [user] = le(rec, user_at);
         a.user_data.push(user);
         a.point_source_id
-            .push(u16::from_le_bytes(le(rec, layout.point_source_id)));
+            .push(u16::from_le_bytes(le(rec, source_at)));
         if let (Some(color), Some(at)) = (&mut a.color, layout.rgb) {
             let c: [u8; 6] = le(rec, at);
             color.push([
@@ -807,7 +852,9 @@ fn append_chunk(cloud: &mut PointCloud, chunk: &las::PointData) {
         if let (Some(w), Some(at)) = (&mut a.waveform, layout.waveform) {
             w.push(le(rec, at));
         }
-        a.extra_bytes.extend_from_slice(&rec[layout.extra..]);
+        if has_extra {
+            a.extra_bytes.extend_from_slice(&rec[layout.extra..]);
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 //! | LAS 1.0–1.4, point formats 0–10 | yes | yes (see [`las`]) | [`las`] |
 //! | LAZ (compressed LAS) | yes | yes | [`las`] |
 //! | PLY ascii, binary little/big endian | yes | binary little endian | [`ply`] |
-//! | PCD v0.7 ascii, binary, binary_compressed | yes | binary | [`pcd`] |
+//! | PCD v0.7 ascii, binary, binary_compressed | yes | binary (f32 x y z) | [`pcd`] |
 //! | KITTI Velodyne `.bin` (f32 x y z reflectance) | yes | yes | [`kitti`] |
 //! | KITTI / TUM trajectories, 4×4 matrix text | yes | yes | [`poses`] |
 //!
@@ -247,16 +247,19 @@ pub fn read_with_report(path: impl AsRef<Path>) -> Result<(PointCloud, ReadRepor
 /// Writes `cloud` in the format named by `path`'s extension, atomically
 /// (temporary file in the target folder, then rename).
 ///
-/// What each format keeps: LAS/LAZ see [`las::write`]; PLY see [`ply::write`];
-/// PCD see [`pcd::write`]; KITTI `.bin` keeps `x y z` as f32 and intensity
-/// (0 when absent).
+/// What each format keeps (also tabulated in the README's "Formats"
+/// section): LAS/LAZ see [`las::write`] (every field of the point format);
+/// PLY see [`ply::write`]; PCD see [`pcd::write`]; KITTI `.bin` see
+/// [`kitti::write`] (`x y z` as f32 and reflectance in [0, 1]).
 ///
 /// # Errors
 /// [`Error::UnsupportedFormat`] for an unknown extension, [`Error::Io`] when
 /// the file cannot be written, [`Error::Las`] when LAS encoding fails.
 pub fn write(path: impl AsRef<Path>, cloud: &PointCloud) -> Result<()> {
     let path = path.as_ref();
-    match Format::from_path(path)? {
+    let format = Format::from_path(path)?;
+    warn_dropped(path, cloud, format);
+    match format {
         Format::Las | Format::Laz => las::write(path, cloud),
         Format::Ply => ply::write(path, cloud),
         Format::Pcd => pcd::write(path, cloud),
@@ -753,6 +756,52 @@ pub(crate) fn parse_meta_lines<'a>(comments: impl Iterator<Item = &'a str>, path
         ),
     }
     meta
+}
+
+/// Logs (warning) the attributes of `cloud` that an output `format` cannot
+/// store, so nothing is dropped without a word: wave packets and extra
+/// bytes for PLY/PCD; everything but x y z and intensity for KITTI `.bin`.
+/// Returns the names it listed.
+pub(crate) fn warn_dropped(path: &Path, cloud: &PointCloud, format: Format) -> Vec<&'static str> {
+    let mut lost = Vec::new();
+    let attrs = cloud.las_attributes.as_ref();
+    match format {
+        Format::Las | Format::Laz => {}
+        Format::Ply | Format::Pcd => {
+            if attrs.is_some_and(|a| a.waveform.is_some()) {
+                lost.push("wave packets");
+            }
+            if attrs.is_some_and(|a| a.extra_bytes_len > 0) {
+                lost.push("extra-bytes fields (normals excepted)");
+            }
+        }
+        Format::KittiBin => {
+            for (present, name) in [
+                (cloud.normals.is_some(), "normals"),
+                (cloud.curvature.is_some(), "curvature"),
+                (cloud.time.is_some(), "time"),
+                (
+                    attrs.is_some(),
+                    "LAS attributes (classification, returns, flags, ...)",
+                ),
+                (attrs.is_some_and(|a| a.color.is_some()), "RGB"),
+                (cloud.las_header.is_some(), "LAS header and CRS"),
+            ] {
+                if present {
+                    lost.push(name);
+                }
+            }
+        }
+    }
+    if !lost.is_empty() {
+        log::warn!(
+            "{}: {} cannot store {}; they are not written (LAS/LAZ keeps everything)",
+            path.display(),
+            format.name(),
+            lost.join(", ")
+        );
+    }
+    lost
 }
 
 /// Applies the readers' normal convention: normals that are zero for every

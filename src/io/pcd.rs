@@ -10,8 +10,13 @@
 //! honoured, so any numeric type (F4, F8, I1–I8, U1–U8) works and padding
 //! fields (`_`) or unknown fields are skipped. Read: `x y z` (required),
 //! `intensity`, `normal_x normal_y normal_z`, `curvature`, and time from
-//! `time`, `t` or `timestamp` (seconds). Points with a non-finite coordinate
-//! are dropped and counted.
+//! `time`, `t` or `timestamp` (seconds), PCL's packed `rgb`/`rgba`, and the
+//! LAS attributes pointpipe writes (`classification`, `return_number`,
+//! `number_of_returns`, `scan_angle`, `user_data`, `point_source_id`,
+//! `las_flags`, `nir`). Points with a non-finite coordinate are dropped and
+//! counted. The comment lines `# pointpipe origin X Y Z` (added back to every
+//! position) and `# pointpipe las_*` (the source LAS header) written by
+//! [`write`] are honoured.
 //!
 //! Normals that are zero for every point carry no information (the BALM
 //! scans store all-zero normal and curvature columns), so they are not kept;

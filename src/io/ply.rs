@@ -9,8 +9,14 @@
 //! key-value reader is about 17× slower). `x y z` are required and may have any
 //! scalar type (float and double in practice); also read when present:
 //! intensity (`intensity`, `scalar_intensity`, `reflectance`), normals
-//! (`nx ny nz`), `curvature`, and time (`time`, `t`, `timestamp`, seconds).
+//! (`nx ny nz`), `curvature`, time (`time`, `t`, `timestamp`, seconds), and
+//! the LAS attributes pointpipe writes (`red green blue`, `classification`,
+//! `return_number`, `number_of_returns`, `scan_angle`, `user_data`,
+//! `point_source_id`, `las_flags`, `nir`) into [`PointCloud::las_attributes`].
 //! Any scalar type (uchar, ushort, ...) is accepted for each and converted.
+//! `comment pointpipe las_*` lines give back the LAS header of the source
+//! (see [`write`]). In ASCII files, `nan` / `inf` tokens are accepted (the
+//! point is dropped as non-finite).
 //! Every other property and every other element (faces, the `range_grid` of
 //! range scans) is skipped by a byte-level scanner that still checks that the
 //! data is present, so a truncated file is an error even when the vertices
@@ -45,8 +51,93 @@ struct Vertex {
     normal: [f64; 3],
     curvature: f64,
     time: f64,
-    /// LAS attributes in the order of [`super::ATTRIBUTE_NAMES`].
-    las: [f64; 11],
+}
+
+/// A vertex of a file that also has LAS attribute properties
+/// ([`super::ATTRIBUTE_NAMES`]); a separate type so that files without them
+/// keep the small [`Vertex`].
+#[derive(Debug, Clone, Copy, Default)]
+struct LasVertex {
+    base: Vertex,
+    /// LAS attributes in the order of [`super::ATTRIBUTE_NAMES`] (every one
+    /// fits `f32` exactly: u8, u16 or the f32 scan angle).
+    las: [f32; 11],
+}
+
+/// Access to what [`build_cloud`] needs from either vertex type.
+trait VertexData: PropertyAccess {
+    fn base(&self) -> &Vertex;
+    fn las(&self) -> Option<&[f32; 11]>;
+}
+
+impl VertexData for Vertex {
+    #[inline]
+    fn base(&self) -> &Vertex {
+        self
+    }
+    #[inline]
+    fn las(&self) -> Option<&[f32; 11]> {
+        None
+    }
+}
+
+impl VertexData for LasVertex {
+    #[inline]
+    fn base(&self) -> &Vertex {
+        &self.base
+    }
+    #[inline]
+    fn las(&self) -> Option<&[f32; 11]> {
+        Some(&self.las)
+    }
+}
+
+impl LasVertex {
+    #[inline]
+    fn set(&mut self, name: &str, v: f64) -> PropertyAccessResult {
+        match self.base.set(name, v) {
+            PropertyAccessResult::Ignored => {
+                match super::ATTRIBUTE_NAMES.iter().position(|a| *a == name) {
+                    Some(k) => {
+                        self.las[k] = v as f32;
+                        PropertyAccessResult::Set
+                    }
+                    None => PropertyAccessResult::Ignored,
+                }
+            }
+            set => set,
+        }
+    }
+}
+
+impl PropertyAccess for LasVertex {
+    fn new() -> Self {
+        LasVertex::default()
+    }
+    fn set_char(&mut self, name: &str, v: i8) -> PropertyAccessResult {
+        self.set(name, f64::from(v))
+    }
+    fn set_uchar(&mut self, name: &str, v: u8) -> PropertyAccessResult {
+        self.set(name, f64::from(v))
+    }
+    fn set_short(&mut self, name: &str, v: i16) -> PropertyAccessResult {
+        self.set(name, f64::from(v))
+    }
+    fn set_ushort(&mut self, name: &str, v: u16) -> PropertyAccessResult {
+        self.set(name, f64::from(v))
+    }
+    fn set_int(&mut self, name: &str, v: i32) -> PropertyAccessResult {
+        self.set(name, f64::from(v))
+    }
+    fn set_uint(&mut self, name: &str, v: u32) -> PropertyAccessResult {
+        self.set(name, f64::from(v))
+    }
+    fn set_float(&mut self, name: &str, v: f32) -> PropertyAccessResult {
+        self.set(name, f64::from(v))
+    }
+    fn set_double(&mut self, name: &str, v: f64) -> PropertyAccessResult {
+        self.set(name, v)
+    }
 }
 
 impl Vertex {
@@ -62,10 +153,7 @@ impl Vertex {
             "curvature" => self.curvature = v,
             n if INTENSITY_NAMES.contains(&n) => self.intensity = v as f32,
             n if TIME_NAMES.contains(&n) => self.time = v,
-            n => match super::ATTRIBUTE_NAMES.iter().position(|a| *a == n) {
-                Some(k) => self.las[k] = v,
-                None => return PropertyAccessResult::Ignored,
-            },
+            _ => return PropertyAccessResult::Ignored,
         }
         PropertyAccessResult::Set
     }
@@ -117,6 +205,13 @@ pub fn read(path: &Path) -> Result<(PointCloud, ReadReport)> {
 /// # Errors
 /// As [`read`].
 pub fn read_from_bytes(bytes: &[u8], path: &Path) -> Result<(PointCloud, ReadReport)> {
+    read_inner(bytes, path, true)
+}
+
+/// [`read_from_bytes`]; when an ASCII file fails to parse and `retry` is
+/// set, its `nan`/`inf` tokens are rewritten and it is read once more (so
+/// files without them pay nothing).
+fn read_inner(bytes: &[u8], path: &Path, retry: bool) -> Result<(PointCloud, ReadReport)> {
     if bytes.is_empty() {
         return Err(Error::format(path, "file is empty"));
     }
@@ -124,28 +219,43 @@ pub fn read_from_bytes(bytes: &[u8], path: &Path) -> Result<(PointCloud, ReadRep
         return Err(super::wrong_magic(path, Format::Ply, bytes));
     }
     let ply_err = |e: ply_rs_bw::parser::ParseError| Error::format(path, format!("PLY: {e}"));
-    let parser = Parser::<Vertex>::new();
     let mut reader = Reader::new(bytes);
-    let header = parser.read_header(&mut reader).map_err(ply_err)?;
+    let header = Parser::<Vertex>::new()
+        .read_header(&mut reader)
+        .map_err(ply_err)?;
+    let data_start = bytes.len() - reader.get_ref().len();
     let mut rest: &[u8] = reader.get_ref();
-    let rewritten;
-    if matches!(header.encoding, Encoding::Ascii)
-        && let Some(text) = ascii_non_finite_as_overflow(rest)
-    {
-        rewritten = text;
-        rest = &rewritten;
-    }
 
-    let mut vertices: Option<(Vec<Vertex>, &ElementDef)> = None;
+    let mut vertices: Option<(PointCloud, usize, usize)> = None;
     for (_, element) in &header.elements {
         if element.name == "vertex" && vertices.is_none() {
             check_xyz(element, path)?;
             let mut r = Reader::new(rest);
-            let v = parser
-                .read_payload_for_element(&mut r, element, &header)
-                .map_err(ply_err)?;
+            let parsed = if has_las_properties(element) {
+                Parser::<LasVertex>::new()
+                    .read_payload_for_element(&mut r, element, &header)
+                    .map(|v| build_cloud(&v, element))
+            } else {
+                Parser::<Vertex>::new()
+                    .read_payload_for_element(&mut r, element, &header)
+                    .map(|v| build_cloud(&v, element))
+            };
+            let (cloud, in_file, dropped) = match parsed {
+                Ok(built) => built,
+                Err(e) => {
+                    if retry
+                        && matches!(header.encoding, Encoding::Ascii)
+                        && let Some(data) = ascii_non_finite_as_overflow(&bytes[data_start..])
+                    {
+                        let mut fixed = bytes[..data_start].to_vec();
+                        fixed.extend_from_slice(&data);
+                        return read_inner(&fixed, path, false);
+                    }
+                    return Err(ply_err(e));
+                }
+            };
             rest = r.get_ref();
-            vertices = Some((v, element));
+            vertices = Some((cloud, in_file, dropped));
         } else {
             rest = skip_element(rest, element, &header.encoding).ok_or_else(|| {
                 Error::format(
@@ -159,21 +269,25 @@ pub fn read_from_bytes(bytes: &[u8], path: &Path) -> Result<(PointCloud, ReadRep
             })?;
         }
     }
-    let Some((vertices, element)) = vertices else {
+    let Some((mut cloud, points_in_file, dropped)) = vertices else {
         return Err(Error::format(path, "PLY has no 'vertex' element"));
     };
-    let (mut cloud, dropped) = build_cloud(&vertices, element);
     let meta = super::parse_meta_lines(header.comments.iter().map(String::as_str), path);
     cloud.las_header = meta.las_header;
     let report = ReadReport {
         format: Format::Ply,
         version: format!("PLY {}", encoding_name(&header)),
-        points_in_file: vertices.len(),
+        points_in_file,
         dropped_non_finite: dropped,
         crs: cloud.las_header.as_ref().and_then(super::las::crs_summary),
         unit: cloud.linear_unit(),
     };
     Ok((cloud, report))
+}
+
+/// True when the element has one of the LAS attribute properties.
+fn has_las_properties(element: &ElementDef) -> bool {
+    has_any(element, &super::ATTRIBUTE_NAMES)
 }
 
 fn encoding_name(header: &Header) -> &'static str {
@@ -214,8 +328,9 @@ fn has_any(element: &ElementDef, names: &[&str]) -> bool {
     })
 }
 
-/// Collects finite vertices into a cloud with the attributes the element has.
-fn build_cloud(vertices: &[Vertex], element: &ElementDef) -> (PointCloud, usize) {
+/// Collects finite vertices into a cloud with the attributes the element
+/// has; returns the cloud, the vertex count and the number dropped.
+fn build_cloud<V: VertexData>(vertices: &[V], element: &ElementDef) -> (PointCloud, usize, usize) {
     let n = vertices.len();
     fn want<T>(element: &ElementDef, names: &[&str], n: usize) -> Option<Vec<T>> {
         has_any(element, names).then(|| Vec::with_capacity(n))
@@ -233,14 +348,14 @@ fn build_cloud(vertices: &[Vertex], element: &ElementDef) -> (PointCloud, usize)
     };
     let present: [bool; 11] =
         std::array::from_fn(|k| has_any(element, &[super::ATTRIBUTE_NAMES[k]]));
-    let any_las = present.iter().any(|&p| p);
     let mut las_values = Vec::new();
-    for v in vertices {
+    for vertex in vertices {
+        let v = vertex.base();
         if !super::is_finite3(v.x, v.y, v.z) {
             continue;
         }
-        if any_las {
-            las_values.push(v.las);
+        if let Some(las) = vertex.las() {
+            las_values.push(las.map(f64::from));
         }
         cloud.points.push(Point3::new(v.x, v.y, v.z));
         if let Some(i) = &mut cloud.intensity {
@@ -259,7 +374,7 @@ fn build_cloud(vertices: &[Vertex], element: &ElementDef) -> (PointCloud, usize)
     cloud.las_attributes = super::las_attributes_from_columns(&present, &las_values);
     super::drop_empty_normals(&mut cloud);
     let dropped = n - cloud.len();
-    (cloud, dropped)
+    (cloud, n, dropped)
 }
 
 /// The ASCII data section with every `nan` / `inf` token (any case and sign,
