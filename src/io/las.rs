@@ -1010,9 +1010,7 @@ fn parse_unit(body: &str) -> Option<LinearUnit> {
     let body = body.trim_start().strip_prefix('"')?;
     let (name, rest) = body.split_once('"')?;
     let rest = rest.trim_start().strip_prefix(',')?;
-    let end = rest
-        .find(|c: char| c == ',' || c == ']' || c == ')')
-        .unwrap_or(rest.len());
+    let end = rest.find([',', ']', ')']).unwrap_or(rest.len());
     let metres: f64 = rest[..end].trim().parse().ok()?;
     if !(metres.is_finite() && metres > 0.0) {
         return None;
@@ -1150,7 +1148,7 @@ impl OutputPlan {
             }
             (header, extra_kept, Some(at))
         } else {
-            (base, vec![0..extra_len], None)
+            (base, std::iter::once(0..extra_len).collect(), None)
         };
         if header.point_format().is_compressed != compress {
             let mut b = Builder::from(header);
