@@ -42,6 +42,32 @@ pub struct LasAttributes {
     pub point_source_id: Vec<u16>,
     /// RGB colour (16 bit per channel), when the point format has it.
     pub color: Option<Vec<[u16; 3]>>,
+    /// Per-point flag bits, in the layout of byte 15 of LAS 1.4 point
+    /// formats 6–10 whatever the source format: bit 0 synthetic, bit 1
+    /// key-point, bit 2 withheld, bit 3 overlap, bits 4–5 scanner channel,
+    /// bit 6 scan direction flag, bit 7 edge of flight line. Legacy formats
+    /// 0–5 have no overlap bit or scanner channel (their bits stay 0; an
+    /// overlap point there is class 12).
+    pub flags: Vec<u8>,
+    /// Near-infrared (16 bit), when the point format has it (8 and 10).
+    pub nir: Option<Vec<u16>>,
+    /// The 29-byte wave packet descriptor of each point (formats 4, 5, 9,
+    /// 10), kept as stored: descriptor index, byte offset to the waveform
+    /// data, packet size, return point location and the x(t), y(t), z(t)
+    /// parameters (ASPRS LAS 1.4 R15, table 14).
+    pub waveform: Option<Vec<[u8; 29]>>,
+    /// The extra bytes of each point, raw, [`LasAttributes::extra_bytes_len`]
+    /// bytes per point one after the other; their layout is described by the
+    /// extra-bytes VLR of [`PointCloud::las_header`]
+    /// (see [`crate::batch::extra_bytes::read_extra_bytes_fields`]).
+    pub extra_bytes: Vec<u8>,
+    /// Extra bytes per point (0 when the point records have none).
+    pub extra_bytes_len: usize,
+    /// The LAS 1.3 "waveform data packet record" (its 60-byte header and the
+    /// waveform samples) that the [`LasAttributes::waveform`] descriptors
+    /// point into, when the source file stored its waveforms internally.
+    /// (In LAS 1.4 the same record is an EVLR of [`PointCloud::las_header`].)
+    pub waveform_data: Option<Vec<u8>>,
 }
 
 impl LasAttributes {
@@ -58,6 +84,19 @@ impl LasAttributes {
             user_data: pick(&self.user_data, indices),
             point_source_id: pick(&self.point_source_id, indices),
             color: self.color.as_ref().map(|c| pick(c, indices)),
+            flags: pick(&self.flags, indices),
+            nir: self.nir.as_ref().map(|c| pick(c, indices)),
+            waveform: self.waveform.as_ref().map(|c| pick(c, indices)),
+            extra_bytes: {
+                let len = self.extra_bytes_len;
+                let mut out = Vec::with_capacity(indices.len() * len);
+                for &i in indices {
+                    out.extend_from_slice(&self.extra_bytes[i * len..(i + 1) * len]);
+                }
+                out
+            },
+            extra_bytes_len: self.extra_bytes_len,
+            waveform_data: self.waveform_data.clone(),
         }
     }
 
@@ -69,6 +108,10 @@ impl LasAttributes {
             && self.user_data.len() == n
             && self.point_source_id.len() == n
             && self.color.as_ref().is_none_or(|c| c.len() == n)
+            && self.flags.len() == n
+            && self.nir.as_ref().is_none_or(|c| c.len() == n)
+            && self.waveform.as_ref().is_none_or(|c| c.len() == n)
+            && self.extra_bytes.len() == n * self.extra_bytes_len
     }
 }
 
@@ -94,7 +137,9 @@ pub struct PointCloud {
     /// Per-point LAS attributes when the cloud came from LAS/LAZ.
     pub las_attributes: Option<LasAttributes>,
     /// The LAS header of the source file (scale, offset, CRS VLRs, version,
-    /// point format), kept so that LAS output can reuse it.
+    /// point format), kept so that LAS output can reuse it; for a PLY or PCD
+    /// file written by pointpipe from LAS, the header rebuilt from the
+    /// `pointpipe las_*` lines it recorded (see [`crate::io::ply::write`]).
     pub las_header: Option<las::Header>,
 }
 
@@ -148,11 +193,47 @@ impl PointCloud {
                 "user_data",
                 "point_source_id",
             ]);
+            names.push("flags");
             if a.color.is_some() {
                 names.push("color");
             }
+            if a.nir.is_some() {
+                names.push("nir");
+            }
+            if a.waveform.is_some() {
+                names.push("waveform");
+            }
+            if a.extra_bytes_len > 0 {
+                names.push("extra_bytes");
+            }
         }
         names
+    }
+
+    /// The horizontal unit of the coordinates according to the CRS of the
+    /// source LAS header ([`crate::io::las::crs_linear_unit`]); `None` when
+    /// the cloud has no LAS header or its CRS names no unit.
+    pub fn linear_unit(&self) -> Option<crate::io::LinearUnit> {
+        self.las_header
+            .as_ref()
+            .and_then(crate::io::las::crs_linear_unit)
+    }
+
+    /// Logs a warning when the cloud's CRS is geographic (degrees), for an
+    /// operation whose parameters are lengths (`what`, e.g. "voxel
+    /// downsampling"): a voxel or radius in degrees is not metric (one degree
+    /// of longitude spans 111 km at the equator and 0 at the poles).
+    /// Returns true when it warned.
+    pub fn warn_if_geographic(&self, what: &str) -> bool {
+        let angular = self.linear_unit().is_some_and(|u| u.is_angular());
+        if angular {
+            log::warn!(
+                "{what}: the cloud's CRS is geographic (coordinates in degrees); lengths such as \
+                 voxel_size or radius are applied in degrees, not metres. Reproject to a \
+                 projected CRS (e.g. UTM) first"
+            );
+        }
+        angular
     }
 
     /// Axis-aligned bounds `(min, max)`, or `None` for an empty cloud.

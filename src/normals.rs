@@ -212,6 +212,9 @@ pub fn estimate_normals(
     config: &NormalConfig,
 ) -> Result<NormalReport> {
     config.validate()?;
+    if matches!(config.search, NeighborSearch::Radius { .. }) {
+        cloud.warn_if_geographic("normal estimation");
+    }
     if tree.len() != cloud.len() {
         return Err(Error::invalid(
             "tree",
@@ -255,9 +258,22 @@ pub fn estimate_normals(
     }
     cloud.normals = Some(normals);
     cloud.curvature = Some(curvature);
+    let without_normal = cloud.len() - with_normal;
+    if without_normal * 2 > cloud.len() {
+        let unit = cloud
+            .linear_unit()
+            .map_or_else(|| "m, assumed".to_string(), |u| u.symbol());
+        log::warn!(
+            "{without_normal} of {} points got no normal (fewer than {} neighbours): the search \
+             ({:?}, in the coordinates' unit: {unit}) is probably too small for the point spacing",
+            cloud.len(),
+            config.min_neighbors,
+            config.search
+        );
+    }
     Ok(NormalReport {
         with_normal,
-        without_normal: cloud.len() - with_normal,
+        without_normal,
     })
 }
 

@@ -217,6 +217,7 @@ fn floor_to_i64(x: f64) -> i64 {
 /// assert_eq!(down.points[1], Point3::new(-0.1, 0.1, 0.1));
 /// ```
 pub fn voxel_downsample(cloud: &PointCloud, config: &VoxelConfig) -> Result<PointCloud> {
+    cloud.warn_if_geographic("voxel downsampling");
     voxel_downsample_with_representatives(cloud, config).map(|(down, _)| down)
 }
 

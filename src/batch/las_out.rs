@@ -123,6 +123,39 @@ fn output_header(
     path: &Path,
     compressed: bool,
 ) -> Result<(las::Header, RecordLayout)> {
+    let (mut builder, layout) = normal_builder(input, path)?;
+    builder.point_format.is_compressed = compressed;
+    builder.generating_software = "pointpipe batch".to_string();
+    let header = builder.into_header().map_err(|source| Error::Las {
+        path: path.to_path_buf(),
+        source: Box::new(source),
+    })?;
+    Ok((header, layout))
+}
+
+/// The header of a LAS output that appends the normal fields
+/// ([`normal_fields`]) to the records of `input`, and the byte ranges of an
+/// `input` record (format fields, then the kept input extra bytes) that come
+/// before them, in order. Input extra-bytes fields named like ours are
+/// dropped (replaced). Shared by the batch tiles and
+/// [`crate::io::las::write`], so both LAS paths store normals alike.
+///
+/// # Errors
+/// [`Error::Format`] when the extra bytes would exceed 65,535 per point,
+/// [`Error::Las`] when the header is rejected.
+pub(crate) fn with_normal_fields(
+    input: &las::Header,
+    path: &Path,
+) -> Result<(las::Header, Vec<std::ops::Range<usize>>)> {
+    let (builder, layout) = normal_builder(input, path)?;
+    let header = builder.into_header().map_err(|source| Error::Las {
+        path: path.to_path_buf(),
+        source: Box::new(source),
+    })?;
+    Ok((header, layout.kept))
+}
+
+fn normal_builder(input: &las::Header, path: &Path) -> Result<(las::Builder, RecordLayout)> {
     let input_extra = usize::from(input.point_format().extra_bytes);
     let record_len = usize::from(input.point_format().len());
     let core_len = record_len - input_extra;
@@ -160,13 +193,7 @@ fn output_header(
     builder.point_format.extra_bytes =
         u16::try_from(layout.kept_len() - core_len + NORMAL_FIELDS_LEN)
             .map_err(|_| Error::format(path, "too many extra bytes per point"))?;
-    builder.point_format.is_compressed = compressed;
-    builder.generating_software = "pointpipe batch".to_string();
-    let header = builder.into_header().map_err(|source| Error::Las {
-        path: path.to_path_buf(),
-        source: Box::new(source),
-    })?;
-    Ok((header, layout))
+    Ok((builder, layout))
 }
 
 /// The input's extra-bytes fields, or opaque fields covering its extra bytes

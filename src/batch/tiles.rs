@@ -3,7 +3,6 @@
 //! tiles lend to a tile's normal estimation.
 
 use std::fs::File;
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use nalgebra::Point3;
@@ -58,15 +57,17 @@ fn las_error(path: &Path) -> impl Fn(las::Error) -> Error + '_ {
     }
 }
 
-/// Reads only the header (and VLRs) of a LAS/LAZ file.
+/// Reads only the header (and VLRs) of a LAS/LAZ file, checked against the
+/// file size first ([`crate::io::las::check_layout`]).
 ///
 /// # Errors
-/// [`Error::Io`] when the file cannot be opened, [`Error::Las`] when the
-/// header is invalid.
+/// [`Error::Io`] when the file cannot be opened, [`Error::Format`] /
+/// [`Error::Las`] when the header is invalid.
 pub fn read_tile_info(path: &Path) -> Result<TileInfo> {
     let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
     check_signature(path, &mut file)?;
-    let header = las::Header::new(BufReader::new(file)).map_err(las_error(path))?;
+    drop(file);
+    let header = crate::io::las::read_header(path)?;
     let b = header.bounds();
     let bounds = Aabb {
         min: Point3::new(b.min.x, b.min.y, b.min.z),
@@ -121,14 +122,14 @@ pub struct LasTile {
     pub positions: Vec<Point3<f64>>,
 }
 
-/// Reads every point of a LAS/LAZ file.
+/// Reads every point of a LAS/LAZ file, after the header checks of
+/// [`crate::io::las::open_checked`] (the header keeps every EVLR).
 ///
 /// # Errors
 /// [`Error::Io`] / [`Error::Las`] for unreadable or corrupt files, including
 /// files with fewer points than their header promises.
 pub fn read_las_tile(path: &Path) -> Result<LasTile> {
-    let mut reader = las::Reader::from_path(path).map_err(las_error(path))?;
-    let header = reader.header().clone();
+    let (mut reader, header, _) = crate::io::las::open_checked(path)?;
     let records = reader.read_all().map_err(las_error(path))?;
     if (records.len() as u64) < header.number_of_points() {
         return Err(Error::format(
@@ -193,7 +194,7 @@ pub fn read_halo_points(
 ) -> Result<Vec<Point3<f64>>> {
     let mut out = Vec::new();
     for &path in paths {
-        let mut reader = las::Reader::from_path(path).map_err(las_error(path))?;
+        let (mut reader, _, _) = crate::io::las::open_checked(path)?;
         let mut chunk = las::PointDataBuilder::new()
             .for_header(reader.header())
             .build();

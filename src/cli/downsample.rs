@@ -42,6 +42,9 @@ struct Report {
     points_in: usize,
     points_out: usize,
     voxel_size: f64,
+    /// Unit of voxel_size: the input CRS's linear unit (`m`, `ft`, `US ft`,
+    /// `deg`), or `m` when the file states none.
+    unit: String,
     mode: &'static str,
     read_ms: f64,
     voxel_ms: f64,
@@ -75,6 +78,9 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<()> {
         points_in: cloud.len(),
         points_out: down.len(),
         voxel_size: config.voxel_size,
+        unit: cloud
+            .linear_unit()
+            .map_or_else(|| "m".to_string(), |u| u.symbol()),
         mode: match config.mode {
             VoxelMode::Centroid => "centroid",
             VoxelMode::First => "first",
@@ -87,11 +93,12 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!(
-            "{} -> {} points ({} voxels of {} m); read {:.1} ms, voxel {:.2} ms, write {:.1} ms",
+            "{} -> {} points ({} voxels of {} {}); read {:.1} ms, voxel {:.2} ms, write {:.1} ms",
             report.points_in,
             report.points_out,
             report.mode,
             report.voxel_size,
+            report.unit,
             read_ms,
             voxel_ms,
             write_ms

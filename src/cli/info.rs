@@ -18,7 +18,7 @@ pub struct Args {
     pub files: Vec<PathBuf>,
     /// Print one JSON object per file and line (keys: path, format, version, points,
     /// points_in_file, dropped_non_finite, bounds_min, bounds_max [metres or the file's
-    /// CRS unit, null when empty], attributes, crs; or path and error). Default: text.
+    /// CRS unit, null when empty], attributes, crs, unit [m, ft, US ft, deg or null]; or path and error). Default: text.
     #[arg(long)]
     pub json: bool,
 }
@@ -67,6 +67,7 @@ fn json_line(path: &std::path::Path, cloud: &PointCloud, report: &ReadReport) ->
         "bounds_max": bounds.map(|(_, hi)| [hi.x, hi.y, hi.z]),
         "attributes": cloud.attribute_names(),
         "crs": report.crs,
+        "unit": report.unit.as_ref().map(|u| u.symbol()),
     })
     .to_string()
 }
@@ -100,4 +101,8 @@ fn print_text(path: &std::path::Path, cloud: &PointCloud, report: &ReadReport) {
         "  crs:         {}",
         report.crs.as_deref().unwrap_or("(none)")
     );
+    match &report.unit {
+        Some(unit) => println!("  unit:        {unit}"),
+        None => println!("  unit:        (not stated; metres assumed by the defaults)"),
+    }
 }

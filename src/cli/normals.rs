@@ -14,13 +14,15 @@ use pointpipe::voxel::{VoxelConfig, voxel_downsample};
 use super::{Context, ms_since};
 
 /// Surface normals and curvature (PCA of each point's neighbourhood),
-/// written as `nx ny nz curvature` (PLY/PCD) or the closest LAS can hold.
+/// written as `nx ny nz curvature` (PLY/PCD) or, for LAS/LAZ, as the
+/// extra-bytes fields `NormalX NormalY NormalZ Curvature` that `batch` writes.
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("search").required(true).args(["radius", "knn"])))]
 pub struct Args {
     /// Input cloud (LAS, LAZ, PLY, PCD or KITTI .bin).
     input: PathBuf,
-    /// Output cloud; PLY or PCD keep normals and curvature.
+    /// Output cloud; PLY, PCD and LAS/LAZ (extra-bytes fields NormalX, NormalY,
+    /// NormalZ, Curvature) keep normals and curvature; KITTI .bin cannot.
     output: PathBuf,
     /// Voxel-downsample (centroid, metres) before estimating normals.
     #[arg(long, value_name = "METRES", allow_hyphen_values = true)]

@@ -96,6 +96,7 @@ pub fn read_from_bytes(bytes: &[u8], path: &Path) -> Result<(PointCloud, ReadRep
         points_in_file: records.len(),
         dropped_non_finite: records.len() - points.len(),
         crs: None,
+        unit: None,
     };
     let cloud = PointCloud {
         points,
@@ -106,15 +107,40 @@ pub fn read_from_bytes(bytes: &[u8], path: &Path) -> Result<(PointCloud, ReadRep
 }
 
 /// Writes `cloud` as a KITTI `.bin` scan, atomically: positions rounded to
-/// `f32` (about 4 µm resolution at 50 m, 0.5 mm at 8 km), intensity as
-/// reflectance (0 when the cloud has none). Every other attribute is lost.
+/// `f32` (about 4 µm resolution at 50 m, 0.5 mm at 8 km; a warning is logged
+/// when that rounding exceeds half the data's precision,
+/// [`super::data_precision`]), intensity as reflectance in [0, 1]: LAS
+/// intensities (a cloud read from LAS, or any value above 1) are divided by
+/// 65535 and clamped, so KITTI → LAS → KITTI gives the reflectance back
+/// (within 1/65535); 0 when the cloud has none. Every other attribute is
+/// lost (the format has no other field).
 ///
 /// # Errors
 /// [`Error::Io`] when the file cannot be written.
 pub fn write(path: &Path, cloud: &PointCloud) -> Result<()> {
+    let precision = super::data_precision(cloud);
+    let extent = super::max_abs(cloud, &nalgebra::Vector3::zeros());
+    if extent > super::f32_limit(precision) {
+        log::warn!(
+            "{}: KITTI .bin stores float32 coordinates: they round by up to {:.3e}, more than \
+             half the data's precision {precision:e}",
+            path.display(),
+            extent * f64::powi(2.0, -24)
+        );
+    }
+    let scale = match &cloud.intensity {
+        Some(v) if cloud.las_header.is_some() || v.iter().any(|&x| x > 1.0) => 1.0 / 65535.0,
+        _ => 1.0,
+    };
     let mut bytes = Vec::with_capacity(cloud.len() * RECORD_BYTES);
     for (i, p) in cloud.points.iter().enumerate() {
-        let reflectance = cloud.intensity.as_ref().map_or(0.0, |v| v[i]);
+        let reflectance = cloud.intensity.as_ref().map_or(0.0, |v| {
+            if scale == 1.0 {
+                v[i]
+            } else {
+                (v[i] * scale).clamp(0.0, 1.0)
+            }
+        });
         for v in [p.x as f32, p.y as f32, p.z as f32, reflectance] {
             bytes.extend_from_slice(&v.to_le_bytes());
         }

@@ -10,8 +10,13 @@
 //! honoured, so any numeric type (F4, F8, I1–I8, U1–U8) works and padding
 //! fields (`_`) or unknown fields are skipped. Read: `x y z` (required),
 //! `intensity`, `normal_x normal_y normal_z`, `curvature`, and time from
-//! `time`, `t` or `timestamp` (seconds). Points with a non-finite coordinate
-//! are dropped and counted.
+//! `time`, `t` or `timestamp` (seconds), PCL's packed `rgb`/`rgba`, and the
+//! LAS attributes pointpipe writes (`classification`, `return_number`,
+//! `number_of_returns`, `scan_angle`, `user_data`, `point_source_id`,
+//! `las_flags`, `nir`). Points with a non-finite coordinate are dropped and
+//! counted. The comment lines `# pointpipe origin X Y Z` (added back to every
+//! position) and `# pointpipe las_*` (the source LAS header) written by
+//! [`write`] are honoured.
 //!
 //! Normals that are zero for every point carry no information (the BALM
 //! scans store all-zero normal and curvature columns), so they are not kept;
@@ -110,6 +115,8 @@ struct Header {
     record_bytes: usize,
     /// Byte offset of the data section.
     data_start: usize,
+    /// Comment lines (without `#`) in pointpipe's metadata form.
+    meta: Vec<String>,
 }
 
 /// Where one scalar value of every point lives in a decoded byte buffer:
@@ -155,6 +162,11 @@ struct Wanted<T> {
     normal: Option<[T; 3]>,
     curvature: Option<T>,
     time: Option<T>,
+    /// PCL's packed `rgb` / `rgba`.
+    rgb: Option<T>,
+    /// LAS attribute columns by [`super::ATTRIBUTE_NAMES`] index (the
+    /// first three, `red green blue`, as separate fields).
+    las: [Option<T>; 11],
 }
 
 impl Header {
@@ -173,6 +185,8 @@ impl Header {
             normal: three("normal_x", "normal_y", "normal_z"),
             curvature: self.field(&["curvature"]),
             time: self.field(&["time", "t", "timestamp"]),
+            rgb: self.field(&["rgb", "rgba"]),
+            las: std::array::from_fn(|k| self.field(&[super::ATTRIBUTE_NAMES[k]])),
         }
     }
 }
@@ -238,12 +252,20 @@ pub fn read_from_bytes(bytes: &[u8], path: &Path) -> Result<(PointCloud, ReadRep
         }
     };
     super::drop_empty_normals(&mut cloud);
+    let meta = super::parse_meta_lines(header.meta.iter().map(String::as_str), path);
+    if let Some(origin) = meta.origin {
+        for p in &mut cloud.points {
+            p.coords += origin;
+        }
+    }
+    cloud.las_header = meta.las_header;
     let report = ReadReport {
         format: Format::Pcd,
         version: format!("PCD {} {}", header.version, header.encoding.name()),
         points_in_file: header.points,
         dropped_non_finite: dropped,
-        crs: None,
+        crs: cloud.las_header.as_ref().and_then(super::las::crs_summary),
+        unit: cloud.linear_unit(),
     };
     Ok((cloud, report))
 }
@@ -263,6 +285,8 @@ fn map_wanted(
         normal: w.normal.map(|a| a.map(&column)),
         curvature: w.curvature.map(&column),
         time: w.time.map(&column),
+        rgb: w.rgb.map(&column),
+        las: w.las.map(|f| f.map(&column)),
     };
     if let Some(normal) = &cols.normal
         && normal.iter().all(|c| (0..n).all(|i| c.get(data, i) == 0.0))
@@ -284,6 +308,7 @@ fn parse_header(bytes: &[u8], path: &Path) -> Result<Header> {
     let (mut width, mut height, mut points) = (None::<usize>, None::<usize>, None::<usize>);
     let mut pos = 0;
     let mut line_no = 0;
+    let mut meta = Vec::new();
     loop {
         let rest = &bytes[pos.min(bytes.len())..];
         if rest.is_empty() {
@@ -295,7 +320,13 @@ fn parse_header(bytes: &[u8], path: &Path) -> Result<Header> {
             .trim();
         pos += end + 1;
         line_no += 1;
-        if line.is_empty() || line.starts_with('#') {
+        if let Some(comment) = line.strip_prefix('#') {
+            if comment.trim_start().starts_with(super::META_PREFIX) {
+                meta.push(comment.trim_start().to_string());
+            }
+            continue;
+        }
+        if line.is_empty() {
             continue;
         }
         let mut tokens = line.split_whitespace();
@@ -411,6 +442,7 @@ fn parse_header(bytes: &[u8], path: &Path) -> Result<Header> {
                     encoding,
                     record_bytes: offset,
                     data_start: pos.min(bytes.len()),
+                    meta,
                 });
             }
             other => return Err(err(format!("unknown header line '{other}'"))),
@@ -509,7 +541,9 @@ fn decode_columns(data: &[u8], n: usize, cols: &Wanted<Column>) -> (PointCloud, 
     }
     let kept = kept.as_deref();
     let gather = |c: &Column| gather_column(data, n, kept, c);
+    let las_attributes = las_columns(cols, points.len(), gather);
     let cloud = PointCloud {
+        las_attributes,
         intensity: cols
             .intensity
             .map(|c| gather(&c).into_iter().map(|v| v as f32).collect()),
@@ -528,6 +562,43 @@ fn decode_columns(data: &[u8], n: usize, cols: &Wanted<Column>) -> (PointCloud, 
     };
     let dropped = n - cloud.points.len();
     (cloud, dropped)
+}
+
+/// LAS attributes from the `rgb` and [`super::ATTRIBUTE_NAMES`] columns.
+fn las_columns<T: Copy>(
+    cols: &Wanted<T>,
+    n: usize,
+    gather: impl Fn(&T) -> Vec<f64>,
+) -> Option<crate::cloud::LasAttributes> {
+    let mut present: [bool; 11] = std::array::from_fn(|k| cols.las[k].is_some());
+    let mut values = vec![[0.0f64; 11]; n];
+    for (k, c) in cols.las.iter().enumerate() {
+        if let Some(c) = c {
+            for (v, x) in values.iter_mut().zip(gather(c)) {
+                v[k] = x;
+            }
+        }
+    }
+    if let Some(c) = &cols.rgb {
+        present[..3].fill(true);
+        for (v, x) in values.iter_mut().zip(gather(c)) {
+            v[..3].copy_from_slice(&super::unpack_rgb(rgb_bits(x)));
+        }
+    }
+    super::las_attributes_from_columns(&present, &values)
+}
+
+/// The bits of a packed `rgb` value read as a number: an `F 4` field holds
+/// the bits of a float (widened exactly to `f64`), a `U 4` / `I 4` field
+/// the integer.
+fn rgb_bits(x: f64) -> u32 {
+    if x.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&x) && x >= 1.0 {
+        // An integer field, or a float whose bits happen to be an integer
+        // value: packed-float colours are denormals (< 1), never integers ≥ 1.
+        x as u32
+    } else {
+        (x as f32).to_bits()
+    }
 }
 
 /// Values of column `c` for every point, or for the `kept` indices only.
@@ -564,6 +635,10 @@ fn read_ascii(data: &[u8], header: &Header, path: &Path) -> Result<(PointCloud, 
         time: tt.map(|_| Vec::new()),
         ..Default::default()
     };
+    let las_tokens: [Option<usize>; 11] = wanted.las.map(token);
+    let rgb_token = token(wanted.rgb);
+    let any_las = rgb_token.is_some() || las_tokens.iter().any(Option::is_some);
+    let mut las_values: Vec<[f64; 11]> = Vec::new();
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let mut tokens: Vec<&str> = Vec::new();
     for i in 0..n {
@@ -602,59 +677,175 @@ fn read_ascii(data: &[u8], header: &Header, path: &Path) -> Result<(PointCloud, 
         if let (Some(v), Some(t)) = (&mut cloud.time, tt) {
             v.push(value(t)?);
         }
+        if any_las {
+            let mut row = [0.0; 11];
+            for (k, t) in las_tokens.iter().enumerate() {
+                if let Some(t) = t {
+                    row[k] = value(*t)?;
+                }
+            }
+            if let Some(t) = rgb_token {
+                row[..3].copy_from_slice(&super::unpack_rgb(rgb_bits(value(t)?)));
+            }
+            las_values.push(row);
+        }
     }
+    let mut present: [bool; 11] = std::array::from_fn(|k| las_tokens[k].is_some());
+    if rgb_token.is_some() {
+        present[..3].fill(true);
+    }
+    cloud.las_attributes = super::las_attributes_from_columns(&present, &las_values);
     let dropped = n - cloud.points.len();
     Ok((cloud, dropped))
 }
 
+/// Options of [`write_with_options`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PcdOptions {
+    /// Store `x y z` as `F 8` (double) instead of `F 4`. PCL's point types
+    /// and Open3D read only `F 4` coordinates (Open3D reads `F 8` ones as
+    /// zeros, PCL's tools fail to match the fields), so this is for readers
+    /// that handle doubles.
+    pub double: bool,
+}
+
+/// Writes `cloud` as PCD v0.7 `DATA binary` readable by PCL and Open3D,
+/// atomically; see [`write_with_options`] (default options).
+///
+/// # Errors
+/// As [`write_with_options`].
+pub fn write(path: &Path, cloud: &PointCloud) -> Result<()> {
+    write_with_options(path, cloud, &PcdOptions::default())
+}
+
 /// Writes `cloud` as PCD v0.7 `DATA binary`, atomically.
 ///
-/// Fields: `x y z` as `F 4` (float) when every coordinate has magnitude at
-/// most [`super::F32_EXACT_LIMIT`] m (rounding error ≤ 0.5 mm), otherwise as
-/// `F 8` (double) so that UTM-scale coordinates keep millimetres; then
-/// `intensity` (F4), `normal_x normal_y normal_z` (F4), `curvature` (F4) and
-/// `time` (F8, seconds) when present — the names PCL, Open3D and CloudCompare
-/// read. `WIDTH` is the point count, `HEIGHT 1`, viewpoint identity.
+/// Fields: `x y z` as `F 4` (what PCL and Open3D read), or `F 8` with
+/// [`PcdOptions::double`]; then, when present, `intensity` (F4),
+/// `normal_x normal_y normal_z` (F4), `curvature` (F4), `time` (F8,
+/// seconds), PCL's packed `rgb` (F4 bits `0x00RRGGBB`, 8 bits per channel:
+/// 16-bit LAS colour keeps its high byte), and for clouds with LAS
+/// attributes `classification return_number number_of_returns` (U1),
+/// `scan_angle` (F4, degrees), `user_data` (U1), `point_source_id` (U2),
+/// `las_flags` (U1) and `nir` (U2). `WIDTH` is the point count, `HEIGHT 1`,
+/// `VIEWPOINT` identity (it is the sensor pose, not an offset).
+///
+/// # Local origin
+/// When a coordinate is too large for `f32` to keep the data's precision
+/// ([`super::data_precision`], [`super::f32_limit`]: 8192 at 1 mm; UTM or
+/// State Plane coordinates always are), the positions are stored relative
+/// to a local origin, the centre of the bounds rounded to the precision,
+/// recorded in the header line `# pointpipe origin X Y Z` ([`read`] adds it
+/// back; PCL and Open3D see local coordinates). If even the local
+/// coordinates round by more than half the precision, a warning is logged
+/// with the rounding. A cloud read from LAS also gets `# pointpipe las_*`
+/// lines (version, point format, scale, offset, CRS VLRs) so that PCD → LAS
+/// restores them.
 ///
 /// # Errors
 /// [`Error::Io`] when the file cannot be written.
-pub fn write(path: &Path, cloud: &PointCloud) -> Result<()> {
-    let double = super::needs_double(cloud);
-    let mut names = vec!["x", "y", "z"];
-    let mut sizes = vec![if double { 8 } else { 4 }; 3];
-    let mut push = |n: &'static str, s: usize| {
-        names.push(n);
-        sizes.push(s);
+pub fn write_with_options(path: &Path, cloud: &PointCloud, options: &PcdOptions) -> Result<()> {
+    let precision = super::data_precision(cloud);
+    let limit = super::f32_limit(precision);
+    let zero = nalgebra::Vector3::zeros();
+    let origin = match cloud.bounds() {
+        Some((lo, hi)) if !options.double && super::max_abs(cloud, &zero) > limit => {
+            ((lo.coords + hi.coords) / 2.0).map(|c| (c / precision).round() * precision)
+        }
+        _ => zero,
     };
+    if !options.double {
+        let local = super::max_abs(cloud, &origin);
+        if local > limit {
+            log::warn!(
+                "{}: float32 PCD coordinates round by up to {:.3e} (local extent {local:.3e} \
+                 from the origin), more than half the data's precision {precision:e}; use PLY or \
+                 LAS output (or double PCD) to keep it",
+                path.display(),
+                local * f64::powi(2.0, -24)
+            );
+        }
+    }
+    let mut fields: Vec<(&str, usize, char)> = Vec::new();
+    let xyz_size = if options.double { 8 } else { 4 };
+    fields.extend([
+        ("x", xyz_size, 'F'),
+        ("y", xyz_size, 'F'),
+        ("z", xyz_size, 'F'),
+    ]);
     if cloud.intensity.is_some() {
-        push("intensity", 4);
+        fields.push(("intensity", 4, 'F'));
     }
     if cloud.normals.is_some() {
-        push("normal_x", 4);
-        push("normal_y", 4);
-        push("normal_z", 4);
+        fields.extend([
+            ("normal_x", 4, 'F'),
+            ("normal_y", 4, 'F'),
+            ("normal_z", 4, 'F'),
+        ]);
     }
     if cloud.curvature.is_some() {
-        push("curvature", 4);
+        fields.push(("curvature", 4, 'F'));
     }
     if cloud.time.is_some() {
-        push("time", 8);
+        fields.push(("time", 8, 'F'));
+    }
+    let mut color = super::ColorEncoding::None;
+    if let Some(a) = &cloud.las_attributes {
+        if let Some(c) = &a.color {
+            color = super::ColorEncoding::PackedRgb;
+            fields.push(("rgb", 4, 'F'));
+            if c.iter().flatten().any(|&v| v > 255) {
+                log::info!(
+                    "{}: PCD colour is 8 bits per channel; the 16-bit LAS colour keeps its high byte",
+                    path.display()
+                );
+            }
+        }
+        for (name, kind) in super::LAS_COLUMNS {
+            fields.push(match kind {
+                'u' => (name, 1, 'U'),
+                's' => (name, 2, 'U'),
+                _ => (name, 4, 'F'),
+            });
+        }
+        if a.nir.is_some() {
+            fields.push(("nir", 2, 'U'));
+        }
     }
     let n = cloud.len();
-    let join = |v: Vec<String>| v.join(" ");
+    let join = |f: &dyn Fn(&(&str, usize, char)) -> String| {
+        fields.iter().map(f).collect::<Vec<_>>().join(" ")
+    };
+    let mut meta = String::new();
+    if origin != zero {
+        meta.push_str(&format!(
+            "# {}origin {} {} {}\n",
+            super::META_PREFIX,
+            origin.x,
+            origin.y,
+            origin.z
+        ));
+    }
+    for line in super::las_meta_lines(cloud) {
+        meta.push_str(&format!("# {line}\n"));
+    }
     let header = format!(
-        "# .PCD v0.7 - Point Cloud Data file format (written by pointpipe)\n\
+        "# .PCD v0.7 - Point Cloud Data file format (written by pointpipe)\n{meta}\
          VERSION 0.7\nFIELDS {}\nSIZE {}\nTYPE {}\nCOUNT {}\nWIDTH {n}\nHEIGHT 1\n\
          VIEWPOINT 0 0 0 1 0 0 0\nPOINTS {n}\nDATA binary\n",
-        names.join(" "),
-        join(sizes.iter().map(|s| s.to_string()).collect()),
-        join(names.iter().map(|_| "F".to_string()).collect()),
-        join(names.iter().map(|_| "1".to_string()).collect()),
+        join(&|f| f.0.to_string()),
+        join(&|f| f.1.to_string()),
+        join(&|f| f.2.to_string()),
+        join(&|_| "1".to_string()),
     );
-    let record: usize = sizes.iter().sum();
+    let record: usize = fields.iter().map(|f| f.1).sum();
     let mut bytes = Vec::with_capacity(header.len() + n * record);
     bytes.extend_from_slice(header.as_bytes());
-    super::encode_le_records(cloud, double, &mut bytes);
+    let xyz = super::XyzEncoding {
+        double: options.double,
+        origin,
+    };
+    super::encode_le_records(cloud, xyz, color, &mut bytes);
     atomic::write_atomic(path, |out| {
         out.write_all(&bytes).map_err(atomic::io_err(path))
     })

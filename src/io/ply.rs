@@ -9,8 +9,14 @@
 //! key-value reader is about 17× slower). `x y z` are required and may have any
 //! scalar type (float and double in practice); also read when present:
 //! intensity (`intensity`, `scalar_intensity`, `reflectance`), normals
-//! (`nx ny nz`), `curvature`, and time (`time`, `t`, `timestamp`, seconds).
+//! (`nx ny nz`), `curvature`, time (`time`, `t`, `timestamp`, seconds), and
+//! the LAS attributes pointpipe writes (`red green blue`, `classification`,
+//! `return_number`, `number_of_returns`, `scan_angle`, `user_data`,
+//! `point_source_id`, `las_flags`, `nir`) into [`PointCloud::las_attributes`].
 //! Any scalar type (uchar, ushort, ...) is accepted for each and converted.
+//! `comment pointpipe las_*` lines give back the LAS header of the source
+//! (see [`write`]). In ASCII files, `nan` / `inf` tokens are accepted (the
+//! point is dropped as non-finite).
 //! Every other property and every other element (faces, the `range_grid` of
 //! range scans) is skipped by a byte-level scanner that still checks that the
 //! data is present, so a truncated file is an error even when the vertices
@@ -45,6 +51,93 @@ struct Vertex {
     normal: [f64; 3],
     curvature: f64,
     time: f64,
+}
+
+/// A vertex of a file that also has LAS attribute properties
+/// ([`super::ATTRIBUTE_NAMES`]); a separate type so that files without them
+/// keep the small [`Vertex`].
+#[derive(Debug, Clone, Copy, Default)]
+struct LasVertex {
+    base: Vertex,
+    /// LAS attributes in the order of [`super::ATTRIBUTE_NAMES`] (every one
+    /// fits `f32` exactly: u8, u16 or the f32 scan angle).
+    las: [f32; 11],
+}
+
+/// Access to what [`build_cloud`] needs from either vertex type.
+trait VertexData: PropertyAccess {
+    fn base(&self) -> &Vertex;
+    fn las(&self) -> Option<&[f32; 11]>;
+}
+
+impl VertexData for Vertex {
+    #[inline]
+    fn base(&self) -> &Vertex {
+        self
+    }
+    #[inline]
+    fn las(&self) -> Option<&[f32; 11]> {
+        None
+    }
+}
+
+impl VertexData for LasVertex {
+    #[inline]
+    fn base(&self) -> &Vertex {
+        &self.base
+    }
+    #[inline]
+    fn las(&self) -> Option<&[f32; 11]> {
+        Some(&self.las)
+    }
+}
+
+impl LasVertex {
+    #[inline]
+    fn set(&mut self, name: &str, v: f64) -> PropertyAccessResult {
+        match self.base.set(name, v) {
+            PropertyAccessResult::Ignored => {
+                match super::ATTRIBUTE_NAMES.iter().position(|a| *a == name) {
+                    Some(k) => {
+                        self.las[k] = v as f32;
+                        PropertyAccessResult::Set
+                    }
+                    None => PropertyAccessResult::Ignored,
+                }
+            }
+            set => set,
+        }
+    }
+}
+
+impl PropertyAccess for LasVertex {
+    fn new() -> Self {
+        LasVertex::default()
+    }
+    fn set_char(&mut self, name: &str, v: i8) -> PropertyAccessResult {
+        self.set(name, f64::from(v))
+    }
+    fn set_uchar(&mut self, name: &str, v: u8) -> PropertyAccessResult {
+        self.set(name, f64::from(v))
+    }
+    fn set_short(&mut self, name: &str, v: i16) -> PropertyAccessResult {
+        self.set(name, f64::from(v))
+    }
+    fn set_ushort(&mut self, name: &str, v: u16) -> PropertyAccessResult {
+        self.set(name, f64::from(v))
+    }
+    fn set_int(&mut self, name: &str, v: i32) -> PropertyAccessResult {
+        self.set(name, f64::from(v))
+    }
+    fn set_uint(&mut self, name: &str, v: u32) -> PropertyAccessResult {
+        self.set(name, f64::from(v))
+    }
+    fn set_float(&mut self, name: &str, v: f32) -> PropertyAccessResult {
+        self.set(name, f64::from(v))
+    }
+    fn set_double(&mut self, name: &str, v: f64) -> PropertyAccessResult {
+        self.set(name, v)
+    }
 }
 
 impl Vertex {
@@ -112,6 +205,13 @@ pub fn read(path: &Path) -> Result<(PointCloud, ReadReport)> {
 /// # Errors
 /// As [`read`].
 pub fn read_from_bytes(bytes: &[u8], path: &Path) -> Result<(PointCloud, ReadReport)> {
+    read_inner(bytes, path, true)
+}
+
+/// [`read_from_bytes`]; when an ASCII file fails to parse and `retry` is
+/// set, its `nan`/`inf` tokens are rewritten and it is read once more (so
+/// files without them pay nothing).
+fn read_inner(bytes: &[u8], path: &Path, retry: bool) -> Result<(PointCloud, ReadReport)> {
     if bytes.is_empty() {
         return Err(Error::format(path, "file is empty"));
     }
@@ -119,21 +219,43 @@ pub fn read_from_bytes(bytes: &[u8], path: &Path) -> Result<(PointCloud, ReadRep
         return Err(super::wrong_magic(path, Format::Ply, bytes));
     }
     let ply_err = |e: ply_rs_bw::parser::ParseError| Error::format(path, format!("PLY: {e}"));
-    let parser = Parser::<Vertex>::new();
     let mut reader = Reader::new(bytes);
-    let header = parser.read_header(&mut reader).map_err(ply_err)?;
+    let header = Parser::<Vertex>::new()
+        .read_header(&mut reader)
+        .map_err(ply_err)?;
+    let data_start = bytes.len() - reader.get_ref().len();
     let mut rest: &[u8] = reader.get_ref();
 
-    let mut vertices: Option<(Vec<Vertex>, &ElementDef)> = None;
+    let mut vertices: Option<(PointCloud, usize, usize)> = None;
     for (_, element) in &header.elements {
         if element.name == "vertex" && vertices.is_none() {
             check_xyz(element, path)?;
             let mut r = Reader::new(rest);
-            let v = parser
-                .read_payload_for_element(&mut r, element, &header)
-                .map_err(ply_err)?;
+            let parsed = if has_las_properties(element) {
+                Parser::<LasVertex>::new()
+                    .read_payload_for_element(&mut r, element, &header)
+                    .map(|v| build_cloud(&v, element))
+            } else {
+                Parser::<Vertex>::new()
+                    .read_payload_for_element(&mut r, element, &header)
+                    .map(|v| build_cloud(&v, element))
+            };
+            let (cloud, in_file, dropped) = match parsed {
+                Ok(built) => built,
+                Err(e) => {
+                    if retry
+                        && matches!(header.encoding, Encoding::Ascii)
+                        && let Some(data) = ascii_non_finite_as_overflow(&bytes[data_start..])
+                    {
+                        let mut fixed = bytes[..data_start].to_vec();
+                        fixed.extend_from_slice(&data);
+                        return read_inner(&fixed, path, false);
+                    }
+                    return Err(ply_err(e));
+                }
+            };
             rest = r.get_ref();
-            vertices = Some((v, element));
+            vertices = Some((cloud, in_file, dropped));
         } else {
             rest = skip_element(rest, element, &header.encoding).ok_or_else(|| {
                 Error::format(
@@ -147,18 +269,25 @@ pub fn read_from_bytes(bytes: &[u8], path: &Path) -> Result<(PointCloud, ReadRep
             })?;
         }
     }
-    let Some((vertices, element)) = vertices else {
+    let Some((mut cloud, points_in_file, dropped)) = vertices else {
         return Err(Error::format(path, "PLY has no 'vertex' element"));
     };
-    let (cloud, dropped) = build_cloud(&vertices, element);
+    let meta = super::parse_meta_lines(header.comments.iter().map(String::as_str), path);
+    cloud.las_header = meta.las_header;
     let report = ReadReport {
         format: Format::Ply,
         version: format!("PLY {}", encoding_name(&header)),
-        points_in_file: vertices.len(),
+        points_in_file,
         dropped_non_finite: dropped,
-        crs: None,
+        crs: cloud.las_header.as_ref().and_then(super::las::crs_summary),
+        unit: cloud.linear_unit(),
     };
     Ok((cloud, report))
+}
+
+/// True when the element has one of the LAS attribute properties.
+fn has_las_properties(element: &ElementDef) -> bool {
+    has_any(element, &super::ATTRIBUTE_NAMES)
 }
 
 fn encoding_name(header: &Header) -> &'static str {
@@ -199,8 +328,9 @@ fn has_any(element: &ElementDef, names: &[&str]) -> bool {
     })
 }
 
-/// Collects finite vertices into a cloud with the attributes the element has.
-fn build_cloud(vertices: &[Vertex], element: &ElementDef) -> (PointCloud, usize) {
+/// Collects finite vertices into a cloud with the attributes the element
+/// has; returns the cloud, the vertex count and the number dropped.
+fn build_cloud<V: VertexData>(vertices: &[V], element: &ElementDef) -> (PointCloud, usize, usize) {
     let n = vertices.len();
     fn want<T>(element: &ElementDef, names: &[&str], n: usize) -> Option<Vec<T>> {
         has_any(element, names).then(|| Vec::with_capacity(n))
@@ -216,9 +346,16 @@ fn build_cloud(vertices: &[Vertex], element: &ElementDef) -> (PointCloud, usize)
         time: want(element, TIME_NAMES, n),
         ..Default::default()
     };
-    for v in vertices {
+    let present: [bool; 11] =
+        std::array::from_fn(|k| has_any(element, &[super::ATTRIBUTE_NAMES[k]]));
+    let mut las_values = Vec::new();
+    for vertex in vertices {
+        let v = vertex.base();
         if !super::is_finite3(v.x, v.y, v.z) {
             continue;
+        }
+        if let Some(las) = vertex.las() {
+            las_values.push(las.map(f64::from));
         }
         cloud.points.push(Point3::new(v.x, v.y, v.z));
         if let Some(i) = &mut cloud.intensity {
@@ -234,9 +371,50 @@ fn build_cloud(vertices: &[Vertex], element: &ElementDef) -> (PointCloud, usize)
             t.push(v.time);
         }
     }
+    cloud.las_attributes = super::las_attributes_from_columns(&present, &las_values);
     super::drop_empty_normals(&mut cloud);
     let dropped = n - cloud.len();
-    (cloud, dropped)
+    (cloud, n, dropped)
+}
+
+/// The ASCII data section with every `nan` / `inf` token (any case and sign,
+/// also `infinity`, `nan(...)`; what `pcl_pcd2ply` writes for the empty
+/// cells of organised clouds) replaced by `1e999` / `-1e999`, which the PLY
+/// number grammar accepts and which parse to ±∞ in float properties, so the
+/// point is dropped and counted as non-finite. `None` when the data has no
+/// such token (nothing copied).
+fn ascii_non_finite_as_overflow(data: &[u8]) -> Option<Vec<u8>> {
+    if !data.iter().any(|b| matches!(b, b'n' | b'N' | b'i' | b'I')) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(data.len() + 64);
+    let mut changed = false;
+    for piece in data.split_inclusive(|b| b.is_ascii_whitespace()) {
+        let end = piece
+            .iter()
+            .position(|b| b.is_ascii_whitespace())
+            .unwrap_or(piece.len());
+        let (token, space) = piece.split_at(end);
+        let lower = token.to_ascii_lowercase();
+        let (negative, body) = match lower.first() {
+            Some(b'-') => (true, &lower[1..]),
+            Some(b'+') => (false, &lower[1..]),
+            _ => (false, &lower[..]),
+        };
+        let non_finite = body == b"inf" || body == b"infinity" || body.starts_with(b"nan");
+        if non_finite {
+            changed = true;
+            out.extend_from_slice(if negative && !body.starts_with(b"nan") {
+                b"-1e999"
+            } else {
+                b"1e999"
+            });
+        } else {
+            out.extend_from_slice(token);
+        }
+        out.extend_from_slice(space);
+    }
+    changed.then_some(out)
 }
 
 fn scalar_bytes(t: &ScalarType) -> usize {
@@ -315,24 +493,37 @@ fn skip_element<'a>(data: &'a [u8], element: &ElementDef, encoding: &Encoding) -
 
 /// Writes `cloud` as binary little-endian PLY, atomically.
 ///
-/// Properties of element `vertex`: `x y z` as `float` when every coordinate
-/// has magnitude at most [`super::F32_EXACT_LIMIT`] m (rounding ≤ 0.5 mm),
-/// otherwise as `double` (UTM-scale coordinates keep millimetres); then
-/// `intensity` (float), `nx ny nz` (float), `curvature` (float) and `time`
-/// (double, seconds) when present. These are the names CloudCompare and
-/// Open3D read. The header is written directly (faster than the
-/// `ply-rs-bw` writer; the layout is the same).
+/// Properties of element `vertex`: `x y z` as `float` when `f32` keeps the
+/// data's precision ([`super::data_precision`]: the LAS scale, else 1 mm;
+/// every coordinate within [`super::f32_limit`], 8192 at 1 mm), otherwise as
+/// `double`; then, when present, `intensity` (float), `nx ny nz` (float),
+/// `curvature` (float), `time` (double, seconds), `red green blue` (uchar
+/// when every value fits, else ushort: LAS 16-bit colour), and for clouds
+/// with LAS attributes `classification return_number number_of_returns`
+/// (uchar), `scan_angle` (float, degrees), `user_data` (uchar),
+/// `point_source_id` (ushort), `las_flags` (uchar, the bit layout of
+/// [`crate::cloud::LasAttributes::flags`]) and `nir` (ushort). These are the
+/// names CloudCompare and Open3D read for the common fields.
+///
+/// A cloud read from LAS also gets `comment pointpipe ...` lines recording
+/// its LAS version, point format, scale, offset and CRS VLRs, which
+/// [`read`] turns back into [`PointCloud::las_header`], so PLY → LAS
+/// restores them. Not kept: wave packets, extra bytes (other than normals).
 ///
 /// # Errors
 /// [`Error::Io`] when the file cannot be written.
 pub fn write(path: &Path, cloud: &PointCloud) -> Result<()> {
     let double = super::needs_double(cloud);
     let xyz_type = if double { "double" } else { "float" };
-    let mut header = format!(
-        "ply\nformat binary_little_endian 1.0\ncomment written by pointpipe\n\
-         element vertex {}\nproperty {xyz_type} x\nproperty {xyz_type} y\nproperty {xyz_type} z\n",
+    let mut header =
+        String::from("ply\nformat binary_little_endian 1.0\ncomment written by pointpipe\n");
+    for line in super::las_meta_lines(cloud) {
+        header.push_str(&format!("comment {line}\n"));
+    }
+    header.push_str(&format!(
+        "element vertex {}\nproperty {xyz_type} x\nproperty {xyz_type} y\nproperty {xyz_type} z\n",
         cloud.len()
-    );
+    ));
     if cloud.intensity.is_some() {
         header.push_str("property float intensity\n");
     }
@@ -345,10 +536,37 @@ pub fn write(path: &Path, cloud: &PointCloud) -> Result<()> {
     if cloud.time.is_some() {
         header.push_str("property double time\n");
     }
+    let color = super::ply_color(cloud);
+    match color {
+        super::ColorEncoding::U8 => {
+            header.push_str("property uchar red\nproperty uchar green\nproperty uchar blue\n")
+        }
+        super::ColorEncoding::U16 => {
+            header.push_str("property ushort red\nproperty ushort green\nproperty ushort blue\n")
+        }
+        _ => {}
+    }
+    if let Some(a) = &cloud.las_attributes {
+        for (name, kind) in super::LAS_COLUMNS {
+            let t = match kind {
+                'u' => "uchar",
+                's' => "ushort",
+                _ => "float",
+            };
+            header.push_str(&format!("property {t} {name}\n"));
+        }
+        if a.nir.is_some() {
+            header.push_str("property ushort nir\n");
+        }
+    }
     header.push_str("end_header\n");
     let mut bytes = Vec::with_capacity(header.len() + cloud.len() * 48);
     bytes.extend_from_slice(header.as_bytes());
-    super::encode_le_records(cloud, double, &mut bytes);
+    let xyz = super::XyzEncoding {
+        double,
+        origin: nalgebra::Vector3::zeros(),
+    };
+    super::encode_le_records(cloud, xyz, color, &mut bytes);
     atomic::write_atomic(path, |out| {
         out.write_all(&bytes).map_err(atomic::io_err(path))
     })
