@@ -92,7 +92,7 @@ mod tests {
         let tree = KdTree::build(&points).unwrap();
         let q = Point3::new(10.3, 20.7, 0.2);
         for modulo in [1usize, 2, 97, 2500, 6000] {
-            let keep = |i: usize| i % modulo == 0;
+            let keep = |i: usize| i.is_multiple_of(modulo);
             let mut stats = QueryStats::ZERO;
             let g = tree.gather_where(&q, 5, 3, &keep, &mut stats);
             let got: Vec<usize> = g

@@ -59,13 +59,13 @@ pub enum LayerKind {
 #[derive(Debug)]
 pub enum LayerIndex {
     /// Geodesic kNN/radius over lon/lat.
-    Geographic(GeoIndex),
+    Geographic(Box<GeoIndex>),
     /// Euclidean kNN/radius over x, y, z.
     Cartesian {
         /// The positions, in file order.
         points: Vec<Point3<f64>>,
         /// The k-d tree over `points`.
-        tree: KdTree,
+        tree: Box<KdTree>,
     },
 }
 
@@ -179,7 +179,7 @@ impl Layer {
                 let index = GeoIndex::build(lon_lat)?;
                 (
                     LayerKind::Geographic,
-                    LayerIndex::Geographic(index),
+                    LayerIndex::Geographic(Box::new(index)),
                     attributes,
                     bbox,
                     Some("EPSG:4326".to_string()),
@@ -187,7 +187,7 @@ impl Layer {
             }
             Content::Cartesian(points, attributes) => {
                 let bbox = bbox_of(points.iter().map(|p| p.coords.as_slice()), 3);
-                let tree = KdTree::build(&points)?;
+                let tree = Box::new(KdTree::build(&points)?);
                 (
                     LayerKind::Cartesian,
                     LayerIndex::Cartesian { points, tree },

@@ -517,10 +517,7 @@ pub(crate) fn batch_body(
     let items = match body {
         Value::Array(items) => items,
         Value::Object(o) if o.len() == 1 && o.get("queries").is_some_and(Value::is_array) => {
-            o["queries"]
-                .as_array()
-                .map_or(&[][..], Vec::as_slice)
-                .as_ref()
+            o["queries"].as_array().map_or(&[][..], Vec::as_slice)
         }
         _ => {
             return Err(Problem::invalid(

@@ -71,10 +71,10 @@ impl Server {
     pub fn wait_ready(&self) {
         let start = Instant::now();
         loop {
-            if let Ok(r) = self.try_get("/readyz") {
-                if r.status == 200 {
-                    return;
-                }
+            if let Ok(r) = self.try_get("/readyz")
+                && r.status == 200
+            {
+                return;
             }
             assert!(
                 start.elapsed() < Duration::from_secs(120),
