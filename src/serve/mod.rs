@@ -13,7 +13,12 @@
 //! - `POST /v1/layers/{name}/batch`: a JSON array of kNN / radius queries,
 //!   answered in parallel, in order.
 //! - `GET /healthz` (the process is up), `GET /readyz` (200 once every layer
-//!   is loaded and indexed, 503 before).
+//!   is loaded and indexed, 503 before and during the shutdown delay).
+//! - `POST /v1/layers/{name}/reload` (bearer token): reload in the
+//!   background; also on SIGHUP and, with [`ServeConfig::watch`], when the
+//!   file changes. The new layer replaces the old with one atomic swap; a
+//!   failed reload keeps the old one and is reported (`last_reload_error`).
+//! - `GET /metrics`: Prometheus text (names in the `metrics` module docs).
 //!
 //! Geographic answers are GeoJSON FeatureCollections (`application/geo+json`);
 //! see [`crate::layer::Layer::answer_document`]. Every error is an RFC 9457
