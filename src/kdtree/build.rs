@@ -32,14 +32,8 @@
 //!   are in cache, instead of a separate pass over the partitioned items:
 //!   slower (KITTI frame, 1 thread, best of 300, three alternating runs:
 //!   3.09–3.28 → 3.27–3.39 ms);
-//! - equal keys ordered by input index in the median selection (`i64` keys,
-//!   the coordinate key high and the index low), so that duplicates split
-//!   by index and the index pruning of the searches finds the winners of
-//!   the tie-break in two leaves (34 distance evaluations per kNN k = 10
-//!   query among 100,000 copies of one point, against 3,000–5,000 with the
-//!   pruning alone, 100,000 before it): build 4.25 → 5.05 ms, downsampled
-//!   cloud 0.60 → 0.70 ms (KITTI frame, 1 thread, `cargo bench --bench
-//!   kdtree` summary, two alternating rounds each), so not kept;
+//! - equal keys ordered by input index in the median selection (slower
+//!   builds; see `docs/performance.md`, "k-d tree");
 //! - the root split out of place while the items are created (the split
 //!   axis and two pivots from 1,024 sampled keys, a parallel pass counting
 //!   each chunk's keys below, within and above the pivots, a parallel pass
