@@ -26,7 +26,7 @@ use std::num::NonZero;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use kiddo::{ImmutableKdTree, SquaredEuclidean};
 use nalgebra::Point3;
-use pointpipe::kdtree::{KdTree, KdTreeConfig};
+use pointpipe::kdtree::{KdTree, KdTreeConfig, Queries, Search};
 use pointpipe::voxel::{VoxelConfig, voxel_downsample};
 
 const K: usize = 10;
@@ -96,7 +96,7 @@ fn build_kiddo(points: &[[f64; 3]]) -> ImmutableKdTree<f64, 3> {
 
 /// Sum of the k-th distances (keeps the work observable).
 fn knn_ours(tree: &KdTree, k: usize) -> f64 {
-    let knn = tree.knn_all(k);
+    let knn = tree.search_batch(Queries::All, Search::Knn { k });
     (0..knn.len())
         .map(|i| knn.get(i).last().map_or(0.0, |n| n.distance_sq))
         .sum()
@@ -117,15 +117,17 @@ fn knn_kiddo(tree: &ImmutableKdTree<f64, 3>, points: &[[f64; 3]], k: usize) -> f
 }
 
 fn radius_counts_ours(tree: &KdTree) -> usize {
-    tree.radius_counts_all(RADIUS).iter().sum()
+    tree.count_batch(Queries::All, RADIUS).iter().sum()
 }
 
-/// Radius search collecting the neighbours (reused buffer), in tree order.
+/// Radius search collecting the neighbours, sorted (reused buffer), one
+/// public per-point search per point in input order.
 fn radius_search_ours(tree: &KdTree, points: &[Point3<f64>]) -> usize {
     let mut out = Vec::new();
-    tree.tree_order()
-        .map(|i| {
-            tree.radius_unsorted(&points[i], RADIUS, &mut out);
+    points
+        .iter()
+        .map(|p| {
+            tree.radius(p, RADIUS, &mut out);
             out.len()
         })
         .sum()
@@ -349,7 +351,9 @@ fn summarize_leaf_sizes(full: &[Point3<f64>], down: &[Point3<f64>]) {
             })
         });
         let q = one.install(|| common::best_ms(5, || knn_ours(&tree, K)));
-        let nodes = tree.knn_all_stats(K).nodes_visited_per_query();
+        let nodes = tree
+            .query_stats(Queries::All, Search::Knn { k: K })
+            .nodes_visited_per_query();
         let dtree = build_ours(down, ls);
         let r = one.install(|| common::best_ms(7, || radius_counts_ours(&dtree)));
         println!("{ls:>9} | {b:>13.2} | {rb:>15.2} | {q:>16.1} | {r:>21.2} | {nodes:>6.1}");

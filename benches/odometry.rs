@@ -11,16 +11,16 @@ mod common;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use pointpipe::PointCloud;
-use pointpipe::odometry::{OdometryConfig, Pipeline, Stage, sequence};
+use pointpipe::odometry::{Odometry, OdometryConfig, Stage, sequence};
 
 /// Runs the default pipeline over `frames`; returns the last pose's
 /// translation (so the work cannot be optimised away) and per-frame timings.
 fn run(frames: &[PointCloud]) -> (f64, Vec<pointpipe::odometry::StageTimings>) {
-    let mut pipeline = Pipeline::new(OdometryConfig::default()).expect("default config");
+    let mut odometry = Odometry::new(OdometryConfig::default()).expect("default config");
     let mut timings = Vec::with_capacity(frames.len());
     let mut last = 0.0;
     for frame in frames {
-        let r = pipeline.process(frame);
+        let r = odometry.process(frame);
         last = r.world_from_sensor.translation.vector.norm();
         timings.push(r.timings);
     }

@@ -2,7 +2,7 @@
 //!
 //! `cargo run --release --example odometry_debug -- INPUT [CONFIG.toml] [GT_KITTI]`
 use pointpipe::io::{self, poses};
-use pointpipe::odometry::{OdometryConfig, Pipeline, sequence};
+use pointpipe::odometry::{Odometry, OdometryConfig, sequence};
 
 fn main() -> anyhow::Result<()> {
     env_logger::init();
@@ -16,13 +16,13 @@ fn main() -> anyhow::Result<()> {
         Some(path) => Some(poses::read_kitti_poses(path)?),
         None => None,
     };
-    let mut pipeline = Pipeline::new(config)?;
+    let mut odometry = Odometry::new(config)?;
     for path in sequence::list_frames(&input)? {
         let frame = io::read(&path)?;
-        let r = pipeline.process(&frame);
+        let r = odometry.process(&frame);
         let step_error = match (&gt, r.index) {
             (Some(gt), i) if i > 0 => {
-                let est = pipeline.poses()[i - 1].inverse() * r.world_from_sensor;
+                let est = odometry.poses()[i - 1].inverse() * r.world_from_sensor;
                 let refd = gt[i - 1].inverse() * gt[i];
                 let e = refd.inverse() * est;
                 format!(

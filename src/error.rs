@@ -108,6 +108,17 @@ pub enum Error {
         min: usize,
     },
 
+    /// A frame of a sequence that could not be read (see
+    /// [`odometry::run_sequence`](crate::odometry::run_sequence)).
+    #[error("frame {index}: {source}")]
+    Frame {
+        /// 0-based index of the frame in the sequence.
+        index: usize,
+        /// The read error.
+        #[source]
+        source: Box<Error>,
+    },
+
     /// The 3D viewer (feature `viewer`) could not open a window, find a GPU
     /// adapter, or write its screenshot. The message says how to run headless.
     #[error("viewer: {reason}")]

@@ -8,8 +8,9 @@
 //! | voxel downsampling | [`voxel`] | [`voxel::voxel_downsample`] |
 //! | k-d tree rebuilt per frame (kNN, radius, hybrid) | [`kdtree`] | [`kdtree::KdTree::build`] |
 //! | PCA normals and curvature | [`normals`] | [`normals::estimate_normals`] |
+//! | cloud + tree + normals made together | [`prepare`] | [`prepare::preprocess_points`] |
 //! | ICP (point-to-point, point-to-plane, robust kernels) | [`icp`] | [`icp::register`] |
-//! | LiDAR odometry over a sequence | [`odometry`] | [`odometry::Pipeline::process`] |
+//! | LiDAR odometry over a sequence | [`odometry`] | [`odometry::Odometry::process`], [`odometry::run_sequence`] |
 //! | trajectory evaluation (ATE, RPE, KITTI) | [`eval`] | [`eval::evaluate`] |
 //! | simulated spinning LiDAR for demos and tests | [`simulate`] | [`simulate::Simulator`] |
 //! | LAS/LAZ tile batches | [`batch`] | [`batch::run_batch`] |
@@ -61,23 +62,46 @@
 //! # Ok::<(), pointpipe::Error>(())
 //! ```
 
-pub mod batch;
+#![warn(missing_docs, unreachable_pub)]
+// The library reports through `log`, never on the terminal.
+#![deny(clippy::print_stdout, clippy::print_stderr, clippy::dbg_macro)]
+
+// The data and its errors.
 pub mod cloud;
 pub mod error;
-pub mod eval;
-pub mod geo;
-pub mod icp;
+
+// The pipeline, stage by stage.
 pub mod io;
+
+pub mod voxel;
+
 pub mod kdtree;
-pub mod layer;
+
 pub mod normals;
+
+pub mod prepare;
+
+pub mod icp;
+
 pub mod odometry;
-mod prefetch;
-pub mod serve;
+
+pub mod eval;
+
+// Around the pipeline: simulated data, tile batches, proximity serving, viewing.
 pub mod simulate;
+
+pub mod batch;
+
+pub mod geo;
+
+pub mod layer;
+
+pub mod serve;
+
 #[cfg(feature = "viewer")]
 pub mod viewer;
-pub mod voxel;
+
+mod prefetch;
 
 pub use cloud::PointCloud;
 pub use error::{Error, Result};

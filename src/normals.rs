@@ -279,7 +279,11 @@ pub fn estimate_normals(
 
 /// Step 3: covariance of the neighbours, accumulated relative to `p`, the
 /// coordinates read from the tree's own (tree-ordered, cache-warm) copy.
-fn compute_covariance(tree: &KdTree, p: &Point3<f64>, neighbors: &[SetEntry]) -> Matrix3<f64> {
+pub(crate) fn compute_covariance(
+    tree: &KdTree,
+    p: &Point3<f64>,
+    neighbors: &[SetEntry],
+) -> Matrix3<f64> {
     // Sums of d and of the six distinct products of d·dᵀ.
     let mut s = [0.0; 3];
     let [mut xx, mut xy, mut xz, mut yy, mut yz, mut zz] = [0.0; 6];
@@ -323,11 +327,8 @@ fn compute_covariance(tree: &KdTree, p: &Point3<f64>, neighbors: &[SetEntry]) ->
 /// rotated test covariances the two agree to 1e-9 of the trace on the
 /// eigenvalues, and the Newton normal is within 1e-9 rad of the true
 /// eigenvector (the closed form's within 1e-8).
-/// On the normals of the 0.25 m KITTI cloud (1 thread, best of 60 calls,
-/// tree included, alternating binaries) it cut hybrid r = 1 m / 30 from
-/// 22.6–22.8 to 21.2–21.3 ms and kNN 20 from 25.5–25.6 to 23.9–24.3 ms: the
-/// closed form's `acos` and two `cos` took about 14 % of the time, this
-/// path takes about 8 %.
+/// The Newton path replaces the closed form's `acos` and two `cos`, the
+/// larger share of a normal's time (figures in `docs/performance.md`).
 pub fn fit_plane(covariance: &Matrix3<f64>) -> Option<(Vector3<f64>, f64)> {
     let trace = covariance.trace();
     if !(trace > 0.0 && trace.is_finite()) {

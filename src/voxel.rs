@@ -23,29 +23,12 @@
 //! runs are added to their voxels in input order. Spans and blocks have a
 //! fixed size, so the output is bit-identical at any rayon thread count.
 //!
-//! # Performance notes
-//! KITTI frame at 0.25 m, 1 thread: the run scan takes about 55 % of the
-//! time, the merge (one global-table lookup per run) 38 %, the output 4 %.
-//! The scan has no data-dependent branch: the fused scan it replaced (a box
-//! test per point, then at each run change a key, a lookup in a block-local
-//! table and a re-based flush of the run's sums; the blocks' voxels then
-//! merged into the global table) lost most of its time to the mispredicted
-//! run changes (27 % of the points) and to a second lookup per block voxel:
-//! best of 500 calls, three alternating rounds on a loaded VM, 2.08–2.14 →
-//! 1.41–1.47 ms. Measured on the way there: restarting the run's sums with
-//! a multiply by 0 or 1 (a loop-carried multiply-add) instead of the span
-//! prefix sums, 1.88 against 1.41 ms; prefix sums over whole blocks instead
-//! of 64-point spans, about 3 % faster but inexact for quantised records
-//! (see `RUN_SPAN`); comparing the floors as `f64` instead of the packed
-//! keys, slower (2.0 ms); blocks of 16,384 points instead of 4,096, slower
-//! (their run buffers, 720 against 180 KB, are zeroed on every call); a
-//! table at load 0.28 instead of 0.57, 3 % faster for twice the memory.
-//! The global table is sized for `n / 6` voxels and grown once after the
-//! first block when that block has more than one voxel per two points (a
-//! survey tile at a fine voxel size: 330k points in 328k voxels at 0.1 m
-//! otherwise grows and rehashes it four times, 42 → 15 ms). The `Centroid`
-//! output is built from the sums directly; the merge prefetches the home
-//! slot of the run 24 ahead before probing the current one.
+//! # Implementation
+//! A branch-free scan finds the runs of consecutive points in one voxel; each
+//! run is merged into one open-addressing table (sized for `n / 6` voxels,
+//! grown once after the first block when the data is sparse), prefetching a
+//! fixed distance ahead. Measurements and rejected alternatives:
+//! `docs/performance.md`, "Voxel grid".
 
 use nalgebra::{Point3, Vector3};
 use std::sync::Mutex;
@@ -990,16 +973,8 @@ fn scan_block<P: KeyPacker, const SUMS: bool, const INTENSITY: bool, const IDS: 
 /// tiles.
 const RUN_SPAN: usize = 64;
 
-/// How many runs ahead the merge prefetches the global table's home slot.
-/// The table of a survey tile with one point per voxel (110k voxels, 4 MB)
-/// outgrows L2, and the probes were cache misses: `autzen_trim.las` at
-/// 0.1 ft, 1 thread, `voxel_ms` of `pointpipe downsample`, best of 5, two
-/// rounds: a discarded load 8 runs ahead 20.2 / 27.4 ms (rounds against
-/// the 8-ahead prefetch, which gave 15.9 / 19.5 ms there); then a prefetch 8
-/// ahead 15.9 / 16.3 ms against 24 ahead 15.5 / 15.8 ms. At 1.0 ft: 27.6 /
-/// 17.8; 16.0 / 15.4 against 16.1 / 15.3 ms.
-/// The KITTI frame at 0.25 m (a table in L2) kept its time: best of 200,
-/// 0.98–0.99 → 0.95–1.00 ms.
+/// How many runs ahead the merge prefetches the global table's home slot (a
+/// survey tile's table outgrows L2; figures in `docs/performance.md`).
 const MERGE_LOOKAHEAD: usize = 24;
 
 /// Step 3: the global table and sums, filled block by block.
@@ -1044,8 +1019,7 @@ impl<K: PackedKey> Merger<K> {
     /// After the first block the table is grown once to the voxels that
     /// block's voxels per point extrapolate to, which saves the repeated
     /// growth (rehash of every key) of clouds with about one point per
-    /// voxel, such as a survey tile at a fine voxel size (330k points in
-    /// 328k voxels at 0.1 m: 42 → 15 ms).
+    /// voxel, such as a survey tile at a fine voxel size.
     fn merge<const SUMS: bool, const INTENSITY: bool, const IDS: bool>(
         &mut self,
         runs: &BlockRuns<K>,

@@ -5,7 +5,7 @@
 //! `(distance_sq, index)`.
 
 use nalgebra::Point3;
-use pointpipe::kdtree::{KdTree, Neighbor, QueryStats};
+use pointpipe::kdtree::{KdTree, Neighbor, Queries, QueryStats, Search};
 
 /// `n` copies of one point, then `extra` points on a line beside it.
 fn duplicated_cloud(n: usize, extra: usize) -> Vec<Point3<f64>> {
@@ -51,7 +51,9 @@ fn knn_on_duplicates_is_bounded_and_exact() {
     ];
     for q in &queries {
         for k in [1, 10, 30] {
-            tree.knn_with_stats(q, k, &mut out, &mut stats);
+            tree.knn(q, k, &mut out);
+            let one = Queries::Points(std::slice::from_ref(q));
+            stats = stats.combine(tree.query_stats(one, Search::Knn { k }));
             assert_eq!(
                 out,
                 brute_force(&points, q, k, f64::INFINITY),
@@ -79,15 +81,21 @@ fn all_points_on_duplicates_are_bounded_and_exact() {
     let n = 100_000;
     let points = duplicated_cloud(n, 0);
     let tree = KdTree::build(&points).unwrap();
-    let stats = tree.knn_all_stats(10);
+    let stats = tree.query_stats(Queries::All, Search::Knn { k: 10 });
     let per_query = stats.distance_evaluations_per_query();
     assert!(
         per_query < 10_000.0,
         "{per_query} distance evaluations per query"
     );
     let expected: Vec<usize> = (0..10).collect();
-    let knn = tree.knn_all(10);
-    let hybrid = tree.hybrid_all(0.5, 30);
+    let knn = tree.search_batch(Queries::All, Search::Knn { k: 10 });
+    let hybrid = tree.search_batch(
+        Queries::All,
+        Search::Hybrid {
+            radius: 0.5,
+            max_nn: 30,
+        },
+    );
     for i in [0, 1, 777, n / 2, n - 1] {
         let got: Vec<usize> = knn.get(i).iter().map(|nb| nb.index).collect();
         assert_eq!(got, expected, "knn of point {i}");

@@ -4,10 +4,10 @@
 
 mod common;
 
-use pointpipe::kdtree::KdTree;
+use pointpipe::kdtree::{KdTree, Queries, Search};
 
 fn mean_kth_distance(tree: &KdTree, k: usize) -> f64 {
-    let knn = tree.knn_all(k);
+    let knn = tree.search_batch(Queries::All, Search::Knn { k });
     let sum: f64 = (0..knn.len())
         .map(|i| knn.get(i)[k - 1].distance_sq.sqrt())
         .sum();
@@ -28,12 +28,12 @@ fn kitti_frame_reference_figures() {
     let k20 = mean_kth_distance(&tree, 20);
     assert!((k20 - 0.2447).abs() < 5e-5, "k = 20: {k20}");
 
-    let counts = tree.radius_counts_all(1.0);
+    let counts = tree.count_batch(Queries::All, 1.0);
     let mean = counts.iter().sum::<usize>() as f64 / counts.len() as f64;
     assert!((mean - 1181.4).abs() < 0.05, "r = 1 m: {mean}");
 
     // Pruning health: a kNN query visits O(log n) nodes, far from all of them.
-    let stats = tree.knn_all_stats(10);
+    let stats = tree.query_stats(Queries::All, Search::Knn { k: 10 });
     assert_eq!(stats.queries, 122_626);
     assert!(stats.nodes_visited_per_query() < 60.0, "{stats:?}");
     // 2^L − 1 nodes, L = 1 + ceil(log2(ceil(n / leaf_size))): 8,191 at the

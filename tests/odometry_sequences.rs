@@ -6,14 +6,14 @@ mod common;
 use nalgebra::Isometry3;
 use pointpipe::eval;
 use pointpipe::io::{self, poses};
-use pointpipe::odometry::{OdometryConfig, Pipeline, sequence};
+use pointpipe::odometry::{Odometry, OdometryConfig, sequence};
 
 fn run_pipeline(frames: &[pointpipe::PointCloud]) -> Vec<Isometry3<f64>> {
-    let mut pipeline = Pipeline::new(OdometryConfig::default()).unwrap();
+    let mut odometry = Odometry::new(OdometryConfig::default()).unwrap();
     frames
         .iter()
         .map(|f| {
-            let r = pipeline.process(f);
+            let r = odometry.process(f);
             assert!(
                 !r.status.is_flagged(),
                 "frame {} flagged: {:?}",

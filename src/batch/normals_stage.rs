@@ -12,8 +12,8 @@ use nalgebra::{Point3, Vector3};
 
 use crate::PointCloud;
 use crate::error::{Error, Result};
-use crate::kdtree::KdTree;
-use crate::normals::{NeighborSearch, NormalConfig, aerial_viewpoint, estimate_normals};
+use crate::normals::{NeighborSearch, NormalConfig, aerial_viewpoint};
+use crate::prepare::IndexedCloud;
 
 /// Neighbourhood of the normal estimation.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -62,14 +62,14 @@ const MIN_NEIGHBORS: usize = 3;
 /// # Errors
 /// [`Error::InvalidParameter`] for bad parameters, [`Error::NonFinite`] for a
 /// non-finite point.
-pub fn estimate_tile_normals(
+pub(super) fn estimate_tile_normals(
     tile: &[Point3<f64>],
     halo: &[Point3<f64>],
     params: &NormalParams,
 ) -> Result<(Vec<Vector3<f64>>, Vec<f64>)> {
     params.validate()?;
-    let mut cloud = PointCloud::from_points(tile.iter().chain(halo).copied().collect());
-    let tree = KdTree::build(&cloud.points)?;
+    let cloud = PointCloud::from_points(tile.iter().chain(halo).copied().collect());
+    let mut indexed = IndexedCloud::build(cloud)?;
     let config = NormalConfig {
         search: NeighborSearch::Radius {
             radius: params.radius,
@@ -79,7 +79,8 @@ pub fn estimate_tile_normals(
         // The common viewpoint of every tile: far above the CRS origin.
         viewpoint: Some(aerial_viewpoint()),
     };
-    estimate_normals(&mut cloud, &tree, &config)?;
+    indexed.estimate_normals(&config)?;
+    let (cloud, _) = indexed.into_parts();
     let mut normals = cloud.normals.unwrap_or_default();
     let mut curvature = cloud.curvature.unwrap_or_default();
     normals.truncate(tile.len());

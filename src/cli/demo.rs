@@ -1,12 +1,12 @@
 //! `pointpipe demo`: simulate a drive, run the odometry on it, print the
 //! evaluation against the simulated ground truth. Needs no data.
 
+use std::ops::ControlFlow;
 use std::path::PathBuf;
-use std::time::Instant;
 
 use pointpipe::eval;
 use pointpipe::io;
-use pointpipe::odometry::{MapBuilder, OdometryConfig, Pipeline};
+use pointpipe::odometry::{Odometry, OdometryConfig, SequenceConfig, run_sequence};
 use pointpipe::simulate::{SimulationConfig, Simulator};
 
 use super::Context;
@@ -26,6 +26,9 @@ pub struct Args {
     pub json: bool,
 }
 
+/// Voxel size of the demo's merged map, metres (`odometry --map-voxel-size`'s default).
+const DEMO_MAP_VOXEL_SIZE: f64 = 0.1;
+
 pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
     let sim_config = SimulationConfig {
         seed: args.seed,
@@ -38,25 +41,23 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
         );
     }
     let simulator = Simulator::new(&sim_config)?;
-    let mut pipeline = Pipeline::new(OdometryConfig::default())?;
-    let mut map = MapBuilder::new(0.1);
+    let mut odometry = Odometry::new(OdometryConfig::default())?;
+    // The same loop and merged map as `pointpipe odometry` (default --map-voxel-size).
+    let config = SequenceConfig {
+        skip_bad: false,
+        map_voxel_size: Some(DEMO_MAP_VOXEL_SIZE),
+    };
     let progress = super::progress_bar(simulator.frames() as u64, "frames", ctx);
-    let mut results = Vec::with_capacity(simulator.frames());
-    let (mut process_seconds, mut simulate_seconds) = (0.0, 0.0);
-    for i in 0..simulator.frames() {
-        let start = Instant::now();
-        let frame = simulator.frame(i);
-        simulate_seconds += start.elapsed().as_secs_f64();
-        let result = pipeline.process(&frame);
-        process_seconds += result.timings.total() / 1e3;
-        map.add(&frame.points, &result.world_from_sensor);
-        results.push(result);
+    let frames = (0..simulator.frames()).map(|i| Ok(simulator.frame(i)));
+    let output = run_sequence(frames, &mut odometry, &config, |_| {
         progress.inc(1);
-    }
+        ControlFlow::Continue(())
+    })?;
     progress.finish_and_clear();
     if !ctx.quiet && !args.json {
-        eprintln!("simulation took {simulate_seconds:.1} s in all");
+        eprintln!("simulation took {:.1} s in all", output.read_seconds);
     }
+    let results = output.results;
     let poses: Vec<_> = results.iter().map(|r| r.world_from_sensor).collect();
     let times: Vec<f64> = (0..simulator.frames()).map(|i| simulator.time(i)).collect();
     // The estimate's world frame is the first sensor frame: express the ground truth there too.
@@ -74,13 +75,15 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
         &gt,
         Some(&times),
     )?;
-    io::write(args.out.join("map.ply"), &map.to_cloud())?;
+    if let Some(map) = &output.map {
+        io::write(args.out.join("map.ply"), &map.to_cloud())?;
+    }
     let report = RunReport {
         frames: results,
-        process_seconds,
-        read_seconds: 0.0,
+        process_seconds: output.process_seconds,
+        read_seconds: output.read_seconds,
         evaluation: Some(evaluation),
-        voxel_size: pipeline.voxel_size(),
+        voxel_size: odometry.voxel_size(),
     };
     print_report(&report, args.json, Some(&poses_path));
     if !args.json {

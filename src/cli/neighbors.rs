@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use pointpipe::kdtree::{KdTree, KdTreeConfig};
+use pointpipe::kdtree::{KdTree, KdTreeConfig, Queries, Search};
 use pointpipe::voxel::{VoxelConfig, voxel_downsample};
 use serde::Serialize;
 
@@ -104,7 +104,7 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<()> {
     let build_ms = ms_since(start);
 
     let start = Instant::now();
-    let knn = tree.knn_all(args.k);
+    let knn = tree.search_batch(Queries::All, Search::Knn { k: args.k });
     let knn_ms = ms_since(start);
     let kth: Vec<f64> = (0..knn.len())
         .filter_map(|i| knn.get(i).last().map(|n| n.distance_sq.sqrt()))
@@ -112,13 +112,19 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<()> {
     drop(knn);
 
     let start = Instant::now();
-    let counts = tree.radius_counts_all(args.radius);
+    let counts = tree.count_batch(Queries::All, args.radius);
     let radius_ms = ms_since(start);
 
     let (hybrid_ms, mean_hybrid_neighbors) = match args.max_nn {
         Some(max_nn) => {
             let start = Instant::now();
-            let hybrid = tree.hybrid_all(args.radius, max_nn);
+            let hybrid = tree.search_batch(
+                Queries::All,
+                Search::Hybrid {
+                    radius: args.radius,
+                    max_nn,
+                },
+            );
             (
                 Some(ms_since(start)),
                 Some(mean(hybrid.neighbors.len() as f64, hybrid.len())),
@@ -127,7 +133,7 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<()> {
         None => (None, None),
     };
 
-    let stats = tree.knn_all_stats(args.k);
+    let stats = tree.query_stats(Queries::All, Search::Knn { k: args.k });
     let report = Report {
         points: points.len(),
         threads: rayon::current_num_threads(),

@@ -7,8 +7,8 @@ use std::time::Instant;
 use anyhow::Context as _;
 use nalgebra::Point3;
 use pointpipe::io;
-use pointpipe::kdtree::KdTree;
-use pointpipe::normals::{NeighborSearch, NormalConfig, estimate_normals};
+use pointpipe::normals::{NeighborSearch, NormalConfig};
+use pointpipe::prepare::IndexedCloud;
 use pointpipe::voxel::{VoxelConfig, voxel_downsample};
 
 use super::{Context, ms_since};
@@ -128,12 +128,13 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<()> {
     }
 
     let start = Instant::now();
-    let tree = KdTree::build(&cloud.points)?;
+    let mut indexed = IndexedCloud::build(cloud)?;
     let tree_ms = ms_since(start);
 
     let start = Instant::now();
-    let normals = estimate_normals(&mut cloud, &tree, &config)?;
+    let normals = indexed.estimate_normals(&config)?;
     let normals_ms = ms_since(start);
+    let (cloud, _) = indexed.into_parts();
 
     if normals.with_normal == 0 && !cloud.is_empty() {
         anyhow::bail!(

@@ -2,14 +2,14 @@
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::Context as _;
-use nalgebra::{Isometry3, Point3};
+use nalgebra::Isometry3;
 use pointpipe::eval;
 use pointpipe::io::{self, poses};
 use pointpipe::odometry::{
-    FrameResult, MapBuilder, OdometryConfig, Pipeline, Stage, StageTimings, TimingSummary, sequence,
+    FrameResult, FrameView, Odometry, OdometryConfig, SequenceConfig, SequenceOutput, StageTimings,
+    TimingSummary, run_sequence, sequence,
 };
 
 use super::Context;
@@ -131,7 +131,7 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
             )
         })
         .transpose()?;
-    let mut pipeline = Pipeline::new(config)?;
+    let mut odometry = Odometry::new(config)?;
     #[cfg(not(feature = "viewer"))]
     let want_map = args.map.is_some();
     #[cfg(feature = "viewer")]
@@ -141,21 +141,25 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
         // Fail before reading any frame.
         pointpipe::viewer::check_display()?;
     }
-    let mut map = want_map.then(|| MapBuilder::new(args.map_voxel_size));
+    let sequence_config = SequenceConfig {
+        skip_bad: args.skip_bad,
+        map_voxel_size: want_map.then_some(args.map_voxel_size),
+    };
     let progress = super::progress_bar(frames.len() as u64, "frames", ctx);
     let frame_loop = FrameLoop {
         frames: &frames,
-        skip_bad: args.skip_bad,
+        config: &sequence_config,
         progress: &progress,
     };
     #[cfg(not(feature = "viewer"))]
-    let output = frame_loop.run(&mut pipeline, &mut map, |_, _, _| ControlFlow::Continue(()))?;
+    let output = frame_loop.run(&mut odometry, |_| ControlFlow::Continue(()))?;
     #[cfg(feature = "viewer")]
     let mut last_frame = Vec::new();
     #[cfg(feature = "viewer")]
-    let output = view::run(&args, frame_loop, &mut pipeline, &mut map, &mut last_frame)?;
-    let LoopOutput {
+    let output = view::run(&args, frame_loop, &mut odometry, &mut last_frame)?;
+    let SequenceOutput {
         results,
+        map,
         process_seconds,
         read_seconds,
     } = output;
@@ -176,8 +180,8 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
         log::warn!(
             "every frame was empty after the range crop (min_range {} m, max_range {} m): \
              are the coordinates in metres? Set min_range / max_range with --config",
-            pipeline.config().min_range,
-            pipeline.config().max_range
+            odometry.config().min_range,
+            odometry.config().max_range
         );
     }
     let evaluation = match gt {
@@ -189,103 +193,44 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
         process_seconds,
         read_seconds,
         evaluation,
-        voxel_size: pipeline.voxel_size(),
+        voxel_size: odometry.voxel_size(),
     };
     print_report(&report, args.json, Some(&args.out));
     Ok(())
 }
 
-/// The per-frame loop over a sequence: read, odometry, map update.
+/// The CLI's view of [`run_sequence`]: frames read from files, a progress
+/// bar, an error that says how to skip unreadable frames.
 pub struct FrameLoop<'a> {
     /// Frame files in order.
     pub frames: &'a [PathBuf],
-    /// Skip unreadable frames instead of stopping.
-    pub skip_bad: bool,
+    /// Skip-bad policy and merged map.
+    pub config: &'a SequenceConfig,
     /// Advanced once per frame.
     pub progress: &'a indicatif::ProgressBar,
 }
 
-/// What the frame loop produced.
-pub struct LoopOutput {
-    /// One result per processed frame, in order.
-    pub results: Vec<FrameResult>,
-    /// Odometry time without reading, seconds.
-    pub process_seconds: f64,
-    /// Reading time, seconds.
-    pub read_seconds: f64,
-}
-
 impl FrameLoop<'_> {
-    /// Runs every frame through `pipeline`, adding it to `map` when there is one.
-    /// After each frame added to the map, `on_frame(result, cropped sensor-frame
-    /// points, map)` is called; [`ControlFlow::Break`] stops the loop early (the
-    /// results so far are returned).
+    /// Runs every frame through `odometry` with [`run_sequence`], calling
+    /// `on_frame` after each ([`ControlFlow::Break`] stops the loop).
     pub fn run(
         &self,
-        pipeline: &mut Pipeline,
-        map: &mut Option<MapBuilder>,
-        mut on_frame: impl FnMut(&FrameResult, &[Point3<f64>], &MapBuilder) -> ControlFlow<()>,
-    ) -> anyhow::Result<LoopOutput> {
-        let frames = self.frames;
-        let mut results = Vec::with_capacity(frames.len());
-        let (mut process_seconds, mut read_seconds) = (0.0, 0.0);
-        for path in frames {
-            let start = Instant::now();
-            let frame = match io::read(path) {
-                Ok(frame) => frame,
-                Err(e) if self.skip_bad => {
-                    log::warn!("skipping unreadable frame: {e}");
-                    results.push(pipeline.skip_frame(e.to_string()));
-                    self.progress.inc(1);
-                    continue;
-                }
-                Err(e) => {
-                    return Err(anyhow::Error::new(e).context(format!(
-                        "frame {} of {} is unreadable (use --skip-bad to skip such frames)",
-                        results.len(),
-                        frames.len()
-                    )));
-                }
-            };
-            let read_ms = super::ms_since(start);
-            let mut result = pipeline.process(&frame);
-            result.timings.set(Stage::Read, read_ms);
-            read_seconds += read_ms / 1e3;
-            process_seconds += (result.timings.total() - read_ms) / 1e3;
-            let mut flow = ControlFlow::Continue(());
-            if let Some(map) = map {
-                let start = Instant::now();
-                let cropped = pointpipe::odometry::crop_ranges(
-                    &frame,
-                    pipeline.config().min_range,
-                    pipeline.config().max_range,
-                );
-                map.add(&cropped, &result.world_from_sensor);
-                result.timings.set(
-                    Stage::MapUpdate,
-                    result.timings.get(Stage::MapUpdate) + super::ms_since(start),
-                );
-                flow = on_frame(&result, &cropped, map);
-            }
-            if result.status.is_flagged() {
-                log::warn!(
-                    "frame {} ({}): {:?}",
-                    result.index,
-                    path.display(),
-                    result.status
-                );
-            }
-            results.push(result);
+        odometry: &mut Odometry,
+        mut on_frame: impl FnMut(&FrameView<'_>) -> ControlFlow<()>,
+    ) -> anyhow::Result<SequenceOutput> {
+        let total = self.frames.len();
+        let frames = self.frames.iter().map(io::read);
+        run_sequence(frames, odometry, self.config, |view| {
             self.progress.inc(1);
-            if flow.is_break() {
-                log::info!("stopped after {} of {} frames", results.len(), frames.len());
-                break;
+            on_frame(view)
+        })
+        .map_err(|e| match e {
+            pointpipe::Error::Frame { index, source } => {
+                anyhow::Error::new(*source).context(format!(
+                    "frame {index} of {total} is unreadable (use --skip-bad to skip such frames)"
+                ))
             }
-        }
-        Ok(LoopOutput {
-            results,
-            process_seconds,
-            read_seconds,
+            e => e.into(),
         })
     }
 }
@@ -557,10 +502,10 @@ mod view {
     use std::time::{Duration, Instant};
 
     use nalgebra::{Isometry3, Point3};
-    use pointpipe::odometry::{FrameResult, MapBuilder, Pipeline};
+    use pointpipe::odometry::{FrameView, MapBuilder, Odometry, SequenceOutput};
     use pointpipe::viewer::{self, LiveScene, ViewerUpdate, decimate_points};
 
-    use super::{Args, FrameLoop, LoopOutput};
+    use super::{Args, FrameLoop};
 
     /// Window and screenshot size, pixels.
     const SIZE: (u32, u32) = viewer::DEFAULT_SIZE;
@@ -580,21 +525,21 @@ mod view {
     pub fn run(
         args: &Args,
         frame_loop: FrameLoop<'_>,
-        pipeline: &mut Pipeline,
-        map: &mut Option<MapBuilder>,
+        odometry: &mut Odometry,
         last_frame: &mut Vec<Point3<f64>>,
-    ) -> anyhow::Result<LoopOutput> {
+    ) -> anyhow::Result<SequenceOutput> {
         if !args.view {
-            return frame_loop.run(pipeline, map, |_, _, _| ControlFlow::Continue(()));
+            return frame_loop.run(odometry, |_| ControlFlow::Continue(()));
         }
         if args.screenshot.is_some() {
-            return frame_loop.run(pipeline, map, |result, cropped, _| {
+            return frame_loop.run(odometry, |view| {
                 last_frame.clear();
-                last_frame.extend(cropped.iter().map(|p| result.world_from_sensor * p));
+                let pose = view.result.world_from_sensor;
+                last_frame.extend(view.points.iter().map(|p| pose * p));
                 ControlFlow::Continue(())
             });
         }
-        run_live(args, frame_loop, pipeline, map)
+        run_live(args, frame_loop, odometry)
     }
 
     /// The frame loop in a worker thread feeding [`viewer::show_live`] on this
@@ -603,19 +548,18 @@ mod view {
     fn run_live(
         args: &Args,
         frame_loop: FrameLoop<'_>,
-        pipeline: &mut Pipeline,
-        map: &mut Option<MapBuilder>,
-    ) -> anyhow::Result<LoopOutput> {
+        odometry: &mut Odometry,
+    ) -> anyhow::Result<SequenceOutput> {
         let total = frame_loop.frames.len();
         let live = LiveScene::new(format!("pointpipe odometry: {}", args.input.display()));
         let (updates, received) = mpsc::channel();
         std::thread::scope(|scope| {
             let worker = scope.spawn(move || {
                 let mut last_map_sent = None;
-                let output = frame_loop.run(pipeline, map, |result, cropped, map| {
-                    send_frame(&updates, result, cropped, map, total, &mut last_map_sent)
+                let output = frame_loop.run(odometry, |view| {
+                    send_frame(&updates, view, total, &mut last_map_sent)
                 });
-                if let Some(map) = map.as_ref() {
+                if let Ok(Some(map)) = output.as_ref().map(|o| o.map.as_ref()) {
                     // The complete map; fails harmlessly when the window is closed.
                     let _ = updates.send(ViewerUpdate::Map(decimate_points(
                         &map.to_cloud().points,
@@ -638,14 +582,12 @@ mod view {
     /// window is gone.
     fn send_frame(
         updates: &Sender<ViewerUpdate>,
-        result: &FrameResult,
-        cropped: &[Point3<f64>],
-        map: &MapBuilder,
+        view: &FrameView<'_>,
         total: usize,
         last_map_sent: &mut Option<Instant>,
     ) -> ControlFlow<()> {
-        let pose = result.world_from_sensor;
-        let frame = decimate_points(cropped, FRAME_POINTS)
+        let (result, pose) = (view.result, view.result.world_from_sensor);
+        let frame = decimate_points(view.points, FRAME_POINTS)
             .into_iter()
             .map(|p| pose * p)
             .collect();
@@ -654,7 +596,9 @@ mod view {
             ViewerUpdate::Frame(frame),
             ViewerUpdate::Status(format!("frame {}/{total}", result.index + 1)),
         ];
-        if last_map_sent.is_none_or(|t| t.elapsed() >= MAP_INTERVAL) {
+        if let Some(map) = view.map
+            && last_map_sent.is_none_or(|t| t.elapsed() >= MAP_INTERVAL)
+        {
             *last_map_sent = Some(Instant::now());
             batch.push(ViewerUpdate::Map(decimate_points(
                 &map.to_cloud().points,

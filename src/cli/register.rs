@@ -18,8 +18,8 @@ use pointpipe::icp::{
     IcpConfig, IcpMethod, RegistrationResult, RobustKernel, evaluate_registration, register,
 };
 use pointpipe::io;
-use pointpipe::kdtree::KdTree;
-use pointpipe::normals::{NeighborSearch, NormalConfig, estimate_normals};
+use pointpipe::normals::{NeighborSearch, NormalConfig};
+use pointpipe::prepare::IndexedCloud;
 use pointpipe::voxel::{VoxelConfig, VoxelMode, voxel_downsample};
 
 use super::{Context, ms_since};
@@ -239,7 +239,7 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
 
     let start = Instant::now();
     let source = voxel_downsample(&source_full, &voxel)?;
-    let mut target = voxel_downsample(&target_full, &voxel)?;
+    let target = voxel_downsample(&target_full, &voxel)?;
     let downsample = ms_since(start);
     check_enough_points(
         &args,
@@ -249,20 +249,21 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
     )?;
 
     let start = Instant::now();
-    let tree = KdTree::build(&target.points)?;
+    let mut indexed = IndexedCloud::build(target)?;
     let tree_ms = ms_since(start);
 
     let start = Instant::now();
     // Point-to-point does not use them, but its degeneracy check does
     // (a corridor is only visible through the target's planes).
-    estimate_normals(&mut target, &tree, &normal_config)?;
+    indexed.estimate_normals(&normal_config)?;
     let normals = ms_since(start);
+    let (target, tree) = (indexed.cloud(), indexed.tree());
 
     let start = Instant::now();
     let result = if args.evaluate.is_some() {
-        evaluate_registration(&source.points, &target, &tree, &initial_guess, &config)?
+        evaluate_registration(&source.points, target, tree, &initial_guess, &config)?
     } else {
-        register(&source.points, &target, &tree, &initial_guess, &config)?
+        register(&source.points, target, tree, &initial_guess, &config)?
     };
     let icp = ms_since(start);
 

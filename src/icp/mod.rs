@@ -656,3 +656,94 @@ fn compute_radius_of_gyration(correspondences: &[Correspondence]) -> f64 {
         .sum();
     (sum_sq / count).sqrt()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nalgebra::Vector3;
+
+    /// Three perpendicular planes (a room corner) sampled every 10 cm.
+    fn corner() -> PointCloud {
+        let mut points = Vec::new();
+        for i in 0..30 {
+            for j in 0..30 {
+                let (a, b) = (i as f64 * 0.1, j as f64 * 0.1);
+                points.extend([
+                    Point3::new(a, b, 0.0),
+                    Point3::new(a, 0.0, b),
+                    Point3::new(0.0, a, b),
+                ]);
+            }
+        }
+        PointCloud::from_points(points)
+    }
+
+    fn point_to_point(distance: f64) -> IcpConfig {
+        IcpConfig {
+            method: IcpMethod::PointToPoint,
+            max_correspondence_distance: distance,
+            ..IcpConfig::default()
+        }
+    }
+
+    /// Scoring the true transform: every point an inlier at distance 0.
+    #[test]
+    fn evaluate_registration_of_the_truth_is_perfect() {
+        let target = corner();
+        let tree = KdTree::build(&target.points).unwrap();
+        let truth = Isometry3::new(Vector3::new(0.3, -0.2, 0.1), Vector3::new(0.0, 0.0, 0.2));
+        let source = target.transformed(&truth.inverse());
+        let r = evaluate_registration(
+            &source.points,
+            &target,
+            &tree,
+            &truth,
+            &point_to_point(0.05),
+        )
+        .unwrap();
+        assert_eq!(r.num_inliers, target.len());
+        assert!((r.fitness - 1.0).abs() < 1e-12);
+        assert!(r.inlier_rmse < 1e-9, "{}", r.inlier_rmse);
+        assert_eq!(r.target_from_source, truth);
+    }
+
+    /// Point-to-point ICP recovers a small motion of the corner.
+    #[test]
+    fn register_recovers_a_small_motion() {
+        let target = corner();
+        let tree = KdTree::build(&target.points).unwrap();
+        let truth = Isometry3::new(
+            Vector3::new(0.04, -0.03, 0.02),
+            Vector3::new(0.0, 0.02, 0.03),
+        );
+        let source = target.transformed(&truth.inverse());
+        let r = register(
+            &source.points,
+            &target,
+            &tree,
+            &Isometry3::identity(),
+            &point_to_point(0.3),
+        )
+        .unwrap();
+        let error = truth.inverse() * r.target_from_source;
+        assert!(r.converged);
+        assert!(error.translation.vector.norm() < 1e-4, "{error}");
+        assert!(error.rotation.angle() < 1e-4, "{error}");
+    }
+
+    /// No correspondence within the distance is an error, not a pose.
+    #[test]
+    fn no_correspondence_is_a_registration_error() {
+        let target = corner();
+        let tree = KdTree::build(&target.points).unwrap();
+        let far = target.transformed(&Isometry3::translation(100.0, 0.0, 0.0));
+        let r = register(
+            &far.points,
+            &target,
+            &tree,
+            &Isometry3::identity(),
+            &point_to_point(0.5),
+        );
+        assert!(matches!(r, Err(Error::Registration { .. })), "{r:?}");
+    }
+}

@@ -46,7 +46,7 @@ pub(crate) struct LinearSystem {
 
 impl LinearSystem {
     /// The named zero of the reduction.
-    pub fn zero() -> Self {
+    pub(super) fn zero() -> Self {
         LinearSystem {
             hessian: Matrix6::zeros(),
             gradient: Vector6::zeros(),
@@ -55,7 +55,7 @@ impl LinearSystem {
     }
 
     /// The named combine of the reduction: the sum of two partial systems.
-    pub fn combine(self, other: Self) -> Self {
+    pub(super) fn combine(self, other: Self) -> Self {
         LinearSystem {
             hessian: self.hessian + other.hessian,
             gradient: self.gradient + other.gradient,
@@ -65,7 +65,7 @@ impl LinearSystem {
 
     /// Adds one plane residual `r = nᵀ(q − p)` with weight `w`.
     #[inline]
-    pub fn add_plane_residual(
+    pub(super) fn add_plane_residual(
         &mut self,
         q: &Point3<f64>,
         normal: &Vector3<f64>,

@@ -128,7 +128,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let reference = dir.path().join("reference.bin");
-        std::fs::File::create(&reference).unwrap();
+        File::create(&reference).unwrap();
         let target = dir.path().join("out.bin");
         write_atomic(&target, |w| w.write_all(b"new").map_err(io_err(&target))).unwrap();
         let owned = dir.path().join("owned.bin");

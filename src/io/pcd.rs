@@ -747,7 +747,7 @@ pub fn write(path: &Path, cloud: &PointCloud) -> Result<()> {
 pub fn write_with_options(path: &Path, cloud: &PointCloud, options: &PcdOptions) -> Result<()> {
     let precision = super::data_precision(cloud);
     let limit = super::f32_limit(precision);
-    let zero = nalgebra::Vector3::zeros();
+    let zero = Vector3::zeros();
     let origin = match cloud.bounds() {
         Some((lo, hi)) if !options.double && super::max_abs(cloud, &zero) > limit => {
             ((lo.coords + hi.coords) / 2.0).map(|c| (c / precision).round() * precision)

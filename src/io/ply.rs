@@ -564,7 +564,7 @@ pub fn write(path: &Path, cloud: &PointCloud) -> Result<()> {
     bytes.extend_from_slice(header.as_bytes());
     let xyz = super::XyzEncoding {
         double,
-        origin: nalgebra::Vector3::zeros(),
+        origin: Vector3::zeros(),
     };
     super::encode_le_records(cloud, xyz, color, &mut bytes);
     atomic::write_atomic(path, |out| {

@@ -1,23 +1,14 @@
 //! Batch queries: many queries in parallel (rayon), results in query order in
 //! one flat CSR [`Neighborhoods`], one candidate buffer per task (no
-//! allocation per query).
+//! allocation per query). One entry point, [`KdTree::search_batch`], over
+//! the tree's own points ([`Queries::All`]) or given coordinates
+//! ([`Queries::Points`]); [`KdTree::count_batch`] for radius counts and
+//! [`KdTree::query_stats`] for the work the searches cost.
 //!
-//! The `*_all` variants query every point of the tree itself, in input order
-//! (query `i` = input point `i`). [`KdTree::knn_all`] finds the sets leaf by
-//! leaf (`own_sets.rs`: one exact search per leaf, then every other point of
-//! the leaf scans one shared candidate list), sorts each set and writes it
-//! straight into its input-order row (the rows are handed out by tree
-//! position, so there is no permutation pass): KITTI frame, 122,626 points,
-//! k = 10, 1 thread, best of 10: 106 → 75 ms against one search per point.
-//! The radius and hybrid variants run one search per point, in input order,
-//! each starting bottom-up in the point's own leaf ([`SearchHint`]), results
-//! written in place. (Running those per-point searches in tree order and
-//! permuting the results afterwards cost about 20% more for kNN k = 10 on
-//! that frame.) Also tried for kNN k = 10: a leaf-batched search over a list
-//! of whole leaves (per query leaf, the leaves within the largest k-th
-//! distance found in the leaf's smallest ancestor of `k` points): 139 ms
-//! against 100 ms; the flat point list of `own_sets.rs` with its capped
-//! bound is what made the leaf-by-leaf idea pay.
+//! kNN over all points finds the sets leaf by leaf (`own_sets.rs`): one exact
+//! search per leaf, then every other point of the leaf scans one shared
+//! candidate list. The other searches over all points start bottom-up in the
+//! point's own leaf ([`SearchHint`]). Measurements: `docs/performance.md`.
 
 use nalgebra::Point3;
 use rayon::prelude::*;
@@ -36,7 +27,7 @@ const EMPTY: Neighbor = Neighbor {
 
 /// The queries of a batch.
 #[derive(Clone, Copy)]
-enum Queries<'a> {
+enum Sources<'a> {
     /// Given coordinates, searched from the root.
     Given(&'a [[f64; 3]]),
     /// The tree's own points in input order; `position_of[i]` is the tree
@@ -44,11 +35,11 @@ enum Queries<'a> {
     Own { position_of: &'a [u32] },
 }
 
-impl Queries<'_> {
+impl Sources<'_> {
     fn len(&self) -> usize {
         match self {
-            Queries::Given(q) => q.len(),
-            Queries::Own { position_of } => position_of.len(),
+            Sources::Given(q) => q.len(),
+            Sources::Own { position_of } => position_of.len(),
         }
     }
 
@@ -56,8 +47,8 @@ impl Queries<'_> {
     #[inline]
     fn get(&self, tree: &KdTree, i: usize) -> ([f64; 3], SearchHint) {
         match self {
-            Queries::Given(q) => (q[i], SearchHint::default()),
-            Queries::Own { position_of } => {
+            Sources::Given(q) => (q[i], SearchHint::default()),
+            Sources::Own { position_of } => {
                 let position = position_of[i] as usize;
                 (tree.point_at(position), tree.hint_at(position))
             }
@@ -65,33 +56,163 @@ impl Queries<'_> {
     }
 }
 
+/// What to search around each query of a batch. Distances in metres;
+/// results sorted by `(distance_sq, index)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Search {
+    /// The `min(k, len)` nearest points.
+    Knn {
+        /// Number of neighbours (0: none).
+        k: usize,
+    },
+    /// Every point within `radius` (inclusive; negative or NaN: none).
+    Radius {
+        /// Search radius, metres.
+        radius: f64,
+    },
+    /// The up-to-`max_nn` nearest points within `radius` (Open3D's hybrid search).
+    Hybrid {
+        /// Search radius, metres.
+        radius: f64,
+        /// Cap on the number of neighbours.
+        max_nn: usize,
+    },
+}
+
+/// The queries of a batch.
+#[derive(Debug, Clone, Copy)]
+pub enum Queries<'a> {
+    /// Every point of the tree itself, in input order (query `i` = input
+    /// point `i`; a point is its own first neighbour unless it has exact
+    /// duplicates of lower index).
+    All,
+    /// Given coordinates, metres; a query with a NaN/inf coordinate finds nothing.
+    Points(&'a [Point3<f64>]),
+}
+
 impl KdTree {
+    /// Runs `search` around every query, in parallel, and returns one sorted
+    /// row per query, in query order.
+    ///
+    /// The result is identical (bit for bit) at any thread count and equals a
+    /// brute-force scan sorted by `(distance_sq, index)`. Memory: one
+    /// [`Neighbor`] (16 bytes) per pair found; use [`KdTree::count_batch`]
+    /// when only counts are needed.
+    ///
+    /// Complexity: per query that of [`KdTree::knn`], [`KdTree::radius`] or
+    /// [`KdTree::hybrid`]; [`Queries::All`] with [`Search::Knn`] shares the
+    /// search between the points of a leaf.
+    ///
+    /// ```
+    /// use nalgebra::Point3;
+    /// use pointpipe::kdtree::{KdTree, Queries, Search};
+    ///
+    /// let points: Vec<Point3<f64>> = (0..10).map(|i| Point3::new(i as f64, 0.0, 0.0)).collect();
+    /// let tree = KdTree::build(&points)?;
+    /// let knn = tree.search_batch(Queries::All, Search::Knn { k: 2 });
+    /// assert_eq!(knn.get(0).iter().map(|n| n.index).collect::<Vec<_>>(), [0, 1]);
+    /// let near = [Point3::new(4.2, 0.0, 0.0)];
+    /// let within = tree.search_batch(Queries::Points(&near), Search::Radius { radius: 1.0 });
+    /// assert_eq!(within.get(0).len(), 2);
+    /// # Ok::<(), pointpipe::Error>(())
+    /// ```
+    pub fn search_batch(&self, queries: Queries<'_>, search: Search) -> Neighborhoods {
+        match (queries, search) {
+            (Queries::All, Search::Knn { k }) => self.knn_all(k),
+            (Queries::All, Search::Radius { radius }) => self.radius_all(radius),
+            (Queries::All, Search::Hybrid { radius, max_nn }) => self.hybrid_all(radius, max_nn),
+            (Queries::Points(q), Search::Knn { k }) => self.knn_batch(q, k),
+            (Queries::Points(q), Search::Radius { radius }) => self.radius_batch(q, radius),
+            (Queries::Points(q), Search::Hybrid { radius, max_nn }) => {
+                self.hybrid_batch(q, radius, max_nn)
+            }
+        }
+    }
+
+    /// The number of points within `radius` metres (inclusive) of every
+    /// query, in query order, in parallel; no neighbour list is kept.
+    /// Complexity: per query that of [`KdTree::radius_count`].
+    pub fn count_batch(&self, queries: Queries<'_>, radius: f64) -> Vec<usize> {
+        match queries {
+            Queries::All => self.radius_counts_all(radius),
+            Queries::Points(q) => q
+                .par_iter()
+                .with_min_len(CHUNK)
+                .map(|q| self.radius_count(q, radius))
+                .collect(),
+        }
+    }
+
+    /// The work `search` costs over `queries` (nodes visited, leaves scanned,
+    /// distances evaluated), summed; the index's pruning health. Searches
+    /// over [`Queries::All`] start in each point's own leaf, as
+    /// [`KdTree::search_batch`]'s per-point searches do (kNN is counted as
+    /// one search per point, not the shared leaf-by-leaf sets).
+    pub fn query_stats(&self, queries: Queries<'_>, search: Search) -> QueryStats {
+        let (radius, max_nn) = match search {
+            Search::Knn { k } => (f64::INFINITY, k),
+            Search::Radius { radius } => (radius, usize::MAX),
+            Search::Hybrid { radius, max_nn } => (radius, max_nn),
+        };
+        let position_of;
+        let qs: Vec<[f64; 3]>;
+        let sources = match queries {
+            Queries::All => {
+                position_of = self.position_of();
+                Sources::Own {
+                    position_of: &position_of,
+                }
+            }
+            Queries::Points(q) => {
+                qs = q.iter().map(|q| [q.x, q.y, q.z]).collect();
+                Sources::Given(&qs)
+            }
+        };
+        let n = sources.len();
+        (0..n.div_ceil(CHUNK))
+            .into_par_iter()
+            .map_init(Vec::new, |buf, c| {
+                let mut stats = QueryStats::ZERO;
+                for i in c * CHUNK..((c + 1) * CHUNK).min(n) {
+                    stats.queries += 1;
+                    let (q, hint) = sources.get(self, i);
+                    if max_nn == usize::MAX {
+                        buf.clear();
+                        self.radius_from(&q, radius, &hint, buf, &mut stats);
+                    } else {
+                        self.hybrid_from(&q, radius, max_nn, &hint, buf, &mut stats);
+                    }
+                }
+                stats
+            })
+            .reduce(|| QueryStats::ZERO, QueryStats::combine)
+    }
     /// kNN for many queries (parallel), each sorted by `(distance_sq, index)`,
     /// in query order; every finite query gets `min(k, len)` neighbours, a
     /// query with a NaN/inf coordinate none.
-    pub fn knn_batch(&self, queries: &[Point3<f64>], k: usize) -> Neighborhoods {
+    pub(crate) fn knn_batch(&self, queries: &[Point3<f64>], k: usize) -> Neighborhoods {
         let qs: Vec<[f64; 3]> = queries.iter().map(|q| [q.x, q.y, q.z]).collect();
         if qs.iter().flatten().all(|c| c.is_finite()) {
-            self.knn_fixed(Queries::Given(&qs), k)
+            self.knn_fixed(Sources::Given(&qs), k)
         } else {
-            self.hybrid_variable(Queries::Given(&qs), f64::INFINITY, k)
+            self.hybrid_variable(Sources::Given(&qs), f64::INFINITY, k)
         }
     }
 
     /// Radius search for many queries (parallel), each sorted, in query order.
-    pub fn radius_batch(&self, queries: &[Point3<f64>], radius: f64) -> Neighborhoods {
+    pub(crate) fn radius_batch(&self, queries: &[Point3<f64>], radius: f64) -> Neighborhoods {
         self.hybrid_batch(queries, radius, usize::MAX)
     }
 
     /// Hybrid search for many queries (parallel), each sorted, in query order.
-    pub fn hybrid_batch(
+    pub(crate) fn hybrid_batch(
         &self,
         queries: &[Point3<f64>],
         radius: f64,
         max_nn: usize,
     ) -> Neighborhoods {
         let qs: Vec<[f64; 3]> = queries.iter().map(|q| [q.x, q.y, q.z]).collect();
-        self.hybrid_variable(Queries::Given(&qs), radius, max_nn)
+        self.hybrid_variable(Sources::Given(&qs), radius, max_nn)
     }
 
     /// kNN of every point of the tree (the point itself included, as its own
@@ -100,7 +221,7 @@ impl KdTree {
     /// `min(k, len)` neighbours per row. Computed in parallel, leaf by leaf
     /// (module docs); the same result as [`KdTree::knn_batch`] on the
     /// points, bit for bit, at any thread count.
-    pub fn knn_all(&self, k: usize) -> Neighborhoods {
+    pub(crate) fn knn_all(&self, k: usize) -> Neighborhoods {
         let n = self.len();
         let kk = k.min(n);
         let offsets: Vec<usize> = (0..=n).map(|i| i * kk).collect();
@@ -130,16 +251,16 @@ impl KdTree {
     /// Radius search around every point of the tree, each sorted; query `i`
     /// is input point `i`. Memory: one [`Neighbor`] (16 bytes) per pair found;
     /// use [`KdTree::radius_counts_all`] when only counts are needed.
-    pub fn radius_all(&self, radius: f64) -> Neighborhoods {
+    pub(crate) fn radius_all(&self, radius: f64) -> Neighborhoods {
         self.hybrid_all(radius, usize::MAX)
     }
 
     /// Hybrid search around every point of the tree, each sorted; query `i`
     /// is input point `i`.
-    pub fn hybrid_all(&self, radius: f64, max_nn: usize) -> Neighborhoods {
+    pub(crate) fn hybrid_all(&self, radius: f64, max_nn: usize) -> Neighborhoods {
         let position_of = self.position_of();
         self.hybrid_variable(
-            Queries::Own {
+            Sources::Own {
                 position_of: &position_of,
             },
             radius,
@@ -149,7 +270,7 @@ impl KdTree {
 
     /// Number of points within `radius` metres of every point of the tree
     /// (itself included); entry `i` belongs to input point `i`.
-    pub fn radius_counts_all(&self, radius: f64) -> Vec<usize> {
+    pub(crate) fn radius_counts_all(&self, radius: f64) -> Vec<usize> {
         let mut counts = vec![0usize; self.len()];
         let tree_counts: Vec<usize> = (0..self.len())
             .into_par_iter()
@@ -160,45 +281,6 @@ impl KdTree {
             counts[self.indices[t] as usize] = c;
         }
         counts
-    }
-
-    /// Total work of a kNN query (`k`) from every point of the tree, each
-    /// search starting in the point's own leaf: the per-point search of
-    /// [`KdTree::knn`] (whose health these counters describe), not the
-    /// leaf-by-leaf sets of [`KdTree::knn_all`].
-    pub fn knn_all_stats(&self, k: usize) -> QueryStats {
-        (0..self.len().div_ceil(CHUNK))
-            .into_par_iter()
-            .map_init(Vec::new, |buf, c| {
-                let mut stats = QueryStats::ZERO;
-                for t in c * CHUNK..((c + 1) * CHUNK).min(self.len()) {
-                    stats.queries += 1;
-                    let hint = self.hint_at(t);
-                    let q = self.point_at(t);
-                    self.hybrid_from(&q, f64::INFINITY, k, &hint, buf, &mut stats);
-                }
-                stats
-            })
-            .reduce(|| QueryStats::ZERO, QueryStats::combine)
-    }
-
-    /// Total work of a radius query from every point of the tree, each
-    /// search starting in the point's own leaf as in [`KdTree::radius_all`].
-    pub fn radius_all_stats(&self, radius: f64) -> QueryStats {
-        (0..self.len().div_ceil(CHUNK))
-            .into_par_iter()
-            .map_init(Vec::new, |buf, c| {
-                let mut stats = QueryStats::ZERO;
-                for t in c * CHUNK..((c + 1) * CHUNK).min(self.len()) {
-                    buf.clear();
-                    stats.queries += 1;
-                    let hint = self.hint_at(t);
-                    let q = self.point_at(t);
-                    self.radius_from(&q, radius, &hint, buf, &mut stats);
-                }
-                stats
-            })
-            .reduce(|| QueryStats::ZERO, QueryStats::combine)
     }
 
     /// Tree position of every input point (the inverse of `indices`), e.g.
@@ -212,7 +294,7 @@ impl KdTree {
     }
 
     /// kNN with a fixed stride `min(k, len)`, written straight into the output.
-    fn knn_fixed(&self, queries: Queries<'_>, k: usize) -> Neighborhoods {
+    fn knn_fixed(&self, queries: Sources<'_>, k: usize) -> Neighborhoods {
         let n = queries.len();
         let kk = k.min(self.len());
         let offsets: Vec<usize> = (0..=n).map(|i| i * kk).collect();
@@ -241,7 +323,7 @@ impl KdTree {
 
     /// Hybrid search with a variable count per query: per-chunk CSR pieces,
     /// concatenated in query order.
-    fn hybrid_variable(&self, queries: Queries<'_>, radius: f64, max_nn: usize) -> Neighborhoods {
+    fn hybrid_variable(&self, queries: Sources<'_>, radius: f64, max_nn: usize) -> Neighborhoods {
         let n = queries.len();
         let pieces: Vec<(Vec<usize>, Vec<Neighbor>)> = (0..n.div_ceil(CHUNK))
             .into_par_iter()

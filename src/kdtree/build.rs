@@ -1,66 +1,11 @@
 //! Building the tree: median partitioning with `rayon::join`, then boxes.
 //!
-//! About 80 % of a 1-thread build of a KITTI frame (122,626 points) is the
-//! median selection (`select_nth_unstable_by_key`, std's branchless
-//! introselect); item creation, gathers and boxes share the rest.
-//! Alternatives measured and rejected (CPU time per build, interleaved runs
-//! on a shared 2-core VM, noise about ±5 %):
-//! - nodes of ≤ 32 / ≤ 64 items sorted as packed `(key, position)` `u64`s
-//!   instead of introselect: no gain (0 to +6 %);
-//! - a Floyd–Rivest two-pivot selection (sorted sample of up to 1,024 keys,
-//!   two partition passes, introselect on the middle band) for nodes of
-//!   ≥ 1,024 items: +15 % to +60 %, the safe-Rust partition loop being
-//!   slower per pass than std's;
-//! - `#[repr(align(16))]` items: no change;
-//! - writing the outputs inside the partition recursion raises the peak
-//!   heap use (items + indices + points + boxes) past glibc's dynamic trim
-//!   threshold, so every build page-faults its buffers afresh (+10 %);
-//! - a histogram split for nodes of ≥ 2,048 items (one pass counting the
-//!   keys in 1,024 buckets of the sampled extent, one pass scattering the
-//!   items below, in and above the median's bucket into a second buffer,
-//!   introselect within that bucket, the buffers swapping roles per level):
-//!   4.9 → 8.5 ms for an in-place rebuild; the scatter pass alone took about
-//!   6 ns per item, the out-of-place buffers (2 × 2 MB) leaving L2;
-//! - nodes of ≤ 256 items: the median selected among the bare `i32` keys of
-//!   the axis, then one pass moving the items around it through a buffer:
-//!   the bottom level (nodes of about 60 items) 0.84 → 1.09 ms per build.
-//!   Timed per level, that level is the most expensive one: introselect
-//!   costs about 6 ns per item there against 2.5 ns in nodes of ≥ 1,024;
-//! - the items written in chunks by a plain loop (no per-item flag store):
-//!   within the noise (rebuild 4.69–4.94 against 4.79–5.04 ms);
-//! - the input indices written by the partition's leaves while their items
-//!   are in cache, instead of a separate pass over the partitioned items:
-//!   slower (KITTI frame, 1 thread, best of 300, three alternating runs:
-//!   3.09–3.28 → 3.27–3.39 ms);
-//! - equal keys ordered by input index in the median selection (slower
-//!   builds; see `docs/performance.md`, "k-d tree");
-//! - the root split out of place while the items are created (the split
-//!   axis and two pivots from 1,024 sampled keys, a parallel pass counting
-//!   each chunk's keys below, within and above the pivots, a parallel pass
-//!   creating the items straight into the three regions, introselect within
-//!   the band): it removes the serial root introselect (about 0.18 ms) from
-//!   a 2-thread build, but the two passes cost more than the one they
-//!   replace plus that introselect (1 thread 3.06–3.09 → 3.21–3.35 ms; 2
-//!   threads 1.66–1.81 → 1.66–2.05 ms).
-//!
-//! The layout is written in one recursion over the leaves (coordinates and
-//! leaf boxes together, from the indices) after the partition buffer is
-//! freed; before, a parallel gather and a separate pass over the gathered
-//! points for the boxes. KITTI frame, 1 thread, best of 300, four
-//! alternating rounds: fresh build 6.05–6.53 → 5.76–6.02 ms, in-place
-//! rebuild 4.88–5.03 → 4.66–4.82 ms.
-//!
-//! That recursion reads the input points in tree order: random accesses into
-//! the input (2.9 MB for a KITTI frame, more than L2). With plain loads only
-//! about ten misses were in flight and `perf` put 30 % of a 1-thread rebuild
-//! in it; the leaf boxes' `f64::min`/`max` (NaN handling, three times the
-//! instructions of a compare-select) made the loop longer still. With
-//! compare-selects and a prefetch 128 tree positions ahead (x86_64) it is
-//! 9–12 % (its samples against the partition's: 0.31 → 0.12; a distance of
-//! 16 gave 0.22, 40 gave 0.16, 96 and 192 gave 0.12). Build of the KITTI
-//! frame, 1 thread, best of 300, two runs each: 3.71–3.84 → 3.23 ms (the
-//! second run of the new code, 4.13 ms, had kiddo's build disturbed too:
-//! 6.98 against 5.1 ms).
+//! The median selection is std's introselect on integer keys (about 80 % of
+//! a build); the layout (coordinates and leaf boxes) is written in one
+//! recursion over the leaves after the partition buffer is freed, with
+//! compare-selects instead of `f64::min`/`max` and a prefetch of the input
+//! points ahead of the gather. Measurements and the alternatives that were
+//! tried and rejected: `docs/performance.md`, "k-d tree build".
 
 // Loops over the three axes index several arrays at once.
 #![allow(clippy::needless_range_loop)]

@@ -35,11 +35,7 @@ impl LeafLayout {
     /// previous contents still hold its values (an in-place rebuild then
     /// writes its 24 bytes per point once, not twice); only positions new
     /// to the allocation are zeroed first, in parallel (so both threads fault
-    /// in a fresh build's pages). Before, a serial `clear` + `resize`:
-    /// `memset` was 2–3 % of the samples of a 1-thread rebuild loop, and all
-    /// of it serial in a 2-thread build (KITTI frame, 2 threads, best of 300,
-    /// three alternating runs: fresh 1.72–2.00 → 1.68–1.97 ms, rebuild
-    /// 1.74–2.08 → 1.71–1.84 ms: within this VM's noise, not against it).
+    /// in a fresh build's pages).
     pub(super) fn fill_with(
         &mut self,
         n: usize,

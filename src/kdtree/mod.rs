@@ -100,9 +100,12 @@ mod filtered;
 mod leaf_layout;
 mod own_sets;
 mod query;
+#[cfg(test)]
+mod tests;
 
+pub use batch::{Queries, Search};
 pub(crate) use filtered::Gathered;
-pub use query::SearchHint;
+pub(crate) use query::SearchHint;
 pub(crate) use query::SetEntry;
 
 use crate::error::{Error, Result};
@@ -114,18 +117,8 @@ pub struct KdTreeConfig {
     /// between about `leaf_size / 2` and `leaf_size` points (the leaf count is
     /// a power of two). Default 32 (about 30 points per leaf on a KITTI
     /// HDL-64 frame), chosen from a sweep over 4–64 on that frame
-    /// (`benches/kdtree.rs`, 1 thread, best of runs; build / kNN k = 10 on
-    /// all 122,626 points / radius 1 m counts on the 0.25 m cloud): 16:
-    /// 6.13 / 79.2 / 8.45 ms; 24: 6.09 / 78.9 / 6.30; **32: 4.90 / 81.3 /
-    /// 6.33**; 48: 4.92 / 81.6 / 5.23; 64: 4.21 / 101.2 / 5.86. Leaf sizes
-    /// that give the same leaf count give the same tree (24 and 32 on the
-    /// 18.6k-point 0.25 m cloud). Each halving of the leaf count saves one
-    /// level of median partitioning; 64 costs the kNN a quarter more. The
-    /// same sweep after the layout prefetch (one run, quieter VM): 16: 4.15
-    /// / 63.1 / 6.45 ms; 24: 4.07 / 64.5 / 4.62; **32: 3.27 / 67.2 / 4.63**;
-    /// 48: 3.19 / 76.3 / 3.71; 64: 2.60 / 76.3 / 4.83. 32 and 48 give the
-    /// same tree of the full frame (4,096 leaves), so their kNN difference is
-    /// the run's noise; 48 halves the leaves of the 0.25 m cloud.
+    /// (`docs/performance.md`, "k-d tree leaf size"). Leaf sizes that give
+    /// the same leaf count give the same tree.
     pub leaf_size: usize,
     /// Nodes with fewer points than this are built serially (no
     /// `rayon::join`); any value is valid. Default 8192.
@@ -321,13 +314,14 @@ impl KdTree {
 
     /// Tree position → index in the input slice (a permutation of `0..len`).
     /// Consecutive positions are spatially close; leaves are contiguous.
-    pub fn tree_order(&self) -> impl ExactSizeIterator<Item = usize> + '_ {
+    pub(crate) fn tree_order(&self) -> impl ExactSizeIterator<Item = usize> + '_ {
         self.indices.iter().map(|&i| i as usize)
     }
 
+    #[cfg(test)]
     /// The input indices of the points of every leaf, leaf after leaf (left to
     /// right). Every point appears in exactly one leaf.
-    pub fn leaves(&self) -> impl Iterator<Item = LeafView<'_>> + '_ {
+    pub(crate) fn leaves(&self) -> impl Iterator<Item = LeafView<'_>> + '_ {
         let first_leaf = self.first_leaf();
         (first_leaf..self.node_count()).map(move |node| {
             let range = self.node_start[node] as usize..self.node_end[node] as usize;
@@ -350,9 +344,10 @@ impl KdTree {
     }
 }
 
+#[cfg(test)]
 /// A read-only view of one leaf, for tests and diagnostics.
 #[derive(Debug, Clone, Copy)]
-pub struct LeafView<'a> {
+pub(crate) struct LeafView<'a> {
     /// Input indices of the leaf's points.
     pub indices: &'a [u32],
     /// Lower corner of the leaf's tight bounding box, metres (`+inf` if empty).

@@ -34,25 +34,9 @@
 //! order of a set's entries differs from the per-point search; it depends on
 //! the leaf and the query alone, never on the thread count.
 //!
-//! Measured on the normals of the 0.25 m KITTI cloud (18,592 points, 1
-//! thread, tree build included, best of 40 calls): hybrid r = 1 m / 30
-//! 20.9 → 15.5 ms, kNN 20 23.7 → 18.1 ms, against the per-point searches.
-//! Along the way: the branch-free compaction instead of a loop over the set
-//! bits of a block mask took the hybrid case from 17.7 to 15.4 ms; without
-//! the cap the kNN case gathered 287 candidates per leaf and took 27.3 ms;
-//! tested per run of candidates against the box of the leaf it came from
-//! (skipping runs beyond the bound), the hybrid case lost 1.5 ms and kNN
-//! gained less than the cap gives. Reading the candidates in fixed 8-wide
-//! chunks (no per-lane bounds checks, so the distance block vectorises) then
-//! took kNN 20 from 18.0 to 16.7 ms and hybrid from 15.6 to 14.5 ms.
-//! Tried and dropped: narrowing the guess's set to the first of 1.0, 1.1,
-//! 1.2 × the previous k-th distance that holds `k` before the selection
-//! (counted in the scan: 18.8 ms; counted on the compacted set: no
-//! change), and selecting the k-th distance among plain `u64` keys before
-//! one compaction pass (17.2 against 16.7 ms).
-//!
-//! [`KdTree::knn_all`] uses the same sets (sorted afterwards): KITTI frame,
-//! 122,626 points, k = 10, 1 thread: 106 → 75 ms.
+//! [`KdTree::search_batch`] over all points with kNN uses the same sets
+//! (sorted afterwards). Measurements and rejected variants:
+//! `docs/performance.md`, "k-d tree: neighbourhoods of all points".
 
 // Loops over the lanes index several arrays at once.
 #![allow(clippy::needless_range_loop)]
@@ -77,8 +61,6 @@ const INFLATE: f64 = 1.0 + 1e-9;
 
 /// The candidates of a leaf cover at most this multiple of the pivot's k-th
 /// distance (a query whose k-th lies beyond gets its own tree search).
-/// Swept on the 0.25 m KITTI cloud, kNN 20: 1.3–1.5 within 2 %, uncapped
-/// 25.5 ms against 18.5 ms.
 const CAP_FACTOR: f64 = 1.4;
 
 /// Each query first collects within this multiple of the previous query's
@@ -183,9 +165,7 @@ impl KdTree {
     ///
     /// The sets are found leaf by leaf (module docs), with a finite radius
     /// and with an infinite one (plain kNN) alike: the candidates are capped
-    /// at `CAP_FACTOR` times the pivot's k-th distance either way (uncapped,
-    /// kNN 20 on the 0.25 m KITTI cloud gathered 287 candidates per leaf,
-    /// 27.3 ms against 23.7 ms for the per-point searches). Only when the
+    /// at `CAP_FACTOR` times the pivot's k-th distance either way. Only when the
     /// pivot has fewer than `k` neighbours in reach (`t_c` infinite: fewer
     /// than `k` points in the tree and no radius) does every point of the
     /// leaf get its own search.

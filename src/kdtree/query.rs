@@ -20,48 +20,17 @@
 //!
 //! # Candidate collection
 //! - sorted results (`knn`, `hybrid`, the batch and `*_all` queries): one
-//!   insertion-sort step per accepted candidate on the sorted list (tried: a
-//!   branch-free insertion into fixed arrays, and the unsorted set below
-//!   followed by a sort; both slower for k = 10). A kNN k = 10 query of a
-//!   KITTI frame offers about 20 candidates (10 to fill the list, 10
-//!   replacements); the time for all points grows about linearly with k
-//!   (k = 1: 20 ms, k = 10: 100 ms, k = 20: 196 ms) while the leaves
-//!   scanned per query grow less (1.0, 3.9, 6.0), so the candidate list,
-//!   rather than the leaf scans, looks like the cost. Also measured slower
-//!   (1 thread, same session, same binary otherwise): a 16-slot array with
-//!   a rank count and a shift by selects over all slots (+30 %, +26 % with
-//!   AVX-512 enabled); replacing the worst of an unsorted list and rescanning
-//!   for the new worst, sorting at the end (+20 %); an `#[inline(always)]`
-//!   visit closure (the call was not the cost: ±0 %);
+//!   insertion-sort step per accepted candidate on the sorted list;
 //! - neighbour *sets* (crate-internal `nearest_set_hinted`, used by normal
 //!   estimation, which needs no order): candidates within the threshold are
 //!   appended, and whenever `2k` are held `select_nth_unstable` keeps the k
 //!   best and lowers the threshold to the k-th distance. The members are
 //!   exactly those of the sorted search (same tie-break), each with its tree
 //!   position so the caller reads the coordinates from the tree's cache-warm
-//!   copy. Measured without gain on the normals of the 0.25 m KITTI cloud
-//!   (hybrid r = 1 m / 30 and kNN 20): a first compaction as soon as `k`
-//!   are held (+1–4 %), the compaction selecting on bare `u64` distance bits
-//!   and then filtering (+10 %), and a warm start bounding each search by
-//!   the previous query's set (±0 %). Measured again later (1 thread, best
-//!   of 60 calls, alternating binaries, hybrid / kNN 20 at 21–23 / 24–25 ms
-//!   with the tree build, where the selection takes about 18 % / 33 % of
-//!   the time): the k-th distance selected from a stack copy of the `u64`
-//!   distance bits, then one filtering pass (+11 % / +11 %); the k best
-//!   distances kept sorted as bare `f64`s beside the set for an exact
-//!   threshold and no selection (+46 % / +33 %); compacting at `3k` held
-//!   instead of `2k` (±0 % / +6 %).
+//!   copy.
 //!
-//! Measured A/B (same quiet-ish shared machine, 1 thread, criterion, ratio
-//! to kiddo 6 or to the kiddo + `SymmetricEigen` normals baseline of
-//! `benches/normals.rs` in the same run; noisy, other builds running):
-//! - kNN k = 10 from all 122,626 points of a KITTI frame: 83.3 → 85.5 ms,
-//!   1.73× → 1.72× kiddo (unchanged within noise);
-//! - radius 1 m search on the 0.25 m voxel cloud: 14.5 → 12.9 ms
-//!   (1.52× → 1.65× kiddo); radius counts unchanged (scalar path kept);
-//! - normals on the voxel cloud, tree build included: hybrid r = 1 m /
-//!   max_nn 30 26.1 → 20.0 ms (1.54× → 2.12× the baseline), kNN 20
-//!   25.0 → 21.7 ms (1.63× → 1.89×).
+//! Measurements and the variants tried and rejected: `docs/performance.md`,
+//! "k-d tree queries".
 
 // Loops over the three axes index several arrays at once.
 #![allow(clippy::needless_range_loop)]
@@ -222,7 +191,7 @@ impl Collector for Best {
 /// query's own leaf, or the leaf of a nearby query's answer) saves the
 /// descent and most of the pruning tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SearchHint {
+pub(crate) struct SearchHint {
     /// Tree position of a point (`u32::MAX`: none).
     pub(super) position: u32,
     /// Leaf node holding `position`.
@@ -563,7 +532,7 @@ impl KdTree {
     /// `tree_position` (the `i`-th of [`KdTree::tree_order`]) and its leaf:
     /// the ideal start for querying the tree's own points. A position beyond
     /// the tree gives "no hint". O(tree height).
-    pub fn hint_at(&self, tree_position: usize) -> SearchHint {
+    pub(crate) fn hint_at(&self, tree_position: usize) -> SearchHint {
         if tree_position >= self.len() {
             return SearchHint::default();
         }
@@ -627,7 +596,7 @@ impl KdTree {
     /// The nearest point within `max_distance` metres (inclusive), if any.
     /// A negative or NaN `max_distance` finds nothing.
     /// No allocation: the ICP correspondence search calls this per point.
-    pub fn nearest_within(&self, q: &Point3<f64>, max_distance: f64) -> Option<Neighbor> {
+    pub(crate) fn nearest_within(&self, q: &Point3<f64>, max_distance: f64) -> Option<Neighbor> {
         self.nearest_within_hinted(q, max_distance, &mut SearchHint::default())
     }
 
@@ -642,7 +611,7 @@ impl KdTree {
     /// hint that is stale, far away or from another tree costs time, never
     /// correctness. A query that finds nothing leaves the hint unchanged.
     /// No allocation.
-    pub fn nearest_within_hinted(
+    pub(crate) fn nearest_within_hinted(
         &self,
         q: &Point3<f64>,
         max_distance: f64,
@@ -680,11 +649,12 @@ impl KdTree {
         })
     }
 
+    #[cfg(test)]
     /// [`KdTree::hybrid`] started from `hint` (see [`SearchHint`]; e.g.
     /// [`KdTree::hint_at`] when the query is the tree's own point). Same
     /// result as `hybrid`, less work with a good hint. No allocation beyond
     /// `out`.
-    pub fn hybrid_hinted(
+    pub(crate) fn hybrid_hinted(
         &self,
         q: &Point3<f64>,
         radius: f64,
@@ -737,9 +707,10 @@ impl KdTree {
         self.layout.point(position)
     }
 
+    #[cfg(test)]
     /// [`KdTree::radius_unsorted`] started from `hint` (see [`SearchHint`]).
     /// Same result as `radius_unsorted`, less work with a good hint.
-    pub fn radius_unsorted_hinted(
+    pub(crate) fn radius_unsorted_hinted(
         &self,
         q: &Point3<f64>,
         radius: f64,
@@ -761,7 +732,7 @@ impl KdTree {
     }
 
     /// [`KdTree::knn`] that also adds its work to `stats`.
-    pub fn knn_with_stats(
+    pub(crate) fn knn_with_stats(
         &self,
         q: &Point3<f64>,
         k: usize,
@@ -781,13 +752,13 @@ impl KdTree {
 
     /// All points within `radius` metres (inclusive), in tree order (no
     /// particular order), into `out` (cleared first).
-    pub fn radius_unsorted(&self, q: &Point3<f64>, radius: f64, out: &mut Vec<Neighbor>) {
+    pub(crate) fn radius_unsorted(&self, q: &Point3<f64>, radius: f64, out: &mut Vec<Neighbor>) {
         out.clear();
         self.radius_counted(&[q.x, q.y, q.z], radius, out, &mut NoStats);
     }
 
     /// [`KdTree::radius_unsorted`] that also adds its work to `stats`.
-    pub fn radius_with_stats(
+    pub(crate) fn radius_with_stats(
         &self,
         q: &Point3<f64>,
         radius: f64,

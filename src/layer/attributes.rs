@@ -75,7 +75,7 @@ impl Column {
         match self {
             Column::Text { text, ends } => text.capacity() + ends.capacity() * 8,
             Column::Number(v) => v.capacity() * 8,
-            Column::Json(v) => v.capacity() * std::mem::size_of::<Value>(),
+            Column::Json(v) => v.capacity() * size_of::<Value>(),
         }
     }
 }

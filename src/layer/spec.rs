@@ -71,7 +71,7 @@ impl FromStr for LayerSpec {
 ///
 /// # Errors
 /// The reason, in words.
-pub fn check_name(name: &str) -> std::result::Result<(), String> {
+pub(super) fn check_name(name: &str) -> std::result::Result<(), String> {
     if name.is_empty() || name.len() > 64 {
         return Err("the name must have 1 to 64 characters".into());
     }

@@ -2,13 +2,13 @@
 //! around the sensor, flattened into a fresh [`PointCloud`] every frame for the
 //! k-d tree rebuild and the normals.
 
-use nalgebra::{Isometry3, Matrix3, Point3, Vector3};
+use nalgebra::{Isometry3, Point3, Vector3};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use crate::cloud::PointCloud;
 use crate::kdtree::{KdTree, SetEntry};
-use crate::normals::fit_plane;
+use crate::normals::{compute_covariance, fit_plane};
 use crate::voxel::voxel_key;
 
 #[derive(Debug, Clone)]
@@ -198,8 +198,7 @@ impl LocalMap {
                 if buf.len() < min_neighbors {
                     return (Vector3::zeros(), 0);
                 }
-                let neighbors = buf.iter().map(|n| tree.point_at(n.position as usize));
-                match fit_normal(neighbors, &points[i]) {
+                match fit_plane(&compute_covariance(tree, &points[i], buf)) {
                     Some((normal, _curvature)) => (normal, buf.len() as u32),
                     None => (Vector3::zeros(), 0),
                 }
@@ -217,26 +216,70 @@ impl LocalMap {
     }
 }
 
-/// PCA normal of the points `neighbors` (coordinates, metres): the
-/// covariance is accumulated relative to `center` for precision and handed to
-/// [`fit_plane`] (eigenvector of the smallest eigenvalue and surface
-/// variation). `None` with fewer than 3 points or a degenerate neighbourhood.
-fn fit_normal(
-    neighbors: impl Iterator<Item = [f64; 3]>,
-    center: &Point3<f64>,
-) -> Option<(Vector3<f64>, f64)> {
-    let mut n = 0.0;
-    let mut sum = Vector3::zeros();
-    let mut sum_sq = Matrix3::zeros();
-    for q in neighbors {
-        let d = Vector3::new(q[0] - center.x, q[1] - center.y, q[2] - center.z);
-        sum += d;
-        sum_sq += d * d.transpose();
-        n += 1.0;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With `voxel_size` 1 and 4 points per voxel the spacing is 0.5 m: a
+    /// voxel takes points while they are at least that far from its others,
+    /// and at most four.
+    #[test]
+    fn insert_keeps_spacing_and_cap_per_voxel() {
+        let mut map = LocalMap::new(1.0, 4);
+        map.insert([
+            Point3::new(0.1, 0.1, 0.1),
+            Point3::new(0.3, 0.1, 0.1), // 0.2 m from the first: refused
+            Point3::new(0.7, 0.1, 0.1), // 0.6 m: kept
+            Point3::new(0.1, 0.7, 0.1),
+            Point3::new(0.7, 0.7, 0.1),
+            Point3::new(0.7, 0.7, 0.7), // fifth acceptable point: over the cap
+            Point3::new(1.5, 0.1, 0.1), // another voxel
+        ]);
+        assert_eq!(map.len(), 5);
+        assert_eq!(map.voxels.len(), 2);
+        assert_eq!(map.voxels[0].points.len(), 4);
+        assert_eq!(map.voxels[0].points[1], Point3::new(0.7, 0.1, 0.1));
     }
-    if n < 3.0 {
-        return None;
+
+    /// `insert_transformed` equals `insert` of the moved points.
+    #[test]
+    fn insert_transformed_equals_insert_of_moved_points() {
+        let pose = Isometry3::new(Vector3::new(3.0, -2.0, 0.5), Vector3::new(0.0, 0.0, 0.7));
+        let points: Vec<Point3<f64>> = (0..500)
+            .map(|i| {
+                let t = i as f64 * 0.137;
+                Point3::new(t.sin() * 4.0, t.cos() * 3.0, (t * 0.3).sin())
+            })
+            .collect();
+        let mut a = LocalMap::new(0.5, 3);
+        a.insert_transformed(&points, &pose);
+        let mut b = LocalMap::new(0.5, 3);
+        b.insert(points.iter().map(|p| pose * p));
+        let (mut ca, mut cb) = (PointCloud::default(), PointCloud::default());
+        a.flatten_into(&mut ca);
+        b.flatten_into(&mut cb);
+        assert_eq!(ca.points, cb.points);
     }
-    let mean = sum / n;
-    fit_plane(&(sum_sq / n - mean * mean.transpose()))
+
+    /// Eviction is by each voxel's first point (spacing here 1/√2 m): a voxel whose first point is
+    /// within `max_distance` stays whole; later inserts find the survivors.
+    #[test]
+    fn remove_far_evicts_by_first_point_and_reindexes() {
+        let mut map = LocalMap::new(1.0, 2);
+        map.insert([
+            Point3::new(0.5, 0.5, 0.5),
+            Point3::new(10.5, 0.5, 0.5),
+            Point3::new(2.5, 0.5, 0.5),
+            Point3::new(2.95, 0.95, 0.95), // same voxel as 2.5, 0.78 m away: kept
+        ]);
+        map.remove_far(&Point3::origin(), 3.0);
+        assert_eq!(map.len(), 3);
+        assert!(map.voxels.iter().all(|v| v.points[0].x < 3.0));
+        // The index points at the moved voxel: a new point joins it.
+        map.insert([Point3::new(2.1, 0.1, 0.1)]);
+        assert_eq!(map.voxels.len(), 2);
+        assert_eq!(map.len(), 3, "the voxel at x = 2 is full (2 points)");
+        map.insert([Point3::new(0.0, 0.9, 0.9)]);
+        assert_eq!(map.len(), 4);
+    }
 }

@@ -65,3 +65,34 @@ impl MapBuilder {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One centroid per voxel, in order of first hit, in the world frame.
+    #[test]
+    fn centroids_per_voxel_in_first_hit_order() {
+        let mut map = MapBuilder::new(1.0);
+        let pose = Isometry3::translation(10.0, 0.0, 0.0);
+        map.add(
+            &[
+                Point3::new(0.2, 0.2, 0.2),
+                Point3::new(-3.5, 0.5, 0.5),
+                Point3::new(0.4, 0.6, 0.8),
+            ],
+            &pose,
+        );
+        map.add(&[Point3::new(-3.0, 0.5, 0.5)], &Isometry3::identity());
+        let cloud = map.to_cloud();
+        assert_eq!(map.len(), 3);
+        assert_eq!(
+            cloud.points,
+            [
+                Point3::new(10.3, 0.4, 0.5),
+                Point3::new(6.5, 0.5, 0.5),
+                Point3::new(-3.0, 0.5, 0.5),
+            ]
+        );
+    }
+}

@@ -1,7 +1,8 @@
 //! LiDAR odometry over a sequence of frames.
 //!
-//! [`Pipeline::process`] runs one frame through the stages below and returns
-//! its `world_from_sensor` pose. The design follows KISS-ICP (Vizzo et al.,
+//! [`Odometry::process`] runs one frame through the stages below and returns
+//! its `world_from_sensor` pose; [`run_sequence`] runs a whole sequence,
+//! builds the merged map and applies the skip-bad policy. The design follows KISS-ICP (Vizzo et al.,
 //! RA-L 2023) with point-to-plane ICP instead of point-to-point: a local map
 //! in a voxel hash map, a constant-velocity prediction, an adaptive
 //! correspondence threshold, and a k-d tree rebuilt every frame.
@@ -19,18 +20,21 @@
 //! 6. the frame joins the local map in the world frame; voxels farther than
 //!    `max_range` from the sensor leave it.
 //!
-//! Frames that are empty after cropping, or whose ICP fails or is degenerate,
-//! keep the predicted pose and are flagged in [`FrameResult::status`].
+//! Frames that are empty after cropping, or whose ICP (or any other stage)
+//! fails or is degenerate, keep the predicted pose and are flagged in
+//! [`FrameResult::status`] with the reason; no failure is hidden.
 
 mod adaptive;
 mod local_map;
 mod map;
+mod run;
 pub mod sequence;
 mod timing;
 
 pub use adaptive::AdaptiveThreshold;
 pub use local_map::LocalMap;
 pub use map::MapBuilder;
+pub use run::{FrameView, SequenceConfig, SequenceOutput, run_sequence};
 pub use timing::{Stage, StageTimings, TimingSummary};
 
 use nalgebra::{Isometry3, Point3};
@@ -70,11 +74,10 @@ pub struct OdometryConfig {
     /// Minimum neighbours for a normal. Default 5.
     pub normal_min_neighbors: usize,
     /// Cap on the coarse ICP's correspondence distance 3σ, as a multiple of
-    /// `voxel_size`. Under fast rotation σ grows to metres (6 m on the BALM
-    /// scans), and a k-d tree then searches metres around every unmatched
-    /// point; KISS-ICP's voxel-hash search reaches only the voxels next to a
-    /// point. Default 6.0 (on the BALM scans: the same ATE and RPE as
-    /// without a cap, 40% less ICP time).
+    /// `voxel_size`. Under fast rotation σ grows to metres, and a k-d tree
+    /// then searches metres around every unmatched point (KISS-ICP's
+    /// voxel-hash search reaches only the voxels next to a point). Default 6.0
+    /// (the BALM figures with and without the cap: `docs/performance.md`).
     pub max_correspondence_voxels: f64,
     /// Correspondence distance of the refinement ICP as a multiple of `voxel_size`. Default 2.0.
     pub refine_distance_factor: f64,
@@ -196,21 +199,35 @@ pub enum FrameStatus {
     Empty,
     /// ICP was degenerate (e.g. a corridor): the prediction was kept.
     Degenerate,
-    /// ICP failed (reason given): the prediction was kept.
-    Failed(String),
+    /// A stage failed (ICP, the map's tree rebuild, downsampling; the reason
+    /// names it): the prediction was kept.
+    Failed {
+        /// The stage and its error.
+        reason: String,
+    },
     /// The frame could not be read (reason given) and was skipped: the
     /// prediction was kept.
-    Unreadable(String),
+    Unreadable {
+        /// The read error.
+        reason: String,
+    },
 }
 
 impl FrameStatus {
+    /// [`FrameStatus::Failed`] naming the stage and its error.
+    fn failed(stage: &str, error: &Error) -> Self {
+        FrameStatus::Failed {
+            reason: format!("{stage}: {error}"),
+        }
+    }
+
     /// True for frames whose pose is the prediction rather than a registration.
     pub fn is_flagged(&self) -> bool {
         !matches!(self, FrameStatus::First | FrameStatus::Tracked)
     }
 }
 
-/// The outcome of [`Pipeline::process`] for one frame.
+/// The outcome of [`Odometry::process`] for one frame.
 #[derive(Debug, Clone)]
 pub struct FrameResult {
     /// 0-based index of the frame in the sequence.
@@ -233,26 +250,28 @@ pub struct FrameResult {
 
 /// The odometry state: local map, poses, adaptive threshold.
 #[derive(Debug, Clone)]
-pub struct Pipeline {
+pub struct Odometry {
     config: OdometryConfig,
     voxel_size: Option<f64>,
     local_map: Option<LocalMap>,
     threshold: AdaptiveThreshold,
     poses: Vec<Isometry3<f64>>,
     target: PointCloud,
+    /// The last frame after the range crop (sensor frame).
+    frame_points: Vec<Point3<f64>>,
     /// The local map's tree, rebuilt in place every frame
     /// ([`KdTree::rebuild`]: its arrays are reused, no fresh pages).
     tree: Option<KdTree>,
 }
 
-impl Pipeline {
-    /// A pipeline with a validated config.
+impl Odometry {
+    /// An odometry state with a validated config and no frame yet.
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] from [`OdometryConfig::validate`].
     pub fn new(config: OdometryConfig) -> Result<Self> {
         config.validate()?;
-        Ok(Pipeline {
+        Ok(Odometry {
             voxel_size: config.voxel_size,
             local_map: None,
             threshold: AdaptiveThreshold::new(
@@ -262,6 +281,7 @@ impl Pipeline {
             ),
             poses: Vec::new(),
             target: PointCloud::default(),
+            frame_points: Vec::new(),
             tree: None,
             config,
         })
@@ -287,17 +307,25 @@ impl Pipeline {
         &self.target.points
     }
 
+    /// The last frame after the range crop (step 1): finite points within
+    /// `[min_range, max_range]` of the sensor, sensor frame, metres, in input
+    /// order. Empty before the first frame and after a skipped one.
+    pub fn frame_points(&self) -> &[Point3<f64>] {
+        &self.frame_points
+    }
+
     /// Runs one frame (points in the sensor frame, metres) through the
-    /// pipeline and returns its pose. Never fails: frames that cannot be
-    /// registered keep the prediction and are flagged.
+    /// odometry and returns its pose. Never fails: a frame that cannot be
+    /// registered keeps the prediction and its status says why.
     pub fn process(&mut self, frame: &PointCloud) -> FrameResult {
         let mut timings = StageTimings::start();
         // 1. Range crop and removal of non-finite points.
-        let cropped = crop_ranges(frame, self.config.min_range, self.config.max_range);
+        self.frame_points =
+            crop_ranges(&frame.points, self.config.min_range, self.config.max_range);
         timings.lap(Stage::Crop);
         // 2. Voxel downsampling: a fine cloud for the map, a coarse one for ICP.
-        let voxel_size = self.resolve_voxel_size(&cropped);
-        let (frame_downsample, source) = downsample_frame(&cropped, voxel_size);
+        let voxel_size = self.resolve_voxel_size();
+        let downsampled = downsample_frame(&self.frame_points, voxel_size);
         timings.lap(Stage::Voxel);
         // 3. Prediction with the constant-velocity model.
         let prediction = self.predict();
@@ -307,18 +335,34 @@ impl Pipeline {
         self.estimate_map_normals(&tree, voxel_size);
         timings.lap(Stage::Normals);
         // 5. Point-to-plane ICP against the local map from the prediction.
-        let (world_from_sensor, status, registration) =
-            self.register_frame(&source, &tree, &prediction, voxel_size);
+        let (world_from_sensor, status, registration) = match (&downsampled, &tree) {
+            (Err(e), _) => (
+                prediction,
+                FrameStatus::failed("voxel downsampling", e),
+                None,
+            ),
+            (_, Err(e)) => (
+                prediction,
+                FrameStatus::failed("local map k-d tree", e),
+                None,
+            ),
+            (Ok((_, source)), Ok(tree)) => {
+                self.register_frame(source, tree.as_ref(), &prediction, voxel_size)
+            }
+        };
         timings.lap(Stage::Icp);
-        self.tree = tree;
+        let source_points = downsampled.as_ref().map_or(0, |(_, source)| source.len());
+        self.tree = tree.ok().flatten();
         // 6. The frame joins the local map; far voxels leave it.
-        self.update_map(&frame_downsample, &world_from_sensor, voxel_size);
+        if let Ok((frame_downsample, _)) = &downsampled {
+            self.update_map(frame_downsample, &world_from_sensor, voxel_size);
+        }
         timings.lap(Stage::MapUpdate);
         self.finish_frame(
             world_from_sensor,
             status,
             registration,
-            source.len(),
+            source_points,
             timings,
         )
     }
@@ -326,8 +370,11 @@ impl Pipeline {
     /// Records a frame that could not be read: it keeps the prediction and is
     /// flagged [`FrameStatus::Unreadable`].
     pub fn skip_frame(&mut self, reason: impl Into<String>) -> FrameResult {
+        self.frame_points.clear();
         let prediction = self.predict();
-        let status = FrameStatus::Unreadable(reason.into());
+        let status = FrameStatus::Unreadable {
+            reason: reason.into(),
+        };
         self.finish_frame(prediction, status, None, 0, StageTimings::start())
     }
 
@@ -355,14 +402,14 @@ impl Pipeline {
     }
 
     /// Fixes the voxel size from the first non-empty frame when not configured.
-    fn resolve_voxel_size(&mut self, cropped: &[Point3<f64>]) -> f64 {
+    fn resolve_voxel_size(&mut self) -> f64 {
         if let Some(v) = self.voxel_size {
             return v;
         }
-        if cropped.is_empty() {
+        if self.frame_points.is_empty() {
             return self.config.max_range / VOXELS_PER_RANGE;
         }
-        let range = effective_max_range(cropped, self.config.max_range);
+        let range = effective_max_range(&self.frame_points, self.config.max_range);
         self.threshold.set_max_range(range);
         let v = range / VOXELS_PER_RANGE;
         self.voxel_size = Some(v);
@@ -379,18 +426,20 @@ impl Pipeline {
     }
 
     /// The local map's tree, rebuilt in place (taken from `self.tree`; the
-    /// caller puts it back after the frame).
-    fn rebuild_tree(&mut self) -> Option<KdTree> {
-        let map = self.local_map.as_mut()?;
+    /// caller puts it back after the frame). `Ok(None)` before the first map.
+    fn rebuild_tree(&mut self) -> Result<Option<KdTree>> {
+        let Some(map) = self.local_map.as_mut() else {
+            return Ok(None);
+        };
         map.flatten_into(&mut self.target);
         match self.tree.take() {
-            Some(mut tree) => tree.rebuild(&self.target.points).ok().map(|()| tree),
-            None => KdTree::build(&self.target.points).ok(),
+            Some(mut tree) => tree.rebuild(&self.target.points).map(|()| Some(tree)),
+            None => KdTree::build(&self.target.points).map(Some),
         }
     }
 
-    fn estimate_map_normals(&mut self, tree: &Option<KdTree>, voxel_size: f64) {
-        if let (Some(map), Some(tree)) = (self.local_map.as_mut(), tree) {
+    fn estimate_map_normals(&mut self, tree: &Result<Option<KdTree>>, voxel_size: f64) {
+        if let (Some(map), Ok(Some(tree))) = (self.local_map.as_mut(), tree) {
             map.estimate_normals(
                 &mut self.target,
                 tree,
@@ -405,7 +454,7 @@ impl Pipeline {
     fn register_frame(
         &mut self,
         source: &[Point3<f64>],
-        tree: &Option<KdTree>,
+        tree: Option<&KdTree>,
         prediction: &Isometry3<f64>,
         voxel_size: f64,
     ) -> (Isometry3<f64>, FrameStatus, Option<RegistrationResult>) {
@@ -440,7 +489,7 @@ impl Pipeline {
         };
         let coarse = match icp::register(source, &self.target, tree, prediction, &coarse_config) {
             Ok(r) => r,
-            Err(e) => return (*prediction, FrameStatus::Failed(e.to_string()), None),
+            Err(e) => return (*prediction, FrameStatus::failed("coarse ICP", &e), None),
         };
         let coarse_pose = coarse.target_from_source;
         // Refinement at the map's own scale: the adaptive threshold bounds the
@@ -452,14 +501,22 @@ impl Pipeline {
             kernel_scale: fine_distance / 3.0,
             ..config
         };
-        let result = icp::register(
+        let result = match icp::register(
             source,
             &self.target,
             tree,
             &coarse.target_from_source,
             &fine_config,
-        )
-        .unwrap_or(coarse);
+        ) {
+            Ok(r) => r,
+            Err(e) => {
+                return (
+                    *prediction,
+                    FrameStatus::failed("refinement ICP", &e),
+                    Some(coarse),
+                );
+            }
+        };
         log::debug!(
             "frame {}: sigma {sigma:.3} m; coarse moved the prediction {:.4} m / {:.4} deg; fine moved coarse {:.4} m / {:.4} deg",
             self.poses.len(),
@@ -526,11 +583,10 @@ fn renormalized(mut pose: Isometry3<f64>) -> Isometry3<f64> {
 }
 
 /// Finite points with `min_range ≤ ‖p‖ ≤ max_range` (metres, sensor frame).
-pub fn crop_ranges(frame: &PointCloud, min_range: f64, max_range: f64) -> Vec<Point3<f64>> {
+fn crop_ranges(points: &[Point3<f64>], min_range: f64, max_range: f64) -> Vec<Point3<f64>> {
     let (min_sq, max_sq) = (min_range * min_range, max_range * max_range);
     // Parallel filter; rayon's collect keeps the input order.
-    frame
-        .points
+    points
         .par_iter()
         .with_min_len(8192)
         .filter(|p| {
@@ -551,18 +607,94 @@ fn effective_max_range(points: &[Point3<f64>], max_range: f64) -> f64 {
 
 /// Voxel downsampling of a cropped frame (first point per voxel, KISS-ICP):
 /// returns `(frame_downsample at voxel_size/2, source at 1.5·voxel_size)`.
-fn downsample_frame(
-    points: &[Point3<f64>],
-    voxel_size: f64,
-) -> (Vec<Point3<f64>>, Vec<Point3<f64>>) {
-    let first = |points: &[Point3<f64>], size: f64| -> Vec<Point3<f64>> {
-        match voxel::voxel_representatives(points, 1.0 / size) {
-            Ok(representatives) => representatives.iter().map(|&i| points[i]).collect(),
-            // Unreachable for a validated voxel size; an empty frame is the safe answer.
-            Err(_) => Vec::new(),
-        }
+type Downsampled = (Vec<Point3<f64>>, Vec<Point3<f64>>);
+
+fn downsample_frame(points: &[Point3<f64>], voxel_size: f64) -> Result<Downsampled> {
+    let first = |points: &[Point3<f64>], size: f64| -> Result<Vec<Point3<f64>>> {
+        let representatives = voxel::voxel_representatives(points, 1.0 / size)?;
+        Ok(representatives.iter().map(|&i| points[i]).collect())
     };
-    let frame_downsample = first(points, 0.5 * voxel_size);
-    let source = first(&frame_downsample, 1.5 * voxel_size);
-    (frame_downsample, source)
+    let frame_downsample = first(points, 0.5 * voxel_size)?;
+    let source = first(&frame_downsample, 1.5 * voxel_size)?;
+    Ok((frame_downsample, source))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 12 m × 8 m room (four walls 3 m high and a floor) around the
+    /// sensor, sampled every 10 cm: every degree of freedom is constrained.
+    fn room() -> PointCloud {
+        let mut points = Vec::new();
+        for i in 0..120 {
+            for j in 0..30 {
+                let (a, h) = (i as f64 * 0.1 - 6.0, j as f64 * 0.1 - 1.5);
+                points.extend([Point3::new(a, -4.0, h), Point3::new(a, 4.0, h)]);
+                if i < 80 {
+                    let b = i as f64 * 0.1 - 4.0;
+                    points.extend([Point3::new(-6.0, b, h), Point3::new(6.0, b, h)]);
+                }
+            }
+            for j in 0..80 {
+                points.push(Point3::new(
+                    i as f64 * 0.1 - 6.0,
+                    j as f64 * 0.1 - 4.0,
+                    -1.5,
+                ));
+            }
+        }
+        PointCloud::from_points(points)
+    }
+
+    /// The first frame defines the world; a frame whose points all lie
+    /// inside `min_range` is empty and keeps the (constant-velocity)
+    /// prediction; the next frames track again.
+    #[test]
+    fn first_empty_and_tracked_statuses() {
+        let mut odometry = Odometry::new(OdometryConfig::default()).unwrap();
+        let first = odometry.process(&room());
+        assert_eq!(first.status, FrameStatus::First);
+        assert_eq!(first.world_from_sensor, Isometry3::identity());
+        let tiny = PointCloud::from_points(vec![Point3::new(0.1, 0.0, 0.0); 50]);
+        let empty = odometry.process(&tiny);
+        assert_eq!(empty.status, FrameStatus::Empty);
+        assert!(odometry.frame_points().is_empty());
+        assert_eq!(empty.world_from_sensor, Isometry3::identity());
+        let tracked = odometry.process(&room());
+        assert_eq!(tracked.status, FrameStatus::Tracked);
+        assert!(tracked.world_from_sensor.translation.vector.norm() < 0.01);
+        assert_eq!(odometry.poses().len(), 3);
+    }
+
+    /// The crop keeps finite points within [min_range, max_range], in order.
+    #[test]
+    fn crop_keeps_finite_points_in_range_in_order() {
+        let points = [
+            Point3::new(0.5, 0.0, 0.0),
+            Point3::new(2.0, 0.0, 0.0),
+            Point3::new(f64::NAN, 0.0, 0.0),
+            Point3::new(0.0, 150.0, 0.0),
+            Point3::new(0.0, -3.0, 0.0),
+        ];
+        assert_eq!(crop_ranges(&points, 1.0, 100.0), [points[1], points[4]]);
+    }
+
+    #[test]
+    fn config_errors_name_the_field() {
+        let bad = OdometryConfig {
+            max_range: 0.5,
+            ..OdometryConfig::default()
+        };
+        assert!(matches!(
+            Odometry::new(bad),
+            Err(Error::InvalidParameter {
+                name: "max_range",
+                ..
+            })
+        ));
+        let text = "voxel_size = -1.0";
+        assert!(OdometryConfig::from_toml(text).is_err());
+        assert!(OdometryConfig::from_toml("no_such_key = 1").is_err());
+    }
 }

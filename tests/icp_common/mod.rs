@@ -7,7 +7,8 @@ use std::path::Path;
 use nalgebra::Isometry3;
 use pointpipe::PointCloud;
 use pointpipe::kdtree::KdTree;
-use pointpipe::normals::{NeighborSearch, NormalConfig, estimate_normals};
+use pointpipe::normals::{NeighborSearch, NormalConfig};
+use pointpipe::prepare::IndexedCloud;
 use pointpipe::voxel::{VoxelConfig, VoxelMode, voxel_downsample};
 
 /// Reads a cloud and drops points closer than `min_range` metres to the
@@ -33,11 +34,11 @@ pub fn downsample(cloud: &PointCloud, voxel_size: f64) -> PointCloud {
 /// Tree and normals ([`estimate_normals`], hybrid search: up to `max_nn`
 /// neighbours within `radius` m) of `cloud`, replacing any normals it had.
 pub fn with_tree_and_normals(
-    mut cloud: PointCloud,
+    cloud: PointCloud,
     radius: f64,
     max_nn: usize,
 ) -> (PointCloud, KdTree) {
-    let tree = KdTree::build(&cloud.points).unwrap();
+    let mut indexed = IndexedCloud::build(cloud).unwrap();
     let config = NormalConfig {
         search: NeighborSearch::Radius {
             radius,
@@ -46,8 +47,8 @@ pub fn with_tree_and_normals(
         min_neighbors: 3,
         viewpoint: None,
     };
-    estimate_normals(&mut cloud, &tree, &config).unwrap();
-    (cloud, tree)
+    indexed.estimate_normals(&config).unwrap();
+    indexed.into_parts()
 }
 
 /// Rotation (degrees) and translation (metres) of `estimate · truth⁻¹`.

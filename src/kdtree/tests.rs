@@ -1,9 +1,9 @@
-//! Property tests of the k-d tree against brute force on random, clustered,
+//! Property tests (unit tests: they reach the crate-internal hinted searches) of the k-d tree against brute force on random, clustered,
 //! duplicate-heavy and degenerate clouds, tree invariants, and determinism at
 //! 1 vs 2 threads.
 
+use super::{KdTree, KdTreeConfig, Neighbor, SearchHint};
 use nalgebra::Point3;
-use pointpipe::kdtree::{KdTree, KdTreeConfig, Neighbor, SearchHint};
 use proptest::prelude::*;
 
 /// Brute force: every point with `(dx² + dy²) + dz² <= bound_sq`, sorted by
@@ -351,13 +351,13 @@ fn thousands_of_duplicates_do_not_blow_up() {
 fn non_finite_input_is_rejected() {
     let points = [Point3::new(0.0, 0.0, 0.0), Point3::new(f64::NAN, 0.0, 0.0)];
     match KdTree::build(&points) {
-        Err(pointpipe::Error::NonFinite { index, .. }) => assert_eq!(index, 1),
+        Err(crate::Error::NonFinite { index, .. }) => assert_eq!(index, 1),
         other => panic!("expected NonFinite, got {other:?}"),
     }
     let points = [Point3::new(0.0, f64::INFINITY, 0.0)];
     assert!(matches!(
         KdTree::build(&points),
-        Err(pointpipe::Error::NonFinite { index: 0, .. })
+        Err(crate::Error::NonFinite { index: 0, .. })
     ));
 }
 
@@ -369,7 +369,7 @@ fn zero_leaf_size_is_rejected() {
     };
     assert!(matches!(
         KdTree::build_with(&[Point3::origin()], &config),
-        Err(pointpipe::Error::InvalidParameter {
+        Err(crate::Error::InvalidParameter {
             name: "leaf_size",
             ..
         })
