@@ -684,3 +684,65 @@ fn item09_register_reports_what_it_measured() {
     let out = register(&["--json", "--init", init.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+/// `-q` means quiet: commands whose text summary only describes the work
+/// done (convert, downsample, normals, batch) print nothing with it and a
+/// summary without it; `--json`, an explicit request, is printed either way.
+#[test]
+fn quiet_commands_print_no_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("plane.ply");
+    pointpipe::io::write(&input, &plane(20, 1.0)).unwrap();
+    let tiles = dir.path().join("tiles");
+    std::fs::create_dir(&tiles).unwrap();
+    pointpipe::io::write(tiles.join("t.las"), &plane(20, 1.0)).unwrap();
+    let out = |name: &str| dir.path().join(name).into_os_string();
+    let cases: Vec<Vec<std::ffi::OsString>> = vec![
+        vec!["convert".into(), input.clone().into(), out("c.pcd")],
+        vec![
+            "downsample".into(),
+            input.clone().into(),
+            out("d.ply"),
+            "--voxel-size".into(),
+            "0.2".into(),
+        ],
+        vec![
+            "normals".into(),
+            input.clone().into(),
+            out("n.ply"),
+            "--knn".into(),
+            "8".into(),
+        ],
+        vec![
+            "batch".into(),
+            tiles.clone().into(),
+            out("batch"),
+            "--voxel-size".into(),
+            "0.1".into(),
+            "--normal-radius".into(),
+            "0.3".into(),
+            "--force".into(),
+        ],
+    ];
+    for args in &cases {
+        let loud = pointpipe().args(args).output().unwrap();
+        assert!(loud.status.success(), "{args:?}: {}", stderr(&loud));
+        assert!(
+            !(stdout(&loud) + &stderr(&loud)).trim().is_empty(),
+            "{args:?}: no summary without -q"
+        );
+        let quiet = pointpipe().arg("-q").args(args).output().unwrap();
+        assert!(quiet.status.success(), "{args:?}: {}", stderr(&quiet));
+        assert_eq!(stdout(&quiet), "", "{args:?} -q");
+        assert_eq!(stderr(&quiet), "", "{args:?} -q");
+    }
+    // --json is still printed with -q.
+    let json = pointpipe()
+        .arg("-q")
+        .args(&cases[2])
+        .arg("--json")
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(report["points"], 400);
+}

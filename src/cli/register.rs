@@ -117,6 +117,8 @@ pub struct Args {
     /// Write the full-resolution source, transformed into the target frame.
     #[arg(long, value_name = "ALIGNED")]
     out: Option<PathBuf>,
+    #[command(flatten)]
+    pcd: super::PcdArgs,
     /// Print a JSON report on stdout instead of a text summary.
     #[arg(long)]
     json: bool,
@@ -268,7 +270,8 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
 
     if let Some(out) = &args.out {
         let aligned = source_full.transformed(&result.target_from_source);
-        io::write(out, &aligned).with_context(|| format!("writing {}", out.display()))?;
+        io::write_with_pcd_options(out, &aligned, &args.pcd.options())
+            .with_context(|| format!("writing {}", out.display()))?;
     }
 
     let errors = reference.map(|truth| {
