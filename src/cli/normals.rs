@@ -146,14 +146,7 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
             extent(&cloud),
         );
     }
-    if normals.without_normal > normals.with_normal {
-        log::warn!(
-            "{} of {} points got no normal ({}): the neighbourhood is too small for this cloud",
-            normals.without_normal,
-            cloud.len(),
-            describe(&search)
-        );
-    }
+    // (the library warns when most points get no normal)
 
     let start = Instant::now();
     io::write_with_pcd_options(&args.output, &cloud, &args.pcd.options())
