@@ -347,3 +347,31 @@ fn info_prints_one_line_per_bad_file() {
     );
     assert_eq!(lines[1], "error: 1 of 1 files could not be read");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+    /// Random multi-byte damage and truncation of either file never panics,
+    /// and whatever fails, fails with one plain line.
+    #[test]
+    fn random_damage_gives_one_plain_line(
+        which in 0usize..2,
+        edits in proptest::collection::vec((0usize..400, proptest::num::u8::ANY), 0..8),
+        keep in 0.0f64..1.2,
+    ) {
+        let mut bytes = if which == 0 { ASCII.as_bytes().to_vec() } else { binary() };
+        for (at, b) in edits {
+            let at = 4 + at % (bytes.len() - 4);
+            bytes[at] = b;
+        }
+        let keep = ((bytes.len() as f64 * keep) as usize).clamp(4, bytes.len());
+        bytes.truncate(keep);
+        if let Err(e) = pointpipe::io::ply::read_from_bytes(&bytes, Path::new("r.ply")) {
+            let msg = e.to_string();
+            proptest::prop_assert!(!msg.contains('\n'), "{msg:?}");
+            for marker in ["ParseError", "LineCol", "ExpectedSet", "Scalar(", "Couldn't"] {
+                proptest::prop_assert!(!msg.contains(marker), "{msg:?}");
+            }
+        }
+    }
+}
