@@ -263,12 +263,19 @@ pub fn estimate_normals(
         let unit = cloud
             .linear_unit()
             .map_or_else(|| "m, assumed".to_string(), |u| u.symbol());
+        let search = match config.search {
+            NeighborSearch::Radius {
+                radius,
+                max_nn: Some(n),
+            } => format!("radius {radius} {unit}, at most {n} neighbours"),
+            NeighborSearch::Radius { radius, .. } => format!("radius {radius} {unit}"),
+            NeighborSearch::Knn { k } => format!("{k} nearest neighbours"),
+        };
         log::warn!(
             "{without_normal} of {} points got no normal (fewer than {} neighbours): the search \
-             ({:?}, in the coordinates' unit: {unit}) is probably too small for the point spacing",
+             ({search}) is probably too small for the point spacing",
             cloud.len(),
             config.min_neighbors,
-            config.search
         );
     }
     Ok(NormalReport {

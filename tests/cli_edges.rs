@@ -684,3 +684,173 @@ fn item09_register_reports_what_it_measured() {
     let out = register(&["--json", "--init", init.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+/// `-q` means quiet: commands whose text summary only describes the work
+/// done (convert, downsample, normals, batch) print nothing with it and a
+/// summary without it; `--json`, an explicit request, is printed either way.
+#[test]
+fn quiet_commands_print_no_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("plane.ply");
+    pointpipe::io::write(&input, &plane(20, 1.0)).unwrap();
+    let tiles = dir.path().join("tiles");
+    std::fs::create_dir(&tiles).unwrap();
+    pointpipe::io::write(tiles.join("t.las"), &plane(20, 1.0)).unwrap();
+    let out = |name: &str| dir.path().join(name).into_os_string();
+    let cases: Vec<Vec<std::ffi::OsString>> = vec![
+        vec!["convert".into(), input.clone().into(), out("c.pcd")],
+        vec![
+            "downsample".into(),
+            input.clone().into(),
+            out("d.ply"),
+            "--voxel-size".into(),
+            "0.2".into(),
+        ],
+        vec![
+            "normals".into(),
+            input.clone().into(),
+            out("n.ply"),
+            "--knn".into(),
+            "8".into(),
+        ],
+        vec![
+            "batch".into(),
+            tiles.clone().into(),
+            out("batch"),
+            "--voxel-size".into(),
+            "0.1".into(),
+            "--normal-radius".into(),
+            "0.3".into(),
+            "--force".into(),
+        ],
+    ];
+    for args in &cases {
+        let loud = pointpipe().args(args).output().unwrap();
+        assert!(loud.status.success(), "{args:?}: {}", stderr(&loud));
+        assert!(
+            !(stdout(&loud) + &stderr(&loud)).trim().is_empty(),
+            "{args:?}: no summary without -q"
+        );
+        let quiet = pointpipe().arg("-q").args(args).output().unwrap();
+        assert!(quiet.status.success(), "{args:?}: {}", stderr(&quiet));
+        assert_eq!(stdout(&quiet), "", "{args:?} -q");
+        assert_eq!(stderr(&quiet), "", "{args:?} -q");
+    }
+    // --json is still printed with -q.
+    let json = pointpipe()
+        .arg("-q")
+        .args(&cases[2])
+        .arg("--json")
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(report["points"], 400);
+}
+
+/// Item 8: lengths are stated in the data's unit and the metric defaults are
+/// warned about. Autzen is in international feet: `batch` with its default
+/// 0.5 radius leaves almost every point without a normal and says so, in
+/// feet; `normals` says it once; `register` reports its lengths in feet;
+/// a geographic file (degrees) is voxelised with a warning and the unit.
+#[test]
+fn item08_units_are_stated_and_metric_defaults_warned() {
+    let (Some(autzen), Some(geographic)) = (
+        common::shared_data("las/pdal/autzen_trim.las"),
+        common::shared_data("las/pdal/epsg_4326.las"),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let tiles = dir.path().join("tiles");
+    std::fs::create_dir(&tiles).unwrap();
+    std::fs::copy(&autzen, tiles.join("autzen.las")).unwrap();
+    let out = run(&[
+        os("batch"),
+        tiles.as_os_str(),
+        dir.path().join("out").as_os_str(),
+        os("--json"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("got no normal") && err.contains("0.5 ft"),
+        "{err}"
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let warnings = summary["files"][0]["warnings"].to_string();
+    assert!(warnings.contains("0.5 ft"), "{summary}");
+
+    let out = run(&[
+        os("normals"),
+        autzen.as_os_str(),
+        dir.path().join("n.ply").as_os_str(),
+        os("--radius"),
+        os("0.5"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(err.matches("got no normal").count(), 1, "{err}");
+    assert!(err.contains("radius 0.5 ft"), "{err}");
+    assert!(!err.contains('{'), "{err}");
+
+    let out = run(&[
+        os("register"),
+        autzen.as_os_str(),
+        autzen.as_os_str(),
+        os("--voxel-size"),
+        os("5"),
+        os("--normal-radius"),
+        os("15"),
+        os("--max-correspondence-distance"),
+        os("3"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains(" ft,") && text.contains("(5 ft voxels"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(" m,") && !text.contains(" m voxels"),
+        "{text}"
+    );
+
+    let out = run(&[
+        os("downsample"),
+        geographic.as_os_str(),
+        dir.path().join("g.ply").as_os_str(),
+        os("--voxel-size"),
+        os("0.1"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("geographic"), "{}", stderr(&out));
+    assert!(stdout(&out).contains("0.1 deg"), "{}", stdout(&out));
+}
+
+/// Item 21: `batch` on a 0-byte tile says the file is empty (not "failed to
+/// fill whole buffer") and goes on with the other tiles.
+#[test]
+fn item21_batch_names_an_empty_tile() {
+    let dir = tempfile::tempdir().unwrap();
+    let tiles = dir.path().join("tiles");
+    std::fs::create_dir(&tiles).unwrap();
+    std::fs::write(tiles.join("a_empty.las"), b"").unwrap();
+    pointpipe::io::write(tiles.join("b_good.las"), &plane(20, 1.0)).unwrap();
+    let out = run(&[
+        os("batch"),
+        tiles.as_os_str(),
+        dir.path().join("out").as_os_str(),
+        os("--normal-radius"),
+        os("0.3"),
+    ]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("a_empty.las: file is empty"), "{err}");
+    assert!(!err.contains("fill whole buffer"), "{err}");
+    assert!(
+        stdout(&out).starts_with("1 done, 0 skipped, 1 failed"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(dir.path().join("out/b_good.las").exists());
+}

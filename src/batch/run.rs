@@ -543,6 +543,21 @@ pub fn process_file(
     let (normals, curvature) = estimate_tile_normals(&positions, &halo, &config.normals)?;
     let without_normal = normals.iter().filter(|n| **n == Vector3::zeros()).count() as u64;
     stage_done(&mut stages.normals);
+    if without_normal * 2 > positions.len() as u64 {
+        // Issue 26 item 8: the defaults are metres; in a tile in feet (or
+        // degrees) the radius may hold no neighbours at all.
+        let unit = crate::io::las::crs_linear_unit(&tile.header)
+            .map_or_else(|| "m, assumed".to_string(), |u| u.symbol());
+        let warning = format!(
+            "{without_normal} of {} output points got no normal (fewer than 3 neighbours within \
+             the normal radius {} {unit}): the radius is probably too small for the point \
+             spacing",
+            positions.len(),
+            config.normals.radius
+        );
+        log::warn!("{}: {warning}", input.display());
+        warnings.push(warning);
+    }
 
     write_output(
         input,

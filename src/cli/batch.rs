@@ -215,6 +215,8 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
         {
             eprintln!("failed: {}", f.error.as_deref().unwrap_or("unknown error"));
         }
+    }
+    if !args.json && !ctx.quiet {
         println!(
             "{} done, {} skipped, {} failed; {} points in, {} out; {:.2} s",
             summary.done,

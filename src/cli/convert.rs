@@ -18,6 +18,8 @@ pub struct Args {
     /// Written atomically (temporary file, then rename); must differ from IN.
     #[arg(value_name = "OUT")]
     pub output: PathBuf,
+    #[command(flatten)]
+    pub pcd: super::PcdArgs,
 }
 
 /// Reads IN, writes OUT, and reports the point count on stderr.
@@ -27,7 +29,7 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
     io::Format::from_path(&args.output)?;
     let start = std::time::Instant::now();
     let (cloud, report) = io::read_with_report(&args.input)?;
-    io::write(&args.output, &cloud)
+    io::write_with_pcd_options(&args.output, &cloud, &args.pcd.options())
         .with_context(|| format!("converting {}", args.input.display()))?;
     if !ctx.quiet {
         eprintln!(

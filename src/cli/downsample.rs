@@ -27,6 +27,8 @@ pub struct Args {
     /// Print a JSON report on stdout instead of a text summary.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    pcd: super::PcdArgs,
 }
 
 /// `--mode` values.
@@ -51,7 +53,7 @@ struct Report {
     write_ms: f64,
 }
 
-pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<()> {
+pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
     let config = VoxelConfig {
         voxel_size: args.voxel_size,
         mode: match args.mode {
@@ -71,7 +73,8 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<()> {
     let voxel_ms = ms_since(start);
 
     let start = Instant::now();
-    io::write(&args.output, &down).with_context(|| format!("writing {}", args.output.display()))?;
+    io::write_with_pcd_options(&args.output, &down, &args.pcd.options())
+        .with_context(|| format!("writing {}", args.output.display()))?;
     let write_ms = ms_since(start);
 
     let report = Report {
@@ -91,7 +94,7 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<()> {
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
+    } else if !ctx.quiet {
         println!(
             "{} -> {} points ({} voxels of {} {}); read {:.1} ms, voxel {:.2} ms, write {:.1} ms",
             report.points_in,

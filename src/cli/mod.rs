@@ -23,6 +23,26 @@ pub struct Context {
     pub quiet: bool,
 }
 
+/// `--pcd-double`, flattened into every command that writes a cloud.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct PcdArgs {
+    /// PCD output: store x y z as float64 (`SIZE 8`) instead of float32
+    /// around a local origin recorded in the header (the default, which warns
+    /// when float32 loses more than the data's precision). PCL and Open3D read
+    /// only float32 coordinates (Open3D reads float64 ones as zeros).
+    #[arg(long)]
+    pub pcd_double: bool,
+}
+
+impl PcdArgs {
+    /// The library's PCD options for these flags.
+    pub fn options(&self) -> pointpipe::io::pcd::PcdOptions {
+        pointpipe::io::pcd::PcdOptions {
+            double: self.pcd_double,
+        }
+    }
+}
+
 /// Milliseconds elapsed since `start`.
 pub fn ms_since(start: std::time::Instant) -> f64 {
     start.elapsed().as_secs_f64() * 1e3

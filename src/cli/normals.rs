@@ -50,6 +50,8 @@ pub struct Args {
     /// Print a JSON report on stdout instead of a text summary.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    pcd: super::PcdArgs,
 }
 
 /// Parses `X,Y,Z` into a point.
@@ -78,7 +80,7 @@ struct Report {
     write_ms: f64,
 }
 
-pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<()> {
+pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
     let search = match (args.radius, args.knn) {
         (Some(radius), None) => NeighborSearch::Radius {
             radius,
@@ -145,17 +147,10 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<()> {
             extent(&cloud),
         );
     }
-    if normals.without_normal > normals.with_normal {
-        log::warn!(
-            "{} of {} points got no normal ({}): the neighbourhood is too small for this cloud",
-            normals.without_normal,
-            cloud.len(),
-            describe(&search)
-        );
-    }
+    // (the library warns when most points get no normal)
 
     let start = Instant::now();
-    io::write(&args.output, &cloud)
+    io::write_with_pcd_options(&args.output, &cloud, &args.pcd.options())
         .with_context(|| format!("writing {}", args.output.display()))?;
     let write_ms = ms_since(start);
 
@@ -172,7 +167,7 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<()> {
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
+    } else if !ctx.quiet {
         println!(
             "{} points: {} with a normal, {} without; tree {:.2} ms, normals {:.2} ms",
             report.points, report.with_normal, report.without_normal, tree_ms, normals_ms

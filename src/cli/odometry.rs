@@ -38,6 +38,8 @@ pub struct Args {
     /// Write the merged, voxelised map of all frames in the world frame (.ply, .pcd, .las, .laz, .bin).
     #[arg(long, value_name = "MAP")]
     pub map: Option<PathBuf>,
+    #[command(flatten)]
+    pub pcd: super::PcdArgs,
     /// Voxel size of the --map output, metres.
     #[arg(
         long,
@@ -167,7 +169,7 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
     let poses: Vec<Isometry3<f64>> = results.iter().map(|r| r.world_from_sensor).collect();
     write_poses(&args.out, args.format, &poses, times.as_deref())?;
     if let (Some(path), Some(map)) = (&args.map, &map) {
-        io::write(path, &map.to_cloud())?;
+        io::write_with_pcd_options(path, &map.to_cloud(), &args.pcd.options())?;
     }
     #[cfg(feature = "viewer")]
     if let (Some(out), Some(map)) = (&args.screenshot, &map) {

@@ -117,6 +117,8 @@ pub struct Args {
     /// Write the full-resolution source, transformed into the target frame.
     #[arg(long, value_name = "ALIGNED")]
     out: Option<PathBuf>,
+    #[command(flatten)]
+    pcd: super::PcdArgs,
     /// Print a JSON report on stdout instead of a text summary.
     #[arg(long)]
     json: bool,
@@ -173,6 +175,10 @@ struct Report {
     /// Target points read.
     target_points_in: usize,
     voxel_size_m: f64,
+    /// Unit of every length in this report, the `_m` fields included: the
+    /// target CRS's linear unit (`m`, `ft`, `US ft`, `deg`), `m` when it
+    /// states none.
+    length_unit: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     rotation_error_deg: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -269,9 +275,11 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
 
     if let Some(out) = &args.out {
         let aligned = source_full.transformed(&result.target_from_source);
-        io::write(out, &aligned).with_context(|| format!("writing {}", out.display()))?;
+        io::write_with_pcd_options(out, &aligned, &args.pcd.options())
+            .with_context(|| format!("writing {}", out.display()))?;
     }
 
+    let unit = length_unit(&target_full);
     let errors = reference.map(|truth| {
         let e = result.target_from_source * truth.inverse();
         (e.rotation.angle().to_degrees(), e.translation.vector.norm())
@@ -289,7 +297,7 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
             source_full.len(),
             target_full.len(),
         ],
-        args.voxel_size,
+        (args.voxel_size, unit),
         errors,
         Timings {
             read,
@@ -477,10 +485,11 @@ fn check_enough_points(
     target_full: &pointpipe::PointCloud,
 ) -> anyhow::Result<()> {
     let extent = target_full.bounds().map_or(0.0, |(lo, hi)| (hi - lo).max());
+    let unit = length_unit(target_full);
     if source.1 < MIN_REGISTRATION_POINTS || target.1 < MIN_REGISTRATION_POINTS {
         anyhow::bail!(
             "--voxel-size {} leaves {} source and {} target points (of {} and {}): too few to \
-             register (at least {MIN_REGISTRATION_POINTS}); the target spans {extent:.3} m, \
+             register (at least {MIN_REGISTRATION_POINTS}); the target spans {extent:.3} {unit}, \
              try --voxel-size {:.3e}",
             args.voxel_size,
             source.1,
@@ -493,7 +502,7 @@ fn check_enough_points(
     for (name, (read, kept)) in [("source", source), ("target", target)] {
         if kept * 100 < read {
             log::warn!(
-                "the {} m voxel grid keeps {kept} of {read} {name} points: fitness and inlier RMSE \
+                "the {} {unit} voxel grid keeps {kept} of {read} {name} points: fitness and inlier RMSE \
                  describe the downsampled clouds",
                 args.voxel_size
             );
@@ -511,7 +520,7 @@ fn make_report(
         source_points_in,
         target_points_in,
     ]: [usize; 4],
-    voxel_size_m: f64,
+    (voxel_size_m, length_unit): (f64, String),
     errors: Option<(f64, f64)>,
     timings_ms: Timings,
 ) -> Report {
@@ -523,7 +532,7 @@ fn make_report(
         fitness: r.fitness,
         inlier_rmse_m: r.inlier_rmse,
         statistics_on: format!(
-            "the clouds after the {voxel_size_m} m voxel grid (voxel centroids): \
+            "the clouds after the {voxel_size_m} {length_unit} voxel grid (voxel centroids): \
              {source_points} source and {target_points} target points"
         ),
         num_inliers: r.num_inliers,
@@ -535,13 +544,23 @@ fn make_report(
         source_points_in,
         target_points_in,
         voxel_size_m,
+        length_unit,
         rotation_error_deg: errors.map(|e| e.0),
         translation_error_m: errors.map(|e| e.1),
         timings_ms,
     }
 }
 
+/// The cloud's CRS linear unit symbol (`m`, `ft`, `US ft`, `deg`), `m`
+/// when it states none (pointpipe's defaults are metres).
+fn length_unit(cloud: &pointpipe::PointCloud) -> String {
+    cloud
+        .linear_unit()
+        .map_or_else(|| "m".to_string(), |u| u.symbol())
+}
+
 fn print_summary(r: &Report, ctx: &Context) {
+    let unit = &r.length_unit;
     println!("target_from_source:");
     for row in &r.target_from_source {
         println!(
@@ -558,8 +577,8 @@ fn print_summary(r: &Report, ctx: &Context) {
         );
     }
     println!(
-        "fitness {:.3} ({} of {} source points matched), inlier RMSE {:.4} m, \
-         both between the downsampled clouds ({} m voxels; {} of {} source, {} of {} target points)",
+        "fitness {:.3} ({} of {} source points matched), inlier RMSE {:.4} {unit}, \
+         both between the downsampled clouds ({} {unit} voxels; {} of {} source, {} of {} target points)",
         r.fitness,
         r.num_inliers,
         r.source_points,
@@ -577,7 +596,11 @@ fn print_summary(r: &Report, ctx: &Context) {
         );
     }
     if let (Some(rot), Some(trans)) = (r.rotation_error_deg, r.translation_error_m) {
-        println!("error vs --gt: {rot:.4}° {:.2} mm", trans * 1e3);
+        if unit == "m" {
+            println!("error vs --gt: {rot:.4}° {:.2} mm", trans * 1e3);
+        } else {
+            println!("error vs --gt: {rot:.4}° {trans:.4} {unit}");
+        }
     }
     if !ctx.quiet {
         let t = &r.timings_ms;

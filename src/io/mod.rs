@@ -256,13 +256,27 @@ pub fn read_with_report(path: impl AsRef<Path>) -> Result<(PointCloud, ReadRepor
 /// [`Error::UnsupportedFormat`] for an unknown extension, [`Error::Io`] when
 /// the file cannot be written, [`Error::Las`] when LAS encoding fails.
 pub fn write(path: impl AsRef<Path>, cloud: &PointCloud) -> Result<()> {
+    write_with_pcd_options(path, cloud, &pcd::PcdOptions::default())
+}
+
+/// [`write`], with `pcd_options` applied when `path` names a PCD file
+/// (e.g. [`pcd::PcdOptions::double`] for `F 8` coordinates, the CLI's
+/// `--pcd-double`); the other formats ignore them.
+///
+/// # Errors
+/// As [`write`].
+pub fn write_with_pcd_options(
+    path: impl AsRef<Path>,
+    cloud: &PointCloud,
+    pcd_options: &pcd::PcdOptions,
+) -> Result<()> {
     let path = path.as_ref();
     let format = Format::from_path(path)?;
     warn_dropped(path, cloud, format);
     match format {
         Format::Las | Format::Laz => las::write(path, cloud),
         Format::Ply => ply::write(path, cloud),
-        Format::Pcd => pcd::write(path, cloud),
+        Format::Pcd => pcd::write_with_options(path, cloud, pcd_options),
         Format::KittiBin => kitti::write(path, cloud),
     }
 }

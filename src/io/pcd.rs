@@ -760,7 +760,8 @@ pub fn write_with_options(path: &Path, cloud: &PointCloud, options: &PcdOptions)
             log::warn!(
                 "{}: float32 PCD coordinates round by up to {:.3e} (local extent {local:.3e} \
                  from the origin), more than half the data's precision {precision:e}; use PLY or \
-                 LAS output (or double PCD) to keep it",
+                 LAS output, or double PCD (`PcdOptions::double`, the CLI's --pcd-double), \
+                 to keep it",
                 path.display(),
                 local * f64::powi(2.0, -24)
             );

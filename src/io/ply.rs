@@ -194,7 +194,10 @@ impl PropertyAccess for Vertex {
 /// # Errors
 /// [`Error::Io`] when the file cannot be read; [`Error::Format`] when it is
 /// empty, lacks the `ply` magic, has a malformed header, no `vertex` element
-/// or no scalar `x y z`, or holds less data than its header promises.
+/// or no scalar `x y z`, or holds less data than its header promises. The
+/// reason is one line naming the fault and where it is: the header line
+/// (counted from 1 at `ply`), the ASCII data line and entry, or the binary
+/// entry, property and byte where the data ends.
 pub fn read(path: &Path) -> Result<(PointCloud, ReadReport)> {
     let bytes = super::read_file(path)?;
     read_from_bytes(&bytes, path)
@@ -218,11 +221,15 @@ fn read_inner(bytes: &[u8], path: &Path, retry: bool) -> Result<(PointCloud, Rea
     if super::sniff(bytes) != Some(Format::Ply) {
         return Err(super::wrong_magic(path, Format::Ply, bytes));
     }
-    let ply_err = |e: ply_rs_bw::parser::ParseError| Error::format(path, format!("PLY: {e}"));
     let mut reader = Reader::new(bytes);
     let header = Parser::<Vertex>::new()
         .read_header(&mut reader)
-        .map_err(ply_err)?;
+        .map_err(|e| {
+            // The crate's messages span lines and hold the grammar's debug
+            // structures: say what is wrong with which line ourselves.
+            let reason = header_problem(bytes).unwrap_or_else(|| one_line(&e));
+            Error::format(path, format!("PLY header {reason}"))
+        })?;
     let data_start = bytes.len() - reader.get_ref().len();
     let mut rest: &[u8] = reader.get_ref();
 
@@ -240,32 +247,51 @@ fn read_inner(bytes: &[u8], path: &Path, retry: bool) -> Result<(PointCloud, Rea
                     .read_payload_for_element(&mut r, element, &header)
                     .map(|v| build_cloud(&v, element))
             };
-            let (cloud, in_file, dropped) = match parsed {
-                Ok(built) => built,
-                Err(e) => {
-                    if retry
-                        && matches!(header.encoding, Encoding::Ascii)
-                        && let Some(data) = ascii_non_finite_as_overflow(&bytes[data_start..])
-                    {
-                        let mut fixed = bytes[..data_start].to_vec();
-                        fixed.extend_from_slice(&data);
-                        return read_inner(&fixed, path, false);
+            let (cloud, in_file, dropped) =
+                match parsed {
+                    Ok(built) => built,
+                    Err(e) => {
+                        let offset = bytes.len() - rest.len();
+                        let diagnosis = || {
+                            let reason =
+                                body_problem(bytes, offset, element, &header.encoding, true)
+                                    .unwrap_or_else(|| {
+                                        format!("'{}' data: {}", element.name, one_line(&e))
+                                    });
+                            Error::format(path, format!("PLY {reason}"))
+                        };
+                        if retry
+                            && matches!(header.encoding, Encoding::Ascii)
+                            && let Some(data) = ascii_non_finite_as_overflow(&bytes[data_start..])
+                        {
+                            let mut fixed = bytes[..data_start].to_vec();
+                            fixed.extend_from_slice(&data);
+                            // A failure of the rewritten data is described on
+                            // the original bytes (its tokens and lines).
+                            return read_inner(&fixed, path, false).map_err(|retried| {
+                                match body_problem(bytes, offset, element, &header.encoding, true) {
+                                    Some(reason) => Error::format(path, format!("PLY {reason}")),
+                                    None => retried,
+                                }
+                            });
+                        }
+                        return Err(diagnosis());
                     }
-                    return Err(ply_err(e));
-                }
-            };
+                };
             rest = r.get_ref();
             vertices = Some((cloud, in_file, dropped));
         } else {
+            let offset = bytes.len() - rest.len();
             rest = skip_element(rest, element, &header.encoding).ok_or_else(|| {
-                Error::format(
-                    path,
-                    format!(
-                        "PLY: data ends inside element '{}' ({} entries promised): \
-                         file truncated",
-                        element.name, element.count
-                    ),
-                )
+                let reason = body_problem(bytes, offset, element, &header.encoding, false)
+                    .unwrap_or_else(|| {
+                        format!(
+                            "data ends inside element '{}' ({} entries promised): \
+                             file truncated",
+                            element.name, element.count
+                        )
+                    });
+                Error::format(path, format!("PLY {reason}"))
             })?;
         }
     }
@@ -415,6 +441,496 @@ fn ascii_non_finite_as_overflow(data: &[u8]) -> Option<Vec<u8>> {
         out.extend_from_slice(space);
     }
     changed.then_some(out)
+}
+
+/// The first line of a `ply-rs-bw` error, cut before any debug structure
+/// (`{`) and without the crate's `Line N:` prefix (its line numbers count
+/// from the start of the data handed to it, not of the file). Only used
+/// when [`header_problem`] / [`body_problem`] find nothing to say.
+fn one_line(e: &ply_rs_bw::parser::ParseError) -> String {
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or_default();
+    let first = match first.split_once(": ") {
+        Some((prefix, rest)) if prefix.starts_with("Line ") => rest,
+        _ => first,
+    };
+    let first = first.split('{').next().unwrap_or_default().trim_end();
+    if first.is_empty() {
+        "malformed data".to_string()
+    } else {
+        first.to_string()
+    }
+}
+
+/// Property type names of the PLY header (the spec's and the sized aliases).
+const SCALAR_TYPE_NAMES: &[&str] = &[
+    "char", "uchar", "short", "ushort", "int", "uint", "float", "double", "int8", "uint8", "int16",
+    "uint16", "int32", "uint32", "float32", "float64",
+];
+
+/// A token shown in a message: at most 40 characters, control characters
+/// escaped, so a message stays on one line.
+fn shown(token: &[u8]) -> String {
+    let text = String::from_utf8_lossy(token);
+    let mut out = String::new();
+    for c in text.chars().take(40) {
+        if c.is_control() {
+            out.push_str(&format!("\\x{:02x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    if text.chars().count() > 40 {
+        out.push('…');
+    }
+    out
+}
+
+/// Splits a header or ASCII data line into its tokens (PLY separates them
+/// by spaces and tabs).
+fn tokens(line: &[u8]) -> Vec<&[u8]> {
+    line.split(|&b| b == b' ' || b == b'\t')
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+/// `[A-Za-z_][A-Za-z0-9_-]*`: the names `ply-rs-bw` accepts for elements
+/// and properties.
+fn is_name(token: &[u8]) -> bool {
+    token
+        .first()
+        .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_')
+        && token
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-')
+}
+
+/// Checks the header line by line and describes the first problem as
+/// `line N: ...` (lines counted from 1 at the `ply` line); `None` when the
+/// header looks well-formed. Called only after the crate refused the
+/// header, to give a message that names the line and the fault.
+fn header_problem(bytes: &[u8]) -> Option<String> {
+    let mut rest = bytes;
+    let mut format_line: Option<(usize, Vec<u8>)> = None;
+    let mut element: Option<String> = None;
+    for number in 1usize.. {
+        if rest.is_empty() {
+            return Some(format!(
+                "ends after line {} without 'end_header': file truncated, or not a PLY file",
+                number - 1
+            ));
+        }
+        let end = rest.iter().position(|&b| b == b'\n');
+        let raw = &rest[..end.unwrap_or(rest.len())];
+        rest = end.map_or(&[][..], |e| &rest[e + 1..]);
+        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let at = format!("line {number}");
+        if let Err(e) = std::str::from_utf8(line) {
+            return Some(format!(
+                "{at}: not text (byte {} of the line is not UTF-8): the header is damaged",
+                e.valid_up_to() + 1
+            ));
+        }
+        if line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
+            return Some(format!("{at}: starts with white space: '{}'", shown(line)));
+        }
+        let t = tokens(line);
+        let Some(&keyword) = t.first() else {
+            return Some(format!("{at}: empty line inside the header"));
+        };
+        if number == 1 {
+            if t.as_slice() != [b"ply"] {
+                return Some(format!("{at}: expected 'ply', found '{}'", shown(line)));
+            }
+            continue;
+        }
+        match keyword {
+            b"ply" => return Some(format!("{at}: a second 'ply' line")),
+            b"comment" | b"obj_info" => {}
+            b"format" => {
+                let [_, encoding, version] = t.as_slice() else {
+                    return Some(format!(
+                        "{at}: expected 'format ENCODING VERSION' (e.g. 'format \
+                         binary_little_endian 1.0'), found '{}'",
+                        shown(line)
+                    ));
+                };
+                if !matches!(
+                    *encoding,
+                    b"ascii" | b"binary_little_endian" | b"binary_big_endian"
+                ) {
+                    return Some(format!(
+                        "{at}: unknown format '{}' (expected ascii, binary_little_endian or \
+                         binary_big_endian)",
+                        shown(encoding)
+                    ));
+                }
+                let valid_version = std::str::from_utf8(version)
+                    .ok()
+                    .and_then(|v| v.split_once('.'))
+                    .is_some_and(|(major, minor)| {
+                        major.bytes().all(|b| b.is_ascii_digit())
+                            && minor.bytes().all(|b| b.is_ascii_digit())
+                            && major.parse::<u16>().is_ok()
+                            && minor.parse::<u8>().is_ok()
+                    });
+                if !valid_version {
+                    return Some(format!(
+                        "{at}: format version '{}' is not MAJOR.MINOR (e.g. 1.0)",
+                        shown(version)
+                    ));
+                }
+                match &format_line {
+                    Some((first, previous)) if previous.as_slice() != line => {
+                        return Some(format!(
+                            "{at}: a second format line contradicts line {first}"
+                        ));
+                    }
+                    Some(_) => {}
+                    None => format_line = Some((number, line.to_vec())),
+                }
+            }
+            b"element" => {
+                let [_, name, count] = t.as_slice() else {
+                    return Some(format!(
+                        "{at}: expected 'element NAME COUNT' (e.g. 'element vertex 100'), \
+                         found '{}'",
+                        shown(line)
+                    ));
+                };
+                if !is_name(name) {
+                    return Some(format!(
+                        "{at}: element name '{}' is not a name (letters, digits, '_', '-')",
+                        shown(name)
+                    ));
+                }
+                let count_ok = count.iter().all(u8::is_ascii_digit)
+                    && std::str::from_utf8(count)
+                        .ok()
+                        .and_then(|c| c.parse::<usize>().ok())
+                        .is_some();
+                if !count_ok {
+                    return Some(format!(
+                        "{at}: element '{}' count '{}' is not a whole number",
+                        shown(name),
+                        shown(count)
+                    ));
+                }
+                element = Some(String::from_utf8_lossy(name).into_owned());
+            }
+            b"property" => {
+                if element.is_none() {
+                    return Some(format!(
+                        "{at}: 'property' before any 'element' line: '{}'",
+                        shown(line)
+                    ));
+                }
+                let (types, name): (&[&[u8]], Option<&&[u8]>) = match t.get(1) {
+                    Some(&b"list") if t.len() == 5 => (&t[2..4], t.get(4)),
+                    Some(&b"list") => {
+                        return Some(format!(
+                            "{at}: expected 'property list COUNT_TYPE ITEM_TYPE NAME', found '{}'",
+                            shown(line)
+                        ));
+                    }
+                    _ if t.len() == 3 => (&t[1..2], t.get(2)),
+                    _ => {
+                        return Some(format!(
+                            "{at}: expected 'property TYPE NAME' (e.g. 'property float x'), \
+                             found '{}'",
+                            shown(line)
+                        ));
+                    }
+                };
+                for ty in types {
+                    if !SCALAR_TYPE_NAMES.iter().any(|n| n.as_bytes() == *ty) {
+                        return Some(format!(
+                            "{at}: unknown property type '{}' (expected char, uchar, short, \
+                             ushort, int, uint, float or double, or int8 ... float64)",
+                            shown(ty)
+                        ));
+                    }
+                }
+                if let Some(name) = name
+                    && !is_name(name)
+                {
+                    return Some(format!(
+                        "{at}: property name '{}' is not a name (letters, digits, '_', '-')",
+                        shown(name)
+                    ));
+                }
+            }
+            b"end_header" => {
+                if t.len() > 1 {
+                    return Some(format!("{at}: text after 'end_header': '{}'", shown(line)));
+                }
+                if format_line.is_none() {
+                    return Some(format!("{at}: 'end_header' before any 'format' line"));
+                }
+                return None;
+            }
+            other => {
+                return Some(format!(
+                    "{at}: unknown header keyword '{}' (expected format, comment, obj_info, \
+                     element, property or end_header)",
+                    shown(other)
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// True when `token` is a number as the PLY ASCII data grammar of
+/// `ply-rs-bw` writes it: `[-+]?digits(.digits)?([eE][-+]?digits)?`.
+fn is_ascii_number(token: &[u8]) -> bool {
+    fn digits(s: &[u8]) -> usize {
+        s.iter().take_while(|b| b.is_ascii_digit()).count()
+    }
+    let mut s = token
+        .strip_prefix(b"-")
+        .or(token.strip_prefix(b"+"))
+        .unwrap_or(token);
+    let n = digits(s);
+    if n == 0 {
+        return false;
+    }
+    s = &s[n..];
+    if let Some(r) = s.strip_prefix(b".") {
+        let n = digits(r);
+        if n == 0 {
+            return false;
+        }
+        s = &r[n..];
+    }
+    if let Some(r) = s.strip_prefix(b"e").or(s.strip_prefix(b"E")) {
+        let r = r.strip_prefix(b"-").or(r.strip_prefix(b"+")).unwrap_or(r);
+        let n = digits(r);
+        if n == 0 {
+            return false;
+        }
+        s = &r[n..];
+    }
+    s.is_empty()
+}
+
+/// True for the `nan` / `inf` tokens [`read`] accepts in float properties.
+fn is_non_finite_token(token: &[u8]) -> bool {
+    let lower = token.to_ascii_lowercase();
+    let body = lower
+        .strip_prefix(b"-")
+        .or(lower.strip_prefix(b"+"))
+        .unwrap_or(&lower);
+    body == b"inf" || body == b"infinity" || body.starts_with(b"nan")
+}
+
+fn type_name(t: &ScalarType) -> &'static str {
+    match t {
+        ScalarType::Char => "char",
+        ScalarType::UChar => "uchar",
+        ScalarType::Short => "short",
+        ScalarType::UShort => "ushort",
+        ScalarType::Int => "int",
+        ScalarType::UInt => "uint",
+        ScalarType::Float => "float",
+        ScalarType::Double => "double",
+    }
+}
+
+/// True when the ASCII token is a valid value of type `t`.
+fn ascii_value_fits(token: &[u8], t: &ScalarType) -> bool {
+    let Ok(s) = std::str::from_utf8(token) else {
+        return false;
+    };
+    match t {
+        ScalarType::Float | ScalarType::Double => {
+            (is_ascii_number(token) && s.parse::<f64>().is_ok()) || is_non_finite_token(token)
+        }
+        _ if !is_ascii_number(token) => false,
+        ScalarType::Char => s.parse::<i8>().is_ok(),
+        ScalarType::UChar => s.parse::<u8>().is_ok(),
+        ScalarType::Short => s.parse::<i16>().is_ok(),
+        ScalarType::UShort => s.parse::<u16>().is_ok(),
+        ScalarType::Int => s.parse::<i32>().is_ok(),
+        ScalarType::UInt => s.parse::<u32>().is_ok(),
+    }
+}
+
+/// Describes the first problem of `element`'s data, which starts at byte
+/// `offset` of the file: for ASCII with the file's line number (and, when
+/// `values`, the first token that is not a number of its property's type),
+/// for binary with the entry and byte where the data ends. `None` when
+/// nothing is found. Called only after reading the element failed.
+fn body_problem(
+    bytes: &[u8],
+    offset: usize,
+    element: &ElementDef,
+    encoding: &Encoding,
+    values: bool,
+) -> Option<String> {
+    let data = bytes.get(offset..)?;
+    let name = &element.name;
+    let count = element.count;
+    let big_endian = match encoding {
+        Encoding::Ascii => {
+            let first_line = 1 + bytes[..offset].iter().filter(|&&b| b == b'\n').count();
+            return ascii_problem(data, first_line, element, values);
+        }
+        Encoding::BinaryLittleEndian => false,
+        Encoding::BinaryBigEndian => true,
+    };
+    let mut at = 0usize;
+    for i in 0..count {
+        for (property, p) in &element.properties {
+            let ends = |at: usize| {
+                format!(
+                    "binary data ends at byte {} (the end of the file) inside '{name}' entry \
+                     {} of {count}, property '{property}': file truncated",
+                    offset + at,
+                    i + 1
+                )
+            };
+            match &p.data_type {
+                PropertyType::Scalar(s) => {
+                    at += scalar_bytes(s);
+                    if at > data.len() {
+                        return Some(ends(data.len()));
+                    }
+                }
+                PropertyType::List(index, item) => {
+                    if matches!(index, ScalarType::Float | ScalarType::Double) {
+                        return Some(format!(
+                            "'{name}' property '{property}' is a list with a {} length: list \
+                             lengths must be integers",
+                            type_name(index)
+                        ));
+                    }
+                    let Some(len) = data.get(at..).and_then(|d| list_len(d, index, big_endian))
+                    else {
+                        return Some(ends(data.len()));
+                    };
+                    let signed = matches!(
+                        index,
+                        ScalarType::Char | ScalarType::Short | ScalarType::Int
+                    );
+                    let bits = 8 * scalar_bytes(index);
+                    if signed && len >> (bits - 1) & 1 == 1 {
+                        return Some(format!(
+                            "'{name}' entry {} of {count}: list '{property}' has a negative \
+                             length (byte {})",
+                            i + 1,
+                            offset + at
+                        ));
+                    }
+                    at += scalar_bytes(index);
+                    match len
+                        .checked_mul(scalar_bytes(item))
+                        .and_then(|n| at.checked_add(n))
+                    {
+                        Some(end) if end <= data.len() => at = end,
+                        _ => return Some(ends(data.len())),
+                    }
+                }
+            }
+        }
+    }
+    None
+}
+
+/// [`body_problem`] for ASCII data: one line per entry, from file line
+/// `first_line`.
+fn ascii_problem(
+    data: &[u8],
+    first_line: usize,
+    element: &ElementDef,
+    values: bool,
+) -> Option<String> {
+    let name = &element.name;
+    let count = element.count;
+    let mut rest = data;
+    for i in 0..count {
+        let number = first_line + i;
+        let entry = format!("line {number} ('{name}' entry {} of {count})", i + 1);
+        if rest.is_empty() {
+            return Some(format!(
+                "data ends at line {number}, after {i} of the {count} '{name}' entries the \
+                 header promises: file truncated"
+            ));
+        }
+        let end = rest.iter().position(|&b| b == b'\n');
+        let raw = &rest[..end.unwrap_or(rest.len())];
+        rest = end.map_or(&[][..], |e| &rest[e + 1..]);
+        if !values {
+            continue;
+        }
+        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if let Err(e) = std::str::from_utf8(line) {
+            return Some(format!(
+                "{entry}: not text (byte {} of the line is not UTF-8)",
+                e.valid_up_to() + 1
+            ));
+        }
+        let t = tokens(line);
+        let mut next = t.iter();
+        for (property, p) in &element.properties {
+            let missing = || {
+                format!(
+                    "{entry}: the line ends before property '{property}' ({} values on it)",
+                    t.len()
+                )
+            };
+            let bad = |token: &[u8], ty: &ScalarType, what: &str| {
+                format!(
+                    "{entry}: '{}' is not a valid {} ({what} '{property}')",
+                    shown(token),
+                    type_name(ty)
+                )
+            };
+            match &p.data_type {
+                PropertyType::Scalar(ty) => {
+                    let Some(token) = next.next() else {
+                        return Some(missing());
+                    };
+                    if !ascii_value_fits(token, ty) {
+                        return Some(bad(token, ty, "property"));
+                    }
+                }
+                PropertyType::List(_, item) => {
+                    let Some(token) = next.next() else {
+                        return Some(missing());
+                    };
+                    let len = std::str::from_utf8(token)
+                        .ok()
+                        .filter(|_| is_ascii_number(token))
+                        .and_then(|s| s.parse::<usize>().ok());
+                    let Some(len) = len else {
+                        return Some(format!(
+                            "{entry}: list length '{}' of '{property}' is not a whole number",
+                            shown(token)
+                        ));
+                    };
+                    for k in 0..len {
+                        let Some(token) = next.next() else {
+                            return Some(format!(
+                                "{entry}: list '{property}' promises {len} values, the line has \
+                                 {k} of them"
+                            ));
+                        };
+                        if !ascii_value_fits(token, item) {
+                            return Some(bad(token, item, "item of list"));
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(extra) = next.find(|t| !is_ascii_number(t) && !is_non_finite_token(t)) {
+            return Some(format!(
+                "{entry}: '{}' after the declared values is not a number",
+                shown(extra)
+            ));
+        }
+    }
+    None
 }
 
 fn scalar_bytes(t: &ScalarType) -> usize {
