@@ -44,7 +44,7 @@ use arc_swap::ArcSwapOption;
 pub use problem::Problem;
 
 use crate::error::{Error, Result};
-use crate::layer::{Layer, LayerSpec, QueryLimits};
+use crate::layer::{ChangeLog, Layer, LayerSpec, QueryLimits};
 
 /// Everything `pointpipe serve` needs, validated by [`ServeConfig::validate`].
 #[derive(Debug, Clone)]
@@ -70,6 +70,10 @@ pub struct ServeConfig {
     /// are still served (so a load balancer stops sending), before in-flight
     /// requests are drained and the process exits. Default 0.
     pub shutdown_delay: Duration,
+    /// Longest wait between an accepted change (`PUT`, `POST .../points`,
+    /// `DELETE .../points/{id}`) and the start of the rebuild that applies
+    /// it; changes within it are batched. Default 1 s; in (0, 1 h].
+    pub rebuild_interval: Duration,
 }
 
 impl Default for ServeConfig {
@@ -84,6 +88,7 @@ impl Default for ServeConfig {
             watch: false,
             admin_token: None,
             shutdown_delay: Duration::ZERO,
+            rebuild_interval: Duration::from_secs(1),
         }
     }
 }
@@ -93,7 +98,8 @@ impl ServeConfig {
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] for no layer, a repeated layer name, a
-    /// zero timeout, body limit or worker count, or invalid limits.
+    /// zero timeout, body limit or worker count, a rebuild interval outside
+    /// (0, 1 h], or invalid limits.
     pub fn validate(&self) -> Result<()> {
         if self.layers.is_empty() {
             return Err(Error::invalid(
@@ -124,6 +130,13 @@ impl ServeConfig {
         {
             return Err(Error::invalid("admin_token", "''", "must not be empty"));
         }
+        if self.rebuild_interval.is_zero() || self.rebuild_interval > Duration::from_secs(3600) {
+            return Err(Error::invalid(
+                "rebuild_interval",
+                format!("{:?}", self.rebuild_interval),
+                "must be in (0, 3600] seconds",
+            ));
+        }
         if self.workers == Some(0) {
             return Err(Error::invalid("workers", 0, "must be at least 1"));
         }
@@ -144,6 +157,19 @@ pub(crate) struct Slot {
     pub(crate) pending: AtomicBool,
     /// Why the last reload failed, until one succeeds.
     pub(crate) last_reload_error: Mutex<Option<String>>,
+    /// Accepted changes and the generation being built; the snapshot swap
+    /// happens under this lock too.
+    pub(crate) changes: Mutex<Changes>,
+    /// A delayed rebuild (for accepted changes) is scheduled.
+    pub(crate) scheduled: AtomicBool,
+}
+
+/// The change log of a slot (none before the first load) and the
+/// generation a running rebuild will publish.
+#[derive(Default)]
+pub(crate) struct Changes {
+    pub(crate) log: Option<ChangeLog>,
+    pub(crate) building: Option<u64>,
 }
 
 /// What every handler shares (behind an `Arc`).
@@ -153,6 +179,7 @@ pub(crate) struct AppState {
     pub(crate) ready: AtomicBool,
     pub(crate) admin_token: Option<String>,
     pub(crate) metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    pub(crate) rebuild_interval: Duration,
 }
 
 impl AppState {
@@ -214,6 +241,8 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(SocketAddr) + Send) ->
                 reloading: AtomicBool::new(false),
                 pending: AtomicBool::new(false),
                 last_reload_error: Mutex::new(None),
+                changes: Mutex::new(Changes::default()),
+                scheduled: AtomicBool::new(false),
             })
             .collect(),
         limits: config.limits,
@@ -222,6 +251,7 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(SocketAddr) + Send) ->
         metrics: metrics::install()
             .map_err(|e| log::warn!("no /metrics: {e}"))
             .ok(),
+        rebuild_interval: config.rebuild_interval,
     });
     if let Some(handle) = state.metrics.clone() {
         tokio::spawn(async move {
@@ -251,6 +281,8 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(SocketAddr) + Send) ->
                         layer.load_ms,
                         layer.build_ms
                     );
+                    let mut changes = slot.changes.lock().unwrap_or_else(|e| e.into_inner());
+                    changes.log = Some(ChangeLog::new(&layer));
                     slot.current.store(Some(Arc::new(layer)));
                     slot.generation.store(1, Ordering::Release);
                 }
