@@ -189,7 +189,12 @@ impl NewPoints {
     fn extend(&mut self, other: &NewPoints) -> Result<()> {
         self.ids.extend_from_slice(&other.ids);
         self.lon_lat.extend_from_slice(&other.lon_lat);
-        for (a, b) in self.attributes.columns.iter_mut().zip(&other.attributes.columns) {
+        for (a, b) in self
+            .attributes
+            .columns
+            .iter_mut()
+            .zip(&other.attributes.columns)
+        {
             a.extend(b)
                 .map_err(|reason| Error::invalid("attributes", "columns", reason))?;
         }
@@ -231,7 +236,12 @@ fn unreserved(name: &str) -> String {
 /// (missing); into a JSON column anything.
 fn conform(parsed: &ParsedPoints, schema: &Attributes) -> Result<Attributes> {
     let n = parsed.lon_lat.len();
-    let names: Vec<String> = parsed.attributes.names.iter().map(|s| unreserved(s)).collect();
+    let names: Vec<String> = parsed
+        .attributes
+        .names
+        .iter()
+        .map(|s| unreserved(s))
+        .collect();
     if let Some(unknown) = names.iter().find(|name| schema.find(name).is_none()) {
         return Err(Error::invalid(
             "body",
@@ -290,7 +300,9 @@ fn conform(parsed: &ParsedPoints, schema: &Attributes) -> Result<Attributes> {
                 }
                 Column::Number(v)
             }
-            Column::Json(_) => Column::Json((0..n).map(|i| cell(i).unwrap_or(Value::Null)).collect()),
+            Column::Json(_) => {
+                Column::Json((0..n).map(|i| cell(i).unwrap_or(Value::Null)).collect())
+            }
         };
         columns.push(column);
     }
@@ -501,7 +513,11 @@ impl ChangeLog {
     pub fn append(&mut self, parsed: &ParsedPoints) -> Result<Vec<u64>> {
         self.refuse_while_reloading()?;
         if parsed.lon_lat.is_empty() {
-            return Err(Error::invalid("body", "no point", "the body holds no point"));
+            return Err(Error::invalid(
+                "body",
+                "no point",
+                "the body holds no point",
+            ));
         }
         let attributes = conform(parsed, &self.schema)?;
         let first = self.next_id;
@@ -802,7 +818,9 @@ mod tests {
     }
 
     fn knn_ids(layer: &Layer, lon: f64, lat: f64, k: usize) -> Vec<u64> {
-        let answer = layer.knn(Position::LonLat(lon, lat), k, None, None).unwrap();
+        let answer = layer
+            .knn(Position::LonLat(lon, lat), k, None, None)
+            .unwrap();
         answer.hits.iter().map(|h| layer.point_id(h.id)).collect()
     }
 
@@ -810,7 +828,9 @@ mod tests {
     fn append_and_delete_apply_in_the_next_build_and_tombstones_hide_at_once() {
         let current = layer(5);
         let mut log = ChangeLog::new(&current);
-        let given = log.append(&geojson(&[(0.5, 45.0, "a"), (0.6, 45.0, "b")])).unwrap();
+        let given = log
+            .append(&geojson(&[(0.5, 45.0, "a"), (0.6, 45.0, "b")]))
+            .unwrap();
         assert_eq!(given, [5, 6]);
         assert_eq!(knn_ids(&current, 0.0, 45.0, 2), [0, 1]);
         log.delete(0, &current).unwrap();
@@ -820,7 +840,10 @@ mod tests {
             log.delete(0, &current),
             Err(Error::UnknownPoint { id: 0, .. })
         ));
-        assert!(matches!(log.delete(99, &current), Err(Error::UnknownPoint { .. })));
+        assert!(matches!(
+            log.delete(99, &current),
+            Err(Error::UnknownPoint { .. })
+        ));
         // Deleting a pending appended point drops it from the batch.
         log.delete(6, &current).unwrap();
         let batch = log.take().unwrap();
@@ -884,7 +907,10 @@ mod tests {
         assert_eq!(knn_ids(&next, 23.0, 13.0, 1), [3]);
         // The schema is the replacement's.
         let bad = geojson(&[(0.0, 0.0, "q")]); // has `pop`
-        assert!(matches!(log.append(&bad), Err(Error::InvalidParameter { .. })));
+        assert!(matches!(
+            log.append(&bad),
+            Err(Error::InvalidParameter { .. })
+        ));
     }
 
     #[test]
@@ -897,7 +923,10 @@ mod tests {
             log.append(&geojson(&[(0.6, 45.0, "b")])),
             Err(Error::Conflict { .. })
         ));
-        assert!(matches!(log.delete(0, &current), Err(Error::Conflict { .. })));
+        assert!(matches!(
+            log.delete(0, &current),
+            Err(Error::Conflict { .. })
+        ));
         let batch = log.take().unwrap();
         assert!(batch.is_reload());
         // The file does not exist: the reload fails, the append waits again.
@@ -918,7 +947,10 @@ mod tests {
         let s = spec();
         for (body, format) in [
             ("{", BodyFormat::GeoJson),
-            (r#"{"type":"Point","coordinates":[1,2]}"#, BodyFormat::GeoJson),
+            (
+                r#"{"type":"Point","coordinates":[1,2]}"#,
+                BodyFormat::GeoJson,
+            ),
             (
                 r#"{"type":"Feature","geometry":{"type":"LineString","coordinates":[[1,2],[3,4]]},"properties":{}}"#,
                 BodyFormat::GeoJson,
@@ -962,8 +994,8 @@ mod tests {
         let lon_lat: Vec<[f64; 2]> = (0..3000)
             .map(|_| [rng.random_range(-10.0..10.0), rng.random_range(40.0..50.0)])
             .collect();
-        let current = Layer::from_lon_lat(&spec(), lon_lat.clone(), Attributes::default(), 1)
-            .unwrap();
+        let current =
+            Layer::from_lon_lat(&spec(), lon_lat.clone(), Attributes::default(), 1).unwrap();
         let mut log = ChangeLog::new(&current);
         let mut deleted = std::collections::HashSet::new();
         for _ in 0..1500 {

@@ -120,7 +120,11 @@ fn rebuild(state: &AppState, slot: usize) {
                 layer.name,
                 layer.len(),
                 seconds * 1e3,
-                if batch.is_reload() { " (file reload)" } else { "" }
+                if batch.is_reload() {
+                    " (file reload)"
+                } else {
+                    ""
+                }
             );
             let layer = Arc::new(layer);
             s.current.store(Some(layer.clone()));

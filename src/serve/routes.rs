@@ -134,12 +134,7 @@ async fn layers(State(state): State<Shared>) -> Response {
                 }
             };
             v["reloading"] = json!(slot.reloading.load(Ordering::Acquire));
-            if let Some(log) = &slot
-                .changes
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .log
-            {
+            if let Some(log) = &slot.changes.lock().unwrap_or_else(|e| e.into_inner()).log {
                 v["changes_pending"] = json!(log.has_pending());
                 v["next_id"] = json!(log.next_id());
             }
@@ -522,7 +517,10 @@ fn with_log<T>(
         let mut changes = s.changes.lock().unwrap_or_else(|e| e.into_inner());
         let next = super::reload::next_generation(s, &changes);
         let log = changes.log.as_mut().ok_or_else(|| {
-            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "the layer is still loading")
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the layer is still loading",
+            )
         })?;
         let value = change(log)?;
         (value, s.generation.load(Ordering::Acquire), next)
