@@ -78,6 +78,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Rebuilds while requests are pending, then releases the slot.
 fn rebuild_until_idle(state: &AppState, slot: usize) {
     let s = &state.slots[slot];
+    lower_priority();
     loop {
         while s.pending.swap(false, Ordering::AcqRel) {
             rebuild(state, slot);
@@ -108,7 +109,12 @@ fn rebuild(state: &AppState, slot: usize) {
         changes.building = Some(generation);
         (batch, current, generation)
     };
-    let built = batch.build(&current, &s.spec, generation);
+    // One thread for the build: queries keep the other cores (the k-d tree
+    // build would otherwise take every core of the global rayon pool).
+    let built = match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
+        Ok(pool) => pool.install(|| batch.build(&current, &s.spec, generation)),
+        Err(_) => batch.build(&current, &s.spec, generation),
+    };
     let mut changes = lock(&s.changes);
     changes.building = None;
     match built {
@@ -127,12 +133,15 @@ fn rebuild(state: &AppState, slot: usize) {
                 }
             );
             let layer = Arc::new(layer);
-            s.current.store(Some(layer.clone()));
+            let old = s.current.swap(Some(layer.clone()));
             s.generation.store(generation, Ordering::Release);
             if let Some(log) = changes.log.as_mut() {
                 log.published(&layer, &batch);
             }
             *lock(&s.last_reload_error) = None;
+            drop(changes);
+            drop(current);
+            drop_off_the_query_path(old);
         }
         Err(e) => {
             log::error!(
@@ -150,6 +159,32 @@ fn rebuild(state: &AppState, slot: usize) {
             }
         }
     }
+}
+
+/// Gives the calling (rebuild) thread a lower scheduling priority (nice
+/// +10, Linux) so that queries keep the cores while a layer is rebuilt.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain syscalls on the calling thread's own id; no memory is
+    // passed.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        if libc::setpriority(libc::PRIO_PROCESS, tid, 10) != 0 {
+            log::debug!("could not lower the rebuild thread's priority");
+        }
+    }
+}
+
+/// Frees a replaced snapshot here rather than in the query that happens to
+/// hold it last (freeing a large layer costs milliseconds): waits, at most
+/// a second, for the in-flight queries that still read it.
+fn drop_off_the_query_path(old: Option<Arc<crate::layer::Layer>>) {
+    let Some(old) = old else { return };
+    let started = Instant::now();
+    while Arc::strong_count(&old) > 1 && started.elapsed() < Duration::from_secs(1) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    drop(old);
 }
 
 /// Reloads every layer on SIGHUP, until the process ends.
