@@ -19,13 +19,55 @@
 //!   file changes. The new layer replaces the old with one atomic swap; a
 //!   failed reload keeps the old one and is reported (`last_reload_error`).
 //! - `GET /metrics`: Prometheus text (names in the `metrics` module docs).
+//! - Incremental layers (bearer token, geographic layers only; see below):
+//!   `PUT /v1/layers/{name}`, `POST /v1/layers/{name}/points`,
+//!   `DELETE /v1/layers/{name}/points/{id}`.
+//!
+//! # Incremental layers
+//! The contract (the logic is [`crate::layer::ChangeLog`]):
+//! - **Bodies.** GeoJSON (`Content-Type: application/geo+json` or
+//!   `application/json`): a FeatureCollection of Points for `PUT`, a Feature
+//!   or a FeatureCollection for `POST .../points`; or CSV (`text/csv`) with a
+//!   header row, latitude/longitude columns found as in a layer file. `PUT`
+//!   sets the layer's columns anew (as loading a file would); appended
+//!   points must use the layer's columns (a missing field is null; an
+//!   unknown one, or a value of the wrong kind, is a 400).
+//! - **Ids.** A point's `id` is stable: the 0-based row/feature index for a
+//!   layer loaded from its file or replaced by `PUT`; appended points get the
+//!   next ids (listed in the 202 as `ids`); ids of deleted points are not
+//!   reused. Ties in distance are still broken by id.
+//! - **When.** Each change is accepted with `202 {"layer", "generation",
+//!   "next_generation", ...}`: `generation` is the one served now,
+//!   `next_generation` the one that will hold the change. Changes are
+//!   batched; the batch is applied by one background rebuild started at most
+//!   `--rebuild-interval` (default 1 s) after the first change, published
+//!   with the same atomic swap as a reload. Until then answers come from the
+//!   old generation, except that a **deleted point is hidden from every
+//!   answer as soon as its 202 is sent** (tombstones; kNN gathers more
+//!   candidates and stays exact, returning `k` points). If a file reload
+//!   ahead of the batch fails, the batch lands one generation earlier than
+//!   announced.
+//! - **Persistence.** Changes live in memory only. A file reload (`POST
+//!   .../reload`, SIGHUP, `--watch`) replaces the layer with its file,
+//!   discarding earlier changes; while a reload is pending, appends and
+//!   deletes answer 409 (its ids are unknown until the file is read; retry
+//!   once it is published). A failed reload keeps the changes it displaced.
+//! - **Errors.** 401/403 as for reload; 404 for an unknown layer or a point
+//!   id that is not alive; 400 problems for bad bodies, coordinates or ids;
+//!   413 over `--max-body-bytes`; 415 for another body type; 409 for a
+//!   cartesian layer (point cloud files change only by reload) and during a
+//!   pending reload.
+//!
+//! Rebuilds run on one thread at a lower priority (nice +10 on Linux), so
+//! queries keep the cores; the replaced snapshot is freed on that thread.
 //!
 //! Geographic answers are GeoJSON FeatureCollections (`application/geo+json`);
 //! see [`crate::layer::Layer::answer_document`]. Every error is an RFC 9457
 //! `application/problem+json` body ([`Problem`]): 400 for a parameter
 //! outside its rule (naming the field and the rule), 404 for an unknown
 //! layer or route, 405 for a wrong method, 413 for a body over the limit,
-//! 415 for a body that is not JSON, 503 while loading or past the deadline.
+//! 415 for a body that is not JSON, 503 while loading or past the deadline,
+//! 409 for a change that cannot be accepted (see above).
 
 mod metrics;
 mod params;
@@ -63,8 +105,8 @@ pub struct ServeConfig {
     pub workers: Option<usize>,
     /// Reload a layer when its file changes (debounced file-system events).
     pub watch: bool,
-    /// Bearer token of the admin routes (`POST /v1/layers/{name}/reload`);
-    /// `None` disables them (403).
+    /// Bearer token of the admin routes (`POST /v1/layers/{name}/reload` and
+    /// the incremental routes); `None` disables them (403).
     pub admin_token: Option<String>,
     /// After SIGTERM / Ctrl-C, how long `/readyz` answers 503 while queries
     /// are still served (so a load balancer stops sending), before in-flight
