@@ -610,7 +610,7 @@ impl ChangeLog {
         self.schema = attributes.empty_like();
         self.next_id = m as u64;
         self.live = vec![u64::MAX; m.div_ceil(64)];
-        if m % 64 != 0
+        if !m.is_multiple_of(64)
             && let Some(last) = self.live.last_mut()
         {
             *last = (1u64 << (m % 64)) - 1;
