@@ -35,7 +35,8 @@ pub(crate) fn router(state: Shared, timeout: Duration, max_body_bytes: usize) ->
         .route("/v1/layers/{name}/stats", get(stats_get))
         .route("/v1/layers/{name}/batch", post(batch_post))
         .route("/v1/layers/{name}/reload", post(reload_post))
-        .route("/v1/layers/{name}", put(layer_put))
+        // Only PUT: other methods keep the 404 of an unknown route.
+        .route("/v1/layers/{name}", put(layer_put).fallback(not_found))
         .route("/v1/layers/{name}/points", post(points_post))
         .route("/v1/layers/{name}/points/{id}", delete(point_delete))
         .route("/metrics", get(metrics_get))
