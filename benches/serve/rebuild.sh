@@ -98,4 +98,3 @@ for round in $(seq 1 "$ROUNDS"); do
       "$(awk -v a="$after" -v b="$before" 'BEGIN {print a - b}')" "$last"
   done
 done
-grep -c "generation" "$work/serve.err" >/dev/null || true
