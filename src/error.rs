@@ -61,6 +61,22 @@ pub enum Error {
         reason: String,
     },
 
+    /// A point id that no live point of the layer has.
+    #[error("layer '{layer}' has no point with id {id}")]
+    UnknownPoint {
+        /// The layer.
+        layer: String,
+        /// The id asked for.
+        id: u64,
+    },
+
+    /// A change that cannot be accepted in the current state (retry later).
+    #[error("conflict: {reason}")]
+    Conflict {
+        /// Why, and what to do.
+        reason: String,
+    },
+
     /// An input point cloud with no points where at least one is required.
     #[error("empty point cloud: {what}")]
     EmptyCloud {

@@ -37,7 +37,8 @@ pub struct Args {
     /// Reload a layer when its file changes (write a temporary file, then rename it over the layer).
     #[arg(long)]
     watch: bool,
-    /// File holding the bearer token of the admin routes (POST /v1/layers/NAME/reload).
+    /// File holding the bearer token of the admin routes (POST /v1/layers/NAME/reload,
+    /// PUT /v1/layers/NAME, POST .../points, DELETE .../points/ID).
     /// Without it the admin routes answer 403.
     #[arg(long, value_name = "FILE")]
     admin_token_file: Option<std::path::PathBuf>,
@@ -45,6 +46,11 @@ pub struct Args {
     /// still served (for a load balancer to notice), before draining and exiting.
     #[arg(long, default_value_t = 0.0, value_name = "SECONDS")]
     shutdown_delay: f64,
+    /// Longest wait, seconds, between an accepted change (PUT /v1/layers/NAME,
+    /// POST .../points, DELETE .../points/ID) and the rebuild that applies it;
+    /// changes within it share one rebuild. In (0, 3600].
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    rebuild_interval: f64,
 }
 
 fn parse_layer(s: &str) -> Result<LayerSpec, String> {
@@ -60,6 +66,15 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<()> {
         anyhow::bail!(
             "--shutdown-delay {}: must be in [0, 3600] seconds",
             args.shutdown_delay
+        );
+    }
+    if !(args.rebuild_interval.is_finite()
+        && args.rebuild_interval > 0.0
+        && args.rebuild_interval <= 3600.0)
+    {
+        anyhow::bail!(
+            "--rebuild-interval {}: must be in (0, 3600] seconds",
+            args.rebuild_interval
         );
     }
     let admin_token = match &args.admin_token_file {
@@ -90,6 +105,7 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<()> {
         watch: args.watch,
         admin_token,
         shutdown_delay: Duration::from_secs_f64(args.shutdown_delay),
+        rebuild_interval: Duration::from_secs_f64(args.rebuild_interval),
     };
     serve::run(config, |addr| {
         use std::io::Write;

@@ -12,7 +12,9 @@ use super::{Layer, LayerIndex};
 /// One point of an answer.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Hit {
-    /// The point's 0-based index in its file.
+    /// The point's position in the layer: its 0-based index in the file for
+    /// a layer loaded from one; documents report its stable id,
+    /// [`Layer::point_id`].
     pub id: usize,
     /// Distance from the query: geodesic metres on WGS84 (geographic
     /// layers) or Euclidean in the layer's unit (cartesian layers).
@@ -137,13 +139,15 @@ impl Serialize for GeoFeature<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(4))?;
         map.serialize_entry("type", "Feature")?;
-        map.serialize_entry("id", &self.hit.id)?;
+        let id = self.layer.point_id(self.hit.id);
+        map.serialize_entry("id", &id)?;
         map.serialize_entry("geometry", &PointGeometry(self.lon_lat))?;
         map.serialize_entry(
             "properties",
             &Properties {
                 attributes: &self.layer.attributes,
                 hit: self.hit,
+                id,
                 distance_name: "distance_m",
                 id_name: "id",
             },
@@ -168,6 +172,8 @@ impl Serialize for PointGeometry {
 struct Properties<'a> {
     attributes: &'a Attributes,
     hit: Hit,
+    /// The id reported (the stable id of the hit's position).
+    id: u64,
     distance_name: &'static str,
     id_name: &'static str,
 }
@@ -185,7 +191,7 @@ impl Properties<'_> {
         for (name, column) in self.attributes.names.iter().zip(&self.attributes.columns) {
             map.serialize_entry(name, &CellRef(column, self.hit.id))?;
         }
-        map.serialize_entry(self.id_name, &self.hit.id)?;
+        map.serialize_entry(self.id_name, &self.id)?;
         map.serialize_entry(self.distance_name, &self.hit.distance)
     }
 }
@@ -214,6 +220,7 @@ impl Serialize for CartesianHits<'_> {
             return serializer.collect_seq(std::iter::empty::<()>());
         };
         serializer.collect_seq(d.answer.hits.iter().map(|&hit| CartesianHit {
+            id: d.layer.point_id(hit.id),
             attributes: &d.layer.attributes,
             xyz: [points[hit.id].x, points[hit.id].y, points[hit.id].z],
             hit,
@@ -223,6 +230,7 @@ impl Serialize for CartesianHits<'_> {
 
 /// `{"index", "x", "y", "z", "distance", attributes...}`.
 struct CartesianHit<'a> {
+    id: u64,
     attributes: &'a Attributes,
     xyz: [f64; 3],
     hit: Hit,
@@ -237,6 +245,7 @@ impl Serialize for CartesianHit<'_> {
         Properties {
             attributes: self.attributes,
             hit: self.hit,
+            id: self.id,
             distance_name: "distance",
             id_name: "index",
         }
@@ -250,7 +259,7 @@ impl Layer {
     /// `nodes_visited`, `took_us` (and `truncated` when `with_truncated`).
     ///
     /// Geographic: a FeatureCollection whose features are in answer order,
-    /// each with `id` = the point's id, geometry `Point [lon, lat]` (RFC 7946
+    /// each with `id` = the point's stable id ([`Layer::point_id`]), geometry `Point [lon, lat]` (RFC 7946
     /// order) and properties = the stored attributes + `id` + `distance_m`
     /// (metres, geodesic on WGS84). Cartesian: `{"neighbors": [{"x", "y",
     /// "z", attributes..., "index", "distance"}], ...}`.

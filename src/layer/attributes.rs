@@ -70,6 +70,86 @@ impl Column {
         }
     }
 
+    /// An empty column of the same kind.
+    pub fn empty_like(&self) -> Column {
+        match self {
+            Column::Text { .. } => Column::Text {
+                text: String::new(),
+                ends: Vec::new(),
+            },
+            Column::Number(_) => Column::Number(Vec::new()),
+            Column::Json(_) => Column::Json(Vec::new()),
+        }
+    }
+
+    /// The values `i` for which `keep(i)` is true, in order.
+    pub fn select(&self, keep: impl Fn(usize) -> bool) -> Column {
+        match self {
+            Column::Text { .. } => {
+                let mut b = TextBuilder::default();
+                for i in (0..self.len()).filter(|&i| keep(i)) {
+                    b.push(&self.text(i));
+                }
+                Column::Text {
+                    text: b.text,
+                    ends: b.ends,
+                }
+            }
+            Column::Number(v) => Column::Number(
+                v.iter()
+                    .enumerate()
+                    .filter(|&(i, _)| keep(i))
+                    .map(|(_, &x)| x)
+                    .collect(),
+            ),
+            Column::Json(v) => Column::Json(
+                v.iter()
+                    .enumerate()
+                    .filter(|&(i, _)| keep(i))
+                    .map(|(_, x)| x.clone())
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Appends the values of `other`, a column of the same kind.
+    ///
+    /// # Errors
+    /// The kinds when they differ (a programming error upstream).
+    pub fn extend(&mut self, other: &Column) -> std::result::Result<(), String> {
+        match (self, other) {
+            (Column::Text { text, ends }, Column::Text { .. }) => {
+                for i in 0..other.len() {
+                    text.push_str(&other.text(i));
+                    ends.push(text.len());
+                }
+                Ok(())
+            }
+            (Column::Number(a), Column::Number(b)) => {
+                a.extend_from_slice(b);
+                Ok(())
+            }
+            (Column::Json(a), Column::Json(b)) => {
+                a.extend(b.iter().cloned());
+                Ok(())
+            }
+            (a, b) => Err(format!(
+                "cannot append a {} column to a {} column",
+                b.kind(),
+                a.kind()
+            )),
+        }
+    }
+
+    /// `"text"`, `"number"` or `"json"`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Column::Text { .. } => "text",
+            Column::Number(_) => "number",
+            Column::Json(_) => "json",
+        }
+    }
+
     /// Approximate heap bytes held.
     pub fn heap_bytes(&self) -> usize {
         match self {
@@ -98,6 +178,14 @@ pub(crate) struct TextBuilder {
 }
 
 impl TextBuilder {
+    /// The values as a text column, untyped.
+    pub(crate) fn into_raw(self) -> Column {
+        Column::Text {
+            text: self.text,
+            ends: self.ends,
+        }
+    }
+
     pub(crate) fn push(&mut self, value: &str) {
         self.text.push_str(value);
         self.ends.push(self.text.len());
@@ -144,9 +232,18 @@ impl TextBuilder {
     }
 }
 
+/// A text column typed as a file's column is ([`TextBuilder::finish`]:
+/// numbers when every non-empty value is one); other columns unchanged.
+pub(crate) fn retype(column: Column) -> Column {
+    match column {
+        Column::Text { text, ends } => TextBuilder { text, ends }.finish(),
+        other => other,
+    }
+}
+
 /// A finite number written plainly (`-12`, `3.5`, `1e3`), not `nan`, `inf`,
 /// `+5`, `.5`, nor with a leading zero before other digits (`007`).
-fn parse_plain_number(s: &str) -> Option<f64> {
+pub(crate) fn parse_plain_number(s: &str) -> Option<f64> {
     let digits = s.strip_prefix('-').unwrap_or(s);
     let first = digits.as_bytes().first()?;
     if !first.is_ascii_digit() {
@@ -181,6 +278,14 @@ impl Attributes {
             .zip(&self.columns)
             .map(|(name, column)| (name.clone(), column.json(i)))
             .collect()
+    }
+
+    /// The same names and column kinds, no values (a layer's schema).
+    pub fn empty_like(&self) -> Attributes {
+        Attributes {
+            names: self.names.clone(),
+            columns: self.columns.iter().map(Column::empty_like).collect(),
+        }
     }
 
     /// Approximate heap bytes held by all columns.

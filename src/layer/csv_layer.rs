@@ -28,17 +28,40 @@ pub(super) struct CsvContent {
 /// coordinate, invalid UTF-8, or a header without latitude/longitude columns.
 pub(super) fn read(path: &Path, spec: &LayerSpec) -> Result<CsvContent> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let raw = parse(&bytes, spec).map_err(|reason| Error::format(path, reason))?;
+    Ok(CsvContent {
+        lon_lat: raw.lon_lat,
+        attributes: Attributes {
+            names: raw.names,
+            columns: raw.columns.into_iter().map(TextBuilder::finish).collect(),
+        },
+    })
+}
+
+/// A CSV table before its attribute columns are typed: `[lon, lat]` per
+/// data row and the other columns' raw text.
+pub(crate) struct CsvRaw {
+    pub(crate) lon_lat: Vec<[f64; 2]>,
+    pub(crate) names: Vec<String>,
+    pub(crate) columns: Vec<TextBuilder>,
+}
+
+/// Parses CSV text (see [`read`]); the error is a message naming the line.
+pub(crate) fn parse(bytes: &[u8], spec: &LayerSpec) -> std::result::Result<CsvRaw, String> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(false)
-        .from_reader(bytes.as_slice());
+        .from_reader(bytes);
     let headers = reader
         .headers()
-        .map_err(|e| csv_error(path, e, 1))?
+        .map_err(|e| csv_error(e, 1))?
         .iter()
         .map(|h| h.trim().to_string())
         .collect::<Vec<_>>();
-    let find = |given: &Option<String>, names: &[&str], what: &str| -> Result<usize> {
+    let find = |given: &Option<String>,
+                names: &[&str],
+                what: &str|
+     -> std::result::Result<usize, String> {
         let found = match given {
             Some(name) => headers.iter().position(|h| h == name),
             None => headers
@@ -46,13 +69,10 @@ pub(super) fn read(path: &Path, spec: &LayerSpec) -> Result<CsvContent> {
                 .position(|h| names.iter().any(|n| h.eq_ignore_ascii_case(n))),
         };
         found.ok_or_else(|| {
-            Error::format(
-                path,
-                format!(
-                    "line 1: no {what} column (header: {}); name it with \
-                     --layer NAME=PATH,lat=COL,lon=COL",
-                    headers.join(",")
-                ),
+            format!(
+                "line 1: no {what} column (header: {}); name it with \
+                 --layer NAME=PATH,lat=COL,lon=COL",
+                headers.join(",")
             )
         })
     };
@@ -74,27 +94,24 @@ pub(super) fn read(path: &Path, spec: &LayerSpec) -> Result<CsvContent> {
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
-            Err(e) => return Err(csv_error(path, e, next_line)),
+            Err(e) => return Err(csv_error(e, next_line)),
         }
         let line = next_line;
         next_line += 1 + record
             .iter()
             .map(|f| f.matches('\n').count() as u64)
             .sum::<u64>();
-        let coordinate = |col: usize, lo: f64, hi: f64| -> Result<f64> {
+        let coordinate = |col: usize, lo: f64, hi: f64| -> std::result::Result<f64, String> {
             let text = record[col].trim();
             match text.parse::<f64>() {
                 Ok(x) if (lo..=hi).contains(&x) => Ok(x),
-                Ok(_) => Err(Error::format(
-                    path,
-                    format!(
-                        "line {line}: {} = {text} is outside [{lo}, {hi}]",
-                        headers[col]
-                    ),
+                Ok(_) => Err(format!(
+                    "line {line}: {} = {text} is outside [{lo}, {hi}]",
+                    headers[col]
                 )),
-                Err(_) => Err(Error::format(
-                    path,
-                    format!("line {line}: {} = '{text}' is not a number", headers[col]),
+                Err(_) => Err(format!(
+                    "line {line}: {} = '{text}' is not a number",
+                    headers[col]
                 )),
             }
         };
@@ -105,19 +122,16 @@ pub(super) fn read(path: &Path, spec: &LayerSpec) -> Result<CsvContent> {
             b.push(&record[c]);
         }
     }
-    let attributes = Attributes {
-        names: attribute_cols.iter().map(|&c| headers[c].clone()).collect(),
-        columns: builders.into_iter().map(TextBuilder::finish).collect(),
-    };
-    Ok(CsvContent {
+    Ok(CsvRaw {
         lon_lat,
-        attributes,
+        names: attribute_cols.iter().map(|&c| headers[c].clone()).collect(),
+        columns: builders,
     })
 }
 
-/// A `csv` error met at `line` as a [`Error::Format`] naming the file and line.
-fn csv_error(path: &Path, e: csv::Error, line: u64) -> Error {
-    let reason = match e.kind() {
+/// A `csv` error met at `line`, as a message naming the line.
+fn csv_error(e: csv::Error, line: u64) -> String {
+    match e.kind() {
         csv::ErrorKind::UnequalLengths {
             expected_len, len, ..
         } => format!(
@@ -126,6 +140,5 @@ fn csv_error(path: &Path, e: csv::Error, line: u64) -> Error {
         ),
         csv::ErrorKind::Utf8 { err, .. } => format!("line {line}: invalid UTF-8 ({err})"),
         _ => format!("line {line}: {e}"),
-    };
-    Error::format(path, reason)
+    }
 }

@@ -12,9 +12,9 @@ use crate::error::{Error, Result};
 /// properties as attributes (the union of their names, in first-seen order;
 /// `null` where a feature lacks one). A feature's own `id` is kept as the
 /// property `feature_id` when it has one.
-pub(super) struct GeoJsonContent {
-    pub(super) lon_lat: Vec<[f64; 2]>,
-    pub(super) attributes: Attributes,
+pub(crate) struct GeoJsonContent {
+    pub(crate) lon_lat: Vec<[f64; 2]>,
+    pub(crate) attributes: Attributes,
 }
 
 /// Reads a GeoJSON layer file.
@@ -32,12 +32,19 @@ pub(super) fn read(path: &Path) -> Result<GeoJsonContent> {
 pub(crate) fn parse(bytes: &[u8]) -> std::result::Result<GeoJsonContent, String> {
     let collection: FeatureCollection = serde_json::from_slice(bytes)
         .map_err(|e| format!("not a GeoJSON FeatureCollection: {e}"))?;
+    from_features(collection.features)
+}
+
+/// `[lon, lat]` and properties of Point features; the error is a message
+/// naming the feature.
+pub(crate) fn from_features(
+    features: Vec<geojson::Feature>,
+) -> std::result::Result<GeoJsonContent, String> {
     let mut names: Vec<String> = Vec::new();
     let mut index: std::collections::HashMap<String, usize> = Default::default();
     let mut columns: Vec<Vec<Value>> = Vec::new();
-    let n = collection.features.len();
-    let mut lon_lat = Vec::with_capacity(n);
-    for (i, feature) in collection.features.into_iter().enumerate() {
+    let mut lon_lat = Vec::with_capacity(features.len());
+    for (i, feature) in features.into_iter().enumerate() {
         let Some(geometry) = feature.geometry else {
             return Err(format!("feature {i}: no geometry (a Point is required)"));
         };
@@ -52,6 +59,7 @@ pub(crate) fn parse(bytes: &[u8]) -> std::result::Result<GeoJsonContent, String>
             _ => return Err(format!("feature {i}: a Point needs [lon, lat]")),
         };
         if !(-180.0..=180.0).contains(&lon) || !(-90.0..=90.0).contains(&lat) {
+            // NaN fails both ranges too.
             return Err(format!(
                 "feature {i}: [lon, lat] = [{lon}, {lat}] is outside [-180, 180] × [-90, 90]"
             ));

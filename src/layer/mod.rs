@@ -16,7 +16,9 @@
 //!
 //! Every other column, property or point attribute is kept and returned with
 //! the point. A point's `id` is its 0-based index in the file (the data row of
-//! a CSV, header excluded; the feature of a GeoJSON file). Attributes named
+//! a CSV, header excluded; the feature of a GeoJSON file); geographic layers
+//! changed incrementally keep stable ids (see [`ChangeLog`]: appended points
+//! get new ids, deleted ones leave gaps). Attributes named
 //! `id` or `distance_m` (or `distance` in cartesian layers) are returned as
 //! `source_id` / `source_distance_m`, so they never hide the answer's own.
 //!
@@ -26,6 +28,7 @@
 
 mod answer;
 mod attributes;
+mod changes;
 mod csv_layer;
 mod geojson_layer;
 mod spec;
@@ -37,6 +40,9 @@ use nalgebra::Point3;
 
 pub use answer::{Answer, AnswerDocument, Hit, StatsAnswer};
 pub use attributes::{Attributes, Column};
+pub use changes::{
+    Batch, BodyFormat, ChangeLog, NewPoints, ParsedPoints, Tombstones, parse_points,
+};
 pub use spec::{LayerSpec, QueryLimits};
 
 use crate::error::{Error, Result};
@@ -106,6 +112,14 @@ pub struct Layer {
     pub load_ms: f64,
     /// Wall time of building the index, milliseconds.
     pub build_ms: f64,
+    /// Stable id per position, ascending; `None` when id = position.
+    ids: Option<Vec<u64>>,
+    /// The id numbering this layer belongs to (see [`ChangeLog`]).
+    epoch: u64,
+    /// The first id never given in this numbering.
+    next_id: u64,
+    /// Points deleted since this snapshot was built.
+    tombstones: Tombstones,
 }
 
 impl Layer {
@@ -212,7 +226,7 @@ impl Layer {
             ));
         }
         let reserved: &[&str] = match kind {
-            LayerKind::Geographic => &["id", "distance_m"],
+            LayerKind::Geographic => &changes::RESERVED_GEOGRAPHIC,
             LayerKind::Cartesian => &["index", "x", "y", "z", "distance"],
         };
         for name in &mut attributes.names {
@@ -250,7 +264,35 @@ impl Layer {
             generation,
             load_ms,
             build_ms: started.elapsed().as_secs_f64() * 1e3,
+            ids: None,
+            epoch: 0,
+            next_id: n as u64,
+            tombstones: Tombstones::new(n),
         })
+    }
+
+    /// The stable id of the point at position `pos` (its index in the file
+    /// unless the layer changed incrementally).
+    ///
+    /// # Panics
+    /// When `pos >= self.len()` and ids are stored (a programming error).
+    pub fn point_id(&self, pos: usize) -> u64 {
+        self.ids.as_ref().map_or(pos as u64, |ids| ids[pos])
+    }
+
+    /// The position of the point with stable id `id`, if the layer has it
+    /// (deleted or not). O(log n).
+    pub fn position_of(&self, id: u64) -> Option<usize> {
+        match &self.ids {
+            Some(ids) => ids.binary_search(&id).ok(),
+            None => (id < self.len() as u64).then_some(id as usize),
+        }
+    }
+
+    /// The points deleted since this snapshot was built (hidden from every
+    /// answer).
+    pub fn tombstones(&self) -> &Tombstones {
+        &self.tombstones
     }
 
     /// Number of points.
@@ -309,7 +351,12 @@ impl Layer {
         category: Option<&str>,
     ) -> Result<Answer> {
         let filter = self.category_filter(category)?;
-        let filter_ref = filter.as_ref().map(|f| f as &dyn Fn(usize) -> bool);
+        let deleted = !self.tombstones.is_empty();
+        let alive_and_in_category = |i: usize| {
+            !(deleted && self.tombstones.contains(i)) && filter.as_ref().is_none_or(|f| f(i))
+        };
+        let filter_ref = (deleted || filter.is_some())
+            .then_some(&alive_and_in_category as &dyn Fn(usize) -> bool);
         match (&self.index, at) {
             (LayerIndex::Geographic(g), Position::LonLat(lon, lat)) => {
                 let mut out = Vec::with_capacity(k);
@@ -395,6 +442,14 @@ impl Layer {
     }
 
     fn within(&self, at: Position, radius: f64) -> Result<Answer> {
+        let mut answer = self.within_all(at, radius)?;
+        if !self.tombstones.is_empty() {
+            answer.hits.retain(|h| !self.tombstones.contains(h.id));
+        }
+        Ok(answer)
+    }
+
+    fn within_all(&self, at: Position, radius: f64) -> Result<Answer> {
         match (&self.index, at) {
             (LayerIndex::Geographic(g), Position::LonLat(lon, lat)) => {
                 let mut out = Vec::new();

@@ -3,7 +3,7 @@
 //!
 //! | name | type | labels |
 //! |---|---|---|
-//! | `pointpipe_http_requests_total` | counter | `route` (`knn`, `radius`, `stats`, `batch`, `reload`, `layers`, `healthz`, `readyz`, `metrics`, `other`), `status` |
+//! | `pointpipe_http_requests_total` | counter | `route` (`knn`, `radius`, `stats`, `batch`, `reload`, `layer` (PUT), `points`, `layers`, `healthz`, `readyz`, `metrics`, `other`), `status` |
 //! | `pointpipe_query_duration_seconds` | histogram | `layer`, `route` |
 //! | `pointpipe_nodes_visited_per_query` | histogram | `layer` |
 //! | `pointpipe_points` | gauge | `layer` |
@@ -77,7 +77,7 @@ pub(crate) fn layer_loaded(layer: &Layer, seconds: f64) {
     metrics::counter!("pointpipe_reload_failures_total", "layer" => name).increment(0);
 }
 
-/// Records a failed reload.
+/// Records a failed rebuild (a reload whose file could not be read).
 pub(crate) fn reload_failed(layer: &str) {
     metrics::counter!("pointpipe_reload_failures_total", "layer" => layer.to_string()).increment(1);
 }

@@ -19,13 +19,55 @@
 //!   file changes. The new layer replaces the old with one atomic swap; a
 //!   failed reload keeps the old one and is reported (`last_reload_error`).
 //! - `GET /metrics`: Prometheus text (names in the `metrics` module docs).
+//! - Incremental layers (bearer token, geographic layers only; see below):
+//!   `PUT /v1/layers/{name}`, `POST /v1/layers/{name}/points`,
+//!   `DELETE /v1/layers/{name}/points/{id}`.
+//!
+//! # Incremental layers
+//! The contract (the logic is [`crate::layer::ChangeLog`]):
+//! - **Bodies.** GeoJSON (`Content-Type: application/geo+json` or
+//!   `application/json`): a FeatureCollection of Points for `PUT`, a Feature
+//!   or a FeatureCollection for `POST .../points`; or CSV (`text/csv`) with a
+//!   header row, latitude/longitude columns found as in a layer file. `PUT`
+//!   sets the layer's columns anew (as loading a file would); appended
+//!   points must use the layer's columns (a missing field is null; an
+//!   unknown one, or a value of the wrong kind, is a 400).
+//! - **Ids.** A point's `id` is stable: the 0-based row/feature index for a
+//!   layer loaded from its file or replaced by `PUT`; appended points get the
+//!   next ids (listed in the 202 as `ids`); ids of deleted points are not
+//!   reused. Ties in distance are still broken by id.
+//! - **When.** Each change is accepted with `202 {"layer", "generation",
+//!   "next_generation", ...}`: `generation` is the one served now,
+//!   `next_generation` the one that will hold the change. Changes are
+//!   batched; the batch is applied by one background rebuild started at most
+//!   `--rebuild-interval` (default 1 s) after the first change, published
+//!   with the same atomic swap as a reload. Until then answers come from the
+//!   old generation, except that a **deleted point is hidden from every
+//!   answer as soon as its 202 is sent** (tombstones; kNN gathers more
+//!   candidates and stays exact, returning `k` points). If a file reload
+//!   ahead of the batch fails, the batch lands one generation earlier than
+//!   announced.
+//! - **Persistence.** Changes live in memory only. A file reload (`POST
+//!   .../reload`, SIGHUP, `--watch`) replaces the layer with its file,
+//!   discarding earlier changes; while a reload is pending, appends and
+//!   deletes answer 409 (its ids are unknown until the file is read; retry
+//!   once it is published). A failed reload keeps the changes it displaced.
+//! - **Errors.** 401/403 as for reload; 404 for an unknown layer or a point
+//!   id that is not alive; 400 problems for bad bodies, coordinates or ids;
+//!   413 over `--max-body-bytes`; 415 for another body type; 409 for a
+//!   cartesian layer (point cloud files change only by reload) and during a
+//!   pending reload.
+//!
+//! Rebuilds run on one thread at a lower priority (nice +10 on Linux), so
+//! queries keep the cores; the replaced snapshot is freed on that thread.
 //!
 //! Geographic answers are GeoJSON FeatureCollections (`application/geo+json`);
 //! see [`crate::layer::Layer::answer_document`]. Every error is an RFC 9457
 //! `application/problem+json` body ([`Problem`]): 400 for a parameter
 //! outside its rule (naming the field and the rule), 404 for an unknown
 //! layer or route, 405 for a wrong method, 413 for a body over the limit,
-//! 415 for a body that is not JSON, 503 while loading or past the deadline.
+//! 415 for a body that is not JSON, 503 while loading or past the deadline,
+//! 409 for a change that cannot be accepted (see above).
 
 mod metrics;
 mod params;
@@ -44,7 +86,7 @@ use arc_swap::ArcSwapOption;
 pub use problem::Problem;
 
 use crate::error::{Error, Result};
-use crate::layer::{Layer, LayerSpec, QueryLimits};
+use crate::layer::{ChangeLog, Layer, LayerSpec, QueryLimits};
 
 /// Everything `pointpipe serve` needs, validated by [`ServeConfig::validate`].
 #[derive(Debug, Clone)]
@@ -63,13 +105,17 @@ pub struct ServeConfig {
     pub workers: Option<usize>,
     /// Reload a layer when its file changes (debounced file-system events).
     pub watch: bool,
-    /// Bearer token of the admin routes (`POST /v1/layers/{name}/reload`);
-    /// `None` disables them (403).
+    /// Bearer token of the admin routes (`POST /v1/layers/{name}/reload` and
+    /// the incremental routes); `None` disables them (403).
     pub admin_token: Option<String>,
     /// After SIGTERM / Ctrl-C, how long `/readyz` answers 503 while queries
     /// are still served (so a load balancer stops sending), before in-flight
     /// requests are drained and the process exits. Default 0.
     pub shutdown_delay: Duration,
+    /// Longest wait between an accepted change (`PUT`, `POST .../points`,
+    /// `DELETE .../points/{id}`) and the start of the rebuild that applies
+    /// it; changes within it are batched. Default 1 s; in (0, 1 h].
+    pub rebuild_interval: Duration,
 }
 
 impl Default for ServeConfig {
@@ -84,6 +130,7 @@ impl Default for ServeConfig {
             watch: false,
             admin_token: None,
             shutdown_delay: Duration::ZERO,
+            rebuild_interval: Duration::from_secs(1),
         }
     }
 }
@@ -93,7 +140,8 @@ impl ServeConfig {
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] for no layer, a repeated layer name, a
-    /// zero timeout, body limit or worker count, or invalid limits.
+    /// zero timeout, body limit or worker count, a rebuild interval outside
+    /// (0, 1 h], or invalid limits.
     pub fn validate(&self) -> Result<()> {
         if self.layers.is_empty() {
             return Err(Error::invalid(
@@ -124,6 +172,13 @@ impl ServeConfig {
         {
             return Err(Error::invalid("admin_token", "''", "must not be empty"));
         }
+        if self.rebuild_interval.is_zero() || self.rebuild_interval > Duration::from_secs(3600) {
+            return Err(Error::invalid(
+                "rebuild_interval",
+                format!("{:?}", self.rebuild_interval),
+                "must be in (0, 3600] seconds",
+            ));
+        }
         if self.workers == Some(0) {
             return Err(Error::invalid("workers", 0, "must be at least 1"));
         }
@@ -144,6 +199,19 @@ pub(crate) struct Slot {
     pub(crate) pending: AtomicBool,
     /// Why the last reload failed, until one succeeds.
     pub(crate) last_reload_error: Mutex<Option<String>>,
+    /// Accepted changes and the generation being built; the snapshot swap
+    /// happens under this lock too.
+    pub(crate) changes: Mutex<Changes>,
+    /// A delayed rebuild (for accepted changes) is scheduled.
+    pub(crate) scheduled: AtomicBool,
+}
+
+/// The change log of a slot (none before the first load) and the
+/// generation a running rebuild will publish.
+#[derive(Default)]
+pub(crate) struct Changes {
+    pub(crate) log: Option<ChangeLog>,
+    pub(crate) building: Option<u64>,
 }
 
 /// What every handler shares (behind an `Arc`).
@@ -153,6 +221,7 @@ pub(crate) struct AppState {
     pub(crate) ready: AtomicBool,
     pub(crate) admin_token: Option<String>,
     pub(crate) metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    pub(crate) rebuild_interval: Duration,
 }
 
 impl AppState {
@@ -214,6 +283,8 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(SocketAddr) + Send) ->
                 reloading: AtomicBool::new(false),
                 pending: AtomicBool::new(false),
                 last_reload_error: Mutex::new(None),
+                changes: Mutex::new(Changes::default()),
+                scheduled: AtomicBool::new(false),
             })
             .collect(),
         limits: config.limits,
@@ -222,6 +293,7 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(SocketAddr) + Send) ->
         metrics: metrics::install()
             .map_err(|e| log::warn!("no /metrics: {e}"))
             .ok(),
+        rebuild_interval: config.rebuild_interval,
     });
     if let Some(handle) = state.metrics.clone() {
         tokio::spawn(async move {
@@ -251,6 +323,8 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(SocketAddr) + Send) ->
                         layer.load_ms,
                         layer.build_ms
                     );
+                    let mut changes = slot.changes.lock().unwrap_or_else(|e| e.into_inner());
+                    changes.log = Some(ChangeLog::new(&layer));
                     slot.current.store(Some(Arc::new(layer)));
                     slot.generation.store(1, Ordering::Release);
                 }

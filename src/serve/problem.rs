@@ -73,8 +73,9 @@ impl IntoResponse for Problem {
 }
 
 /// A library error met while answering: parameters at fault give a 400
-/// naming them; anything else is still the request's fault here (a query
-/// of the wrong kind), so also a 400.
+/// naming them; an unknown point id a 404; a conflicting change a 409;
+/// anything else is still the request's fault here (a query of the wrong
+/// kind), so also a 400.
 impl From<crate::Error> for Problem {
     fn from(e: crate::Error) -> Problem {
         match e {
@@ -83,6 +84,10 @@ impl From<crate::Error> for Problem {
                 value,
                 reason,
             } => Problem::invalid(name, reason.clone(), format!("{name} = {value}: {reason}")),
+            e @ crate::Error::UnknownPoint { .. } => {
+                Problem::new(StatusCode::NOT_FOUND, e.to_string())
+            }
+            e @ crate::Error::Conflict { .. } => Problem::new(StatusCode::CONFLICT, e.to_string()),
             other => Problem::new(StatusCode::BAD_REQUEST, other.to_string()),
         }
     }

@@ -3,32 +3,82 @@
 //! published with one atomic pointer swap. One rebuild per layer at a time;
 //! requests that arrive meanwhile are coalesced into one more rebuild. A
 //! failed reload keeps the current layer serving and is reported.
+//!
+//! Every rebuild applies the slot's pending [`crate::layer::Batch`]: a file
+//! reload, a replacement, appended and deleted points. Reloads start at once;
+//! incremental changes wait up to the rebuild interval ([`schedule`]) so
+//! that the changes accepted meanwhile share one rebuild.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::{AppState, metrics};
-use crate::layer::Layer;
+use std::sync::Mutex;
 
-/// Asks for a reload of layer `slot` and returns the generation that will
-/// hold the reloaded content if it succeeds (the current one + 1).
-pub(crate) fn request(state: &Arc<AppState>, slot: usize) -> u64 {
+use super::{AppState, Changes, Slot, metrics};
+
+/// Wakes the rebuild thread of layer `slot` (started if idle): it applies
+/// the pending batch, if any.
+pub(crate) fn request(state: &Arc<AppState>, slot: usize) {
     let s = &state.slots[slot];
-    let next = s.generation.load(Ordering::Acquire) + 1;
     s.pending.store(true, Ordering::Release);
     if s.reloading.swap(true, Ordering::AcqRel) {
-        return next; // the running rebuild will see `pending`
+        return; // the running rebuild will see `pending`
     }
     let state = state.clone();
     std::thread::spawn(move || rebuild_until_idle(&state, slot));
+}
+
+/// The generation that will hold a change accepted now: the one after the
+/// generation being built, or after the current one.
+pub(crate) fn next_generation(s: &Slot, changes: &Changes) -> u64 {
+    changes
+        .building
+        .unwrap_or_else(|| s.generation.load(Ordering::Acquire))
+        + 1
+}
+
+/// Asks for a reload of layer `slot` from its file and returns the
+/// generation that will hold it if it succeeds.
+pub(crate) fn request_reload(state: &Arc<AppState>, slot: usize) -> u64 {
+    let s = &state.slots[slot];
+    let next = {
+        let mut changes = lock(&s.changes);
+        let next = next_generation(s, &changes);
+        match changes.log.as_mut() {
+            Some(log) => log.reload(),
+            // Still loading: the file is being read anyway.
+            None => return next,
+        }
+        next
+    };
+    request(state, slot);
     next
+}
+
+/// Starts a rebuild `rebuild_interval` from now unless one is already
+/// scheduled: changes accepted meanwhile are batched into it.
+pub(crate) fn schedule(state: &Arc<AppState>, slot: usize) {
+    if state.slots[slot].scheduled.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let state = state.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(state.rebuild_interval);
+        state.slots[slot].scheduled.store(false, Ordering::Release);
+        request(&state, slot);
+    });
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Rebuilds while requests are pending, then releases the slot.
 fn rebuild_until_idle(state: &AppState, slot: usize) {
     let s = &state.slots[slot];
+    lower_priority();
     loop {
         while s.pending.swap(false, Ordering::AcqRel) {
             rebuild(state, slot);
@@ -42,39 +92,99 @@ fn rebuild_until_idle(state: &AppState, slot: usize) {
     }
 }
 
-/// Loads the file again and publishes it, or records why it could not.
+/// Takes the pending batch, builds the next layer from it off the lock and
+/// publishes it with one atomic swap, or records why it could not.
 fn rebuild(state: &AppState, slot: usize) {
     let s = &state.slots[slot];
     let started = Instant::now();
-    let generation = s.generation.load(Ordering::Acquire) + 1;
-    match Layer::load(&s.spec, generation) {
+    let (batch, current, generation) = {
+        let mut changes = lock(&s.changes);
+        let Some(current) = s.current.load_full() else {
+            return;
+        };
+        let Some(batch) = changes.log.as_mut().and_then(|log| log.take()) else {
+            return;
+        };
+        let generation = s.generation.load(Ordering::Acquire) + 1;
+        changes.building = Some(generation);
+        (batch, current, generation)
+    };
+    // One thread for the build: queries keep the other cores (the k-d tree
+    // build would otherwise take every core of the global rayon pool).
+    let built = match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
+        Ok(pool) => pool.install(|| batch.build(&current, &s.spec, generation)),
+        Err(_) => batch.build(&current, &s.spec, generation),
+    };
+    let mut changes = lock(&s.changes);
+    changes.building = None;
+    match built {
         Ok(layer) => {
             let seconds = started.elapsed().as_secs_f64();
             metrics::layer_loaded(&layer, seconds);
             log::info!(
-                "layer '{}' generation {generation}: {} points in {:.0} ms",
+                "layer '{}' generation {generation}: {} points in {:.0} ms{}",
                 layer.name,
                 layer.len(),
-                seconds * 1e3
+                seconds * 1e3,
+                if batch.is_reload() {
+                    " (file reload)"
+                } else {
+                    ""
+                }
             );
-            s.current.store(Some(Arc::new(layer)));
+            let layer = Arc::new(layer);
+            let old = s.current.swap(Some(layer.clone()));
             s.generation.store(generation, Ordering::Release);
-            *s.last_reload_error
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = None;
+            if let Some(log) = changes.log.as_mut() {
+                log.published(&layer, &batch);
+            }
+            *lock(&s.last_reload_error) = None;
+            drop(changes);
+            drop(current);
+            drop_off_the_query_path(old);
         }
         Err(e) => {
             log::error!(
-                "reload of layer '{}' failed, still serving generation {}: {e}",
+                "rebuild of layer '{}' failed, still serving generation {}: {e}",
                 s.spec.name,
                 generation - 1
             );
             metrics::reload_failed(&s.spec.name);
-            *s.last_reload_error
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+            *lock(&s.last_reload_error) = Some(e.to_string());
+            if let Some(log) = changes.log.as_mut()
+                && log.failed(batch, &current)
+            {
+                // The changes a failed reload displaced wait again.
+                s.pending.store(true, Ordering::Release);
+            }
         }
     }
+}
+
+/// Gives the calling (rebuild) thread a lower scheduling priority (nice
+/// +10, Linux) so that queries keep the cores while a layer is rebuilt.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain syscalls on the calling thread's own id; no memory is
+    // passed.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        if libc::setpriority(libc::PRIO_PROCESS, tid, 10) != 0 {
+            log::debug!("could not lower the rebuild thread's priority");
+        }
+    }
+}
+
+/// Frees a replaced snapshot here rather than in the query that happens to
+/// hold it last (freeing a large layer costs milliseconds): waits, at most
+/// a second, for the in-flight queries that still read it.
+fn drop_off_the_query_path(old: Option<Arc<crate::layer::Layer>>) {
+    let Some(old) = old else { return };
+    let started = Instant::now();
+    while Arc::strong_count(&old) > 1 && started.elapsed() < Duration::from_secs(1) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    drop(old);
 }
 
 /// Reloads every layer on SIGHUP, until the process ends.
@@ -89,7 +199,7 @@ pub(crate) async fn on_sighup(state: Arc<AppState>) {
         while hup.recv().await.is_some() {
             log::info!("SIGHUP: reloading every layer");
             for slot in 0..state.slots.len() {
-                request(&state, slot);
+                request_reload(&state, slot);
             }
         }
     }
@@ -166,7 +276,7 @@ fn debounce(state: &Arc<AppState>, rx: &std::sync::mpsc::Receiver<usize>) {
         for (slot, t) in due.iter_mut().enumerate() {
             if t.is_some_and(|t| t <= Instant::now()) {
                 *t = None;
-                request(state, slot);
+                request_reload(state, slot);
             }
         }
     }

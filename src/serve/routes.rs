@@ -14,13 +14,13 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use rayon::prelude::*;
 use serde_json::{Value, json};
 
 use super::params::{self, BatchQuery, KnnParams, QueryFields, RadiusParams, StatsParams};
 use super::{AppState, Problem};
-use crate::layer::{Answer, AnswerDocument, Layer};
+use crate::layer::{Answer, AnswerDocument, BodyFormat, Layer, LayerKind};
 
 type Shared = Arc<AppState>;
 
@@ -35,6 +35,10 @@ pub(crate) fn router(state: Shared, timeout: Duration, max_body_bytes: usize) ->
         .route("/v1/layers/{name}/stats", get(stats_get))
         .route("/v1/layers/{name}/batch", post(batch_post))
         .route("/v1/layers/{name}/reload", post(reload_post))
+        // Only PUT: other methods keep the 404 of an unknown route.
+        .route("/v1/layers/{name}", put(layer_put).fallback(not_found))
+        .route("/v1/layers/{name}/points", post(points_post))
+        .route("/v1/layers/{name}/points/{id}", delete(point_delete))
         .route("/metrics", get(metrics_get))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -46,7 +50,8 @@ pub(crate) fn router(state: Shared, timeout: Duration, max_body_bytes: usize) ->
 
 /// The `route` label of the metrics: the endpoint's last path segment
 /// (`knn`, `radius`, `stats`, `batch`, `reload`, `layers`, `healthz`,
-/// `readyz`, `metrics`), `other` for anything else.
+/// `readyz`, `metrics`), `layer` for `PUT /v1/layers/{name}`, `points` for
+/// the points routes, `other` for anything else.
 fn route_of(path: &str) -> &'static str {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match segments.as_slice() {
@@ -59,6 +64,8 @@ fn route_of(path: &str) -> &'static str {
         ["v1", "layers", _, "stats"] => "stats",
         ["v1", "layers", _, "batch"] => "batch",
         ["v1", "layers", _, "reload"] => "reload",
+        ["v1", "layers", _] => "layer",
+        ["v1", "layers", _, "points"] | ["v1", "layers", _, "points", _] => "points",
         _ => "other",
     }
 }
@@ -128,6 +135,10 @@ async fn layers(State(state): State<Shared>) -> Response {
                 }
             };
             v["reloading"] = json!(slot.reloading.load(Ordering::Acquire));
+            if let Some(log) = &slot.changes.lock().unwrap_or_else(|e| e.into_inner()).log {
+                v["changes_pending"] = json!(log.has_pending());
+                v["next_id"] = json!(log.next_id());
+            }
             v["last_reload_error"] = json!(
                 *slot
                     .last_reload_error
@@ -154,6 +165,7 @@ fn describe(layer: &Layer) -> Value {
         "crs": layer.crs,
         "source": layer.source,
         "generation": layer.generation,
+        "deleted_since_build": layer.tombstones().len(),
         "load_ms": layer.load_ms,
         "build_ms": layer.build_ms,
         "tree_height": height,
@@ -416,12 +428,189 @@ async fn reload_post(
         Err(p) => return p.into_response(),
     };
     let generation = state.slots[slot].generation.load(Ordering::Acquire);
-    let next = super::reload::request(&state, slot);
+    let next = super::reload::request_reload(&state, slot);
     (
         StatusCode::ACCEPTED,
         axum::Json(json!({"layer": name, "generation": generation, "next_generation": next})),
     )
         .into_response()
+}
+
+/// The checks every change route makes: the bearer token (403 / 401), the
+/// layer (404, 503 while loading), its kind (409 for cartesian layers).
+fn admin_slot(
+    state: &AppState,
+    name: &str,
+    headers: &axum::http::HeaderMap,
+) -> Result<(usize, Arc<Layer>), Problem> {
+    check_admin(state, headers)?;
+    let slot = state.slot(name)?;
+    let layer = state.layer(name)?;
+    if layer.kind != LayerKind::Geographic {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            format!(
+                "layer '{name}' is cartesian (a point cloud file): it changes only by \
+                 replacing its file and reloading"
+            ),
+        ));
+    }
+    Ok((slot, layer))
+}
+
+/// The body of a change request: GeoJSON (`application/geo+json` or
+/// `application/json`) or CSV (`text/csv`); 415 for another type, 413 over
+/// the body limit.
+async fn change_body(request: Request, state: &Shared) -> Result<(BodyFormat, Bytes), Problem> {
+    let media = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let format = match media.as_str() {
+        "application/json" | "application/geo+json" => BodyFormat::GeoJson,
+        "text/csv" => BodyFormat::Csv,
+        _ => {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "the body must be GeoJSON (Content-Type: application/geo+json) \
+                 or CSV (Content-Type: text/csv)",
+            ));
+        }
+    };
+    let bytes = Bytes::from_request(request, state)
+        .await
+        .map_err(|e| Problem::new(e.status(), e.body_text()))?;
+    Ok((format, bytes))
+}
+
+/// Parses a change body off the async workers.
+async fn parse_body(
+    state: &Shared,
+    slot: usize,
+    format: BodyFormat,
+    bytes: Bytes,
+) -> Result<crate::layer::ParsedPoints, Problem> {
+    let spec = state.slots[slot].spec.clone();
+    tokio::task::spawn_blocking(move || crate::layer::parse_points(&bytes, format, &spec))
+        .await
+        .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(Problem::from)
+}
+
+fn accepted(mut body: Value) -> Response {
+    body["status"] = json!("accepted");
+    (StatusCode::ACCEPTED, axum::Json(body)).into_response()
+}
+
+/// Runs `change` on the slot's change log under its lock; returns its
+/// result, the current generation and the one that will hold the change,
+/// and schedules the rebuild.
+fn with_log<T>(
+    state: &Shared,
+    slot: usize,
+    change: impl FnOnce(&mut crate::layer::ChangeLog) -> crate::Result<T>,
+) -> Result<(T, u64, u64), Problem> {
+    let s = &state.slots[slot];
+    let outcome = {
+        let mut changes = s.changes.lock().unwrap_or_else(|e| e.into_inner());
+        let next = super::reload::next_generation(s, &changes);
+        let log = changes.log.as_mut().ok_or_else(|| {
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the layer is still loading",
+            )
+        })?;
+        let value = change(log)?;
+        (value, s.generation.load(Ordering::Acquire), next)
+    };
+    super::reload::schedule(state, slot);
+    Ok(outcome)
+}
+
+/// `PUT /v1/layers/{name}` (admin): replace the layer's content with the
+/// body's points (ids `0..m` in body order); 202 with the generation that
+/// will hold it.
+async fn layer_put(
+    State(state): State<Shared>,
+    Path(name): Path<String>,
+    request: Request,
+) -> Response {
+    let result = async {
+        let (slot, _) = admin_slot(&state, &name, request.headers())?;
+        let (format, bytes) = change_body(request, &state).await?;
+        let parsed = parse_body(&state, slot, format, bytes).await?;
+        let spec = state.slots[slot].spec.clone();
+        let (points, generation, next) = with_log(&state, slot, |log| log.replace(parsed, &spec))?;
+        Ok::<_, Problem>(accepted(json!({
+            "layer": name,
+            "generation": generation,
+            "next_generation": next,
+            "points": points,
+        })))
+    };
+    result.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `POST /v1/layers/{name}/points` (admin): append the body's points
+/// (columns those of the layer); 202 with their ids and the generation that
+/// will hold them.
+async fn points_post(
+    State(state): State<Shared>,
+    Path(name): Path<String>,
+    request: Request,
+) -> Response {
+    let result = async {
+        let (slot, _) = admin_slot(&state, &name, request.headers())?;
+        let (format, bytes) = change_body(request, &state).await?;
+        let parsed = parse_body(&state, slot, format, bytes).await?;
+        let (ids, generation, next) = with_log(&state, slot, |log| log.append(&parsed))?;
+        Ok::<_, Problem>(accepted(json!({
+            "layer": name,
+            "generation": generation,
+            "next_generation": next,
+            "ids": ids,
+        })))
+    };
+    result.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `DELETE /v1/layers/{name}/points/{id}` (admin): delete a point; hidden
+/// from every answer from now on, gone from the index in the generation
+/// named in the 202.
+async fn point_delete(
+    State(state): State<Shared>,
+    Path((name, id)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let result = (|| {
+        let (slot, _) = admin_slot(&state, &name, &headers)?;
+        let id: u64 = id.parse().map_err(|_| {
+            Problem::invalid(
+                "id",
+                "a point id: an integer ≥ 0",
+                format!("id = '{id}' is not a point id"),
+            )
+        })?;
+        let (_, generation, next) = with_log(&state, slot, |log| {
+            // The snapshot under the lock: the one a tombstone must mark.
+            match state.slots[slot].current.load_full() {
+                Some(current) => log.delete(id, &current),
+                None => Err(crate::Error::Conflict {
+                    reason: "the layer is still loading".into(),
+                }),
+            }
+        })?;
+        Ok::<_, Problem>(accepted(json!({
+            "layer": name,
+            "generation": generation,
+            "next_generation": next,
+            "id": id,
+        })))
+    })();
+    result.unwrap_or_else(IntoResponse::into_response)
 }
 
 /// `GET /metrics`: the Prometheus text format.
