@@ -784,7 +784,7 @@ for a, b in zip(args[::2], args[1::2]):
     checked += 1
 print(checked)
 "#;
-    let mut cmd = std::process::Command::new("python3");
+    let mut cmd = Command::new("python3");
     cmd.arg("-c").arg(script);
     for (a, b) in pairs {
         cmd.arg(a).arg(b);

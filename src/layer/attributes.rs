@@ -116,7 +116,7 @@ impl Column {
     ///
     /// # Errors
     /// The kinds when they differ (a programming error upstream).
-    pub fn extend(&mut self, other: &Column) -> std::result::Result<(), String> {
+    pub fn extend(&mut self, other: &Column) -> Result<(), String> {
         match (self, other) {
             (Column::Text { text, ends }, Column::Text { .. }) => {
                 for i in 0..other.len() {
