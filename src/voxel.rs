@@ -111,6 +111,68 @@ impl VoxelConfig {
     }
 }
 
+/// The integer coordinates of a voxel: `floor(p / voxel_size)` per axis
+/// (see the [module docs](self) for the convention).
+pub type VoxelKey = [i64; 3];
+
+/// A hash map keyed by voxel: the one map type of the crate's sparse voxel
+/// structures (the odometry's local and merged maps, the viewer's
+/// decimation, the batch halo). FxHash has no random seed, so behaviour is
+/// reproducible, and hashes a key in a few multiplications.
+pub(crate) type VoxelMap<V> = rustc_hash::FxHashMap<VoxelKey, V>;
+
+/// A grid of cubic voxels of `voxel_size` metres anchored at the origin:
+/// metres in, [`VoxelKey`]s out.
+///
+/// Every voxel structure of the crate keys points through this type, so
+/// they agree on which voxel a point is in (downsampling, the odometry's
+/// maps, the batch halo, the viewer).
+///
+/// # Example
+/// ```
+/// use nalgebra::Point3;
+/// use pointpipe::voxel::VoxelGrid;
+/// let grid = VoxelGrid::new(0.25).unwrap();
+/// assert_eq!(grid.key(&Point3::new(0.3, -0.1, 0.25)), [1, -1, 1]);
+/// assert!(VoxelGrid::new(0.0).is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VoxelGrid {
+    voxel_size: f64,
+    inv_voxel_size: f64,
+}
+
+impl VoxelGrid {
+    /// A grid of `voxel_size` metres.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] as [`VoxelConfig::validate`]: `voxel_size`
+    /// not finite and `> 0`, or too small for its inverse to be finite.
+    pub fn new(voxel_size: f64) -> Result<Self> {
+        VoxelConfig::new(voxel_size).validate()?;
+        Ok(VoxelGrid {
+            voxel_size,
+            inv_voxel_size: 1.0 / voxel_size,
+        })
+    }
+
+    /// The voxel edge in metres.
+    pub fn voxel_size(&self) -> f64 {
+        self.voxel_size
+    }
+
+    /// `1 / voxel_size`, in 1/metres.
+    pub fn inv_voxel_size(&self) -> f64 {
+        self.inv_voxel_size
+    }
+
+    /// The voxel of `p` (metres): [`voxel_key`]`(p, 1 / voxel_size)`. O(1).
+    #[inline]
+    pub fn key(&self, p: &Point3<f64>) -> VoxelKey {
+        voxel_key(p, self.inv_voxel_size)
+    }
+}
+
 /// The voxel of point `p`: `floor(p · inv_voxel_size)` per axis.
 ///
 /// `inv_voxel_size` is `1 / voxel_size` in 1/metres. Uses `floor`, so
@@ -124,7 +186,7 @@ impl VoxelConfig {
 /// assert_eq!(voxel_key(&Point3::new(0.3, -0.1, 0.25), 4.0), [1, -1, 1]);
 /// ```
 #[inline]
-pub fn voxel_key(p: &Point3<f64>, inv_voxel_size: f64) -> [i64; 3] {
+pub fn voxel_key(p: &Point3<f64>, inv_voxel_size: f64) -> VoxelKey {
     [
         floor_to_i64(p.x * inv_voxel_size),
         floor_to_i64(p.y * inv_voxel_size),
@@ -138,7 +200,11 @@ pub fn voxel_key(p: &Point3<f64>, inv_voxel_size: f64) -> [i64; 3] {
 #[inline(always)]
 fn floor_to_i64(x: f64) -> i64 {
     let t = x as i64;
-    if (t as f64) > x { t - 1 } else { t }
+    if (t as f64) > x {
+        t.saturating_sub(1)
+    } else {
+        t
+    }
 }
 
 /// Voxel-grid downsampling: one point per occupied voxel.
@@ -1276,6 +1342,10 @@ mod tests {
             -f64::MIN_POSITIVE,
             1.0 - f64::EPSILON / 2.0,
             -1.0 + f64::EPSILON / 2.0,
+            1e19,
+            -1e19,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
         ] {
             assert_eq!(floor_to_i64(x), x.floor() as i64, "{x}");
             if x.abs() < 2f64.powi(51) {

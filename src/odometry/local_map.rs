@@ -4,16 +4,16 @@
 
 use nalgebra::{Isometry3, Point3, Vector3};
 use rayon::prelude::*;
-use rustc_hash::FxHashMap;
 
 use crate::cloud::PointCloud;
+use crate::error::Result;
 use crate::kdtree::{KdTree, SetEntry};
 use crate::normals::{compute_covariance, fit_plane};
-use crate::voxel::voxel_key;
+use crate::voxel::{VoxelGrid, VoxelKey, VoxelMap};
 
 #[derive(Debug, Clone)]
 struct Voxel {
-    key: [i64; 3],
+    key: VoxelKey,
     points: Vec<Point3<f64>>,
     /// Unit normal per point, zero until estimated.
     normals: Vec<Vector3<f64>>,
@@ -33,31 +33,33 @@ struct Voxel {
 /// the per-frame normal cost proportional to the new points, not the map size.
 #[derive(Debug, Clone)]
 pub struct LocalMap {
-    voxel_size: f64,
+    grid: VoxelGrid,
     max_points_per_voxel: usize,
     min_point_distance_sq: f64,
     voxels: Vec<Voxel>,
-    /// Voxel key → position in `voxels`. FxHash has no random seed and the
-    /// map is only looked up, never iterated, so runs are reproducible; it
-    /// hashes a key in a few multiplications (SipHash, the std default, cost
-    /// half of the map update).
-    index: FxHashMap<[i64; 3], usize>,
+    /// Voxel key → position in `voxels` (only looked up, never iterated).
+    index: VoxelMap<usize>,
     /// (voxel, slot) of every point of the last flattened cloud.
     slots: Vec<(u32, u32)>,
 }
 
 impl LocalMap {
-    /// An empty map. `voxel_size` in metres (> 0), `max_points_per_voxel` ≥ 1.
-    pub fn new(voxel_size: f64, max_points_per_voxel: usize) -> Self {
+    /// An empty map with voxels of `voxel_size` metres holding at most
+    /// `max_points_per_voxel` points (0 is taken as 1).
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidParameter`] from [`VoxelGrid::new`].
+    pub fn new(voxel_size: f64, max_points_per_voxel: usize) -> Result<Self> {
+        let grid = VoxelGrid::new(voxel_size)?;
         let spacing = voxel_size / (max_points_per_voxel.max(1) as f64).sqrt();
-        LocalMap {
-            voxel_size,
+        Ok(LocalMap {
+            grid,
             max_points_per_voxel: max_points_per_voxel.max(1),
             min_point_distance_sq: spacing * spacing,
             voxels: Vec::new(),
-            index: FxHashMap::default(),
+            index: VoxelMap::default(),
             slots: Vec::new(),
-        }
+        })
     }
 
     /// Number of points in the map.
@@ -74,9 +76,8 @@ impl LocalMap {
     /// order: a point joins its voxel while the voxel holds fewer than
     /// `max_points_per_voxel` points and it keeps the minimum spacing to them.
     pub fn insert(&mut self, points: impl IntoIterator<Item = Point3<f64>>) {
-        let inv = 1.0 / self.voxel_size;
         for p in points {
-            self.insert_keyed(p, voxel_key(&p, inv));
+            self.insert_keyed(p, self.grid.key(&p));
         }
     }
 
@@ -89,13 +90,13 @@ impl LocalMap {
         points: &[Point3<f64>],
         world_from_sensor: &Isometry3<f64>,
     ) {
-        let inv = 1.0 / self.voxel_size;
-        let keyed: Vec<(Point3<f64>, [i64; 3])> = points
+        let grid = self.grid;
+        let keyed: Vec<(Point3<f64>, VoxelKey)> = points
             .par_iter()
             .with_min_len(2048)
             .map(|p| {
                 let w = world_from_sensor * p;
-                (w, voxel_key(&w, inv))
+                (w, grid.key(&w))
             })
             .collect();
         self.index.reserve(keyed.len());
@@ -106,7 +107,7 @@ impl LocalMap {
 
     /// Adds one world-frame point with its voxel key.
     #[inline]
-    fn insert_keyed(&mut self, p: Point3<f64>, key: [i64; 3]) {
+    fn insert_keyed(&mut self, p: Point3<f64>, key: VoxelKey) {
         match self.index.get(&key) {
             Some(&i) => {
                 let voxel = &mut self.voxels[i];
@@ -225,7 +226,7 @@ mod tests {
     /// and at most four.
     #[test]
     fn insert_keeps_spacing_and_cap_per_voxel() {
-        let mut map = LocalMap::new(1.0, 4);
+        let mut map = LocalMap::new(1.0, 4).unwrap();
         map.insert([
             Point3::new(0.1, 0.1, 0.1),
             Point3::new(0.3, 0.1, 0.1), // 0.2 m from the first: refused
@@ -251,9 +252,9 @@ mod tests {
                 Point3::new(t.sin() * 4.0, t.cos() * 3.0, (t * 0.3).sin())
             })
             .collect();
-        let mut a = LocalMap::new(0.5, 3);
+        let mut a = LocalMap::new(0.5, 3).unwrap();
         a.insert_transformed(&points, &pose);
-        let mut b = LocalMap::new(0.5, 3);
+        let mut b = LocalMap::new(0.5, 3).unwrap();
         b.insert(points.iter().map(|p| pose * p));
         let (mut ca, mut cb) = (PointCloud::default(), PointCloud::default());
         a.flatten_into(&mut ca);
@@ -265,7 +266,7 @@ mod tests {
     /// within `max_distance` stays whole; later inserts find the survivors.
     #[test]
     fn remove_far_evicts_by_first_point_and_reindexes() {
-        let mut map = LocalMap::new(1.0, 2);
+        let mut map = LocalMap::new(1.0, 2).unwrap();
         map.insert([
             Point3::new(0.5, 0.5, 0.5),
             Point3::new(10.5, 0.5, 0.5),

@@ -1,12 +1,10 @@
 //! The merged map of a whole run: every frame in the world frame, voxelised.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, DefaultHasher};
-
 use nalgebra::{Isometry3, Point3, Vector3};
 
 use crate::cloud::PointCloud;
-use crate::voxel::voxel_key;
+use crate::error::Result;
+use crate::voxel::{VoxelGrid, VoxelMap};
 
 /// Accumulates world-frame points into voxels of `voxel_size` metres and
 /// returns one point per voxel: the centroid of everything that fell in it.
@@ -15,26 +13,29 @@ use crate::voxel::voxel_key;
 /// is the order in which voxels were first hit, so runs are reproducible.
 #[derive(Debug, Clone)]
 pub struct MapBuilder {
-    inv_voxel_size: f64,
-    index: HashMap<[i64; 3], usize, BuildHasherDefault<DefaultHasher>>,
+    grid: VoxelGrid,
+    index: VoxelMap<usize>,
     sums: Vec<(Vector3<f64>, u32)>,
 }
 
 impl MapBuilder {
-    /// An empty map with voxels of `voxel_size` metres (> 0, checked by the caller).
-    pub fn new(voxel_size: f64) -> Self {
-        MapBuilder {
-            inv_voxel_size: 1.0 / voxel_size,
-            index: HashMap::default(),
+    /// An empty map with voxels of `voxel_size` metres.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidParameter`] from [`VoxelGrid::new`].
+    pub fn new(voxel_size: f64) -> Result<Self> {
+        Ok(MapBuilder {
+            grid: VoxelGrid::new(voxel_size)?,
+            index: VoxelMap::default(),
             sums: Vec::new(),
-        }
+        })
     }
 
     /// Adds `points` (sensor frame) at pose `world_from_sensor`.
     pub fn add(&mut self, points: &[Point3<f64>], world_from_sensor: &Isometry3<f64>) {
         for p in points {
             let w = world_from_sensor * p;
-            let key = voxel_key(&w, self.inv_voxel_size);
+            let key = self.grid.key(&w);
             let next = self.sums.len();
             let i = *self.index.entry(key).or_insert(next);
             if i == next {
@@ -73,7 +74,7 @@ mod tests {
     /// One centroid per voxel, in order of first hit, in the world frame.
     #[test]
     fn centroids_per_voxel_in_first_hit_order() {
-        let mut map = MapBuilder::new(1.0);
+        let mut map = MapBuilder::new(1.0).unwrap();
         let pose = Isometry3::translation(10.0, 0.0, 0.0);
         map.add(
             &[

@@ -335,7 +335,7 @@ impl Odometry {
         self.estimate_map_normals(&tree, voxel_size);
         timings.lap(Stage::Normals);
         // 5. Point-to-plane ICP against the local map from the prediction.
-        let (world_from_sensor, status, registration) = match (&downsampled, &tree) {
+        let (world_from_sensor, mut status, registration) = match (&downsampled, &tree) {
             (Err(e), _) => (
                 prediction,
                 FrameStatus::failed("voxel downsampling", e),
@@ -354,8 +354,10 @@ impl Odometry {
         let source_points = downsampled.as_ref().map_or(0, |(_, source)| source.len());
         self.tree = tree.ok().flatten();
         // 6. The frame joins the local map; far voxels leave it.
-        if let Ok((frame_downsample, _)) = &downsampled {
-            self.update_map(frame_downsample, &world_from_sensor, voxel_size);
+        if let Ok((frame_downsample, _)) = &downsampled
+            && let Err(e) = self.update_map(frame_downsample, &world_from_sensor, voxel_size)
+        {
+            status = FrameStatus::failed("local map update", &e);
         }
         timings.lap(Stage::MapUpdate);
         self.finish_frame(
@@ -552,17 +554,20 @@ impl Odometry {
         frame_downsample: &[Point3<f64>],
         world_from_sensor: &Isometry3<f64>,
         voxel_size: f64,
-    ) {
+    ) -> Result<()> {
         if frame_downsample.is_empty() {
-            return;
+            return Ok(());
         }
-        let max_points = self.config.max_points_per_voxel;
-        let map = self
-            .local_map
-            .get_or_insert_with(|| LocalMap::new(voxel_size, max_points));
+        let map = match &mut self.local_map {
+            Some(map) => map,
+            None => self
+                .local_map
+                .insert(LocalMap::new(voxel_size, self.config.max_points_per_voxel)?),
+        };
         map.insert_transformed(frame_downsample, world_from_sensor);
         let sensor = Point3::from(world_from_sensor.translation.vector);
         map.remove_far(&sensor, self.config.max_range);
+        Ok(())
     }
 }
 

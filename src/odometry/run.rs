@@ -102,7 +102,7 @@ where
     config.validate()?;
     let mut output = SequenceOutput {
         results: Vec::new(),
-        map: config.map_voxel_size.map(MapBuilder::new),
+        map: config.map_voxel_size.map(MapBuilder::new).transpose()?,
         process_seconds: 0.0,
         read_seconds: 0.0,
     };
@@ -177,7 +177,7 @@ mod tests {
     fn run_sequence_equals_frame_by_frame_and_builds_the_map() {
         let (_, clouds) = simulated(4);
         let mut by_hand = Odometry::new(OdometryConfig::default()).unwrap();
-        let mut map = MapBuilder::new(0.2);
+        let mut map = MapBuilder::new(0.2).unwrap();
         for c in &clouds {
             let r = by_hand.process(c);
             map.add(by_hand.frame_points(), &r.world_from_sensor);

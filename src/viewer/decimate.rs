@@ -3,9 +3,9 @@
 //! This is *display* decimation only (it keeps one existing point per voxel,
 //! the first in index order); the algorithms use [`crate::voxel`] instead.
 
-use std::collections::HashSet;
-
 use nalgebra::Point3;
+
+use crate::voxel::{VoxelMap, voxel_key};
 
 /// Growth factor of the voxel size between two attempts.
 const VOXEL_GROWTH: f64 = 1.25;
@@ -66,7 +66,7 @@ pub fn decimate_indices(points: &[Point3<f64>], max_points: usize) -> Decimation
         voxel_size = 1.0; // all points (nearly) identical: any size works
     }
     let mut kept = Vec::new();
-    let mut occupied = HashSet::new();
+    let mut occupied = VoxelMap::default();
     for _ in 0..MAX_ATTEMPTS {
         keep_first_per_voxel(points, &lo, voxel_size, &mut occupied, &mut kept);
         if kept.len() <= max_points {
@@ -90,7 +90,7 @@ fn keep_first_per_voxel(
     points: &[Point3<f64>],
     origin: &Point3<f64>,
     voxel_size: f64,
-    occupied: &mut HashSet<[i64; 3]>,
+    occupied: &mut VoxelMap<()>,
     kept: &mut Vec<usize>,
 ) {
     occupied.clear();
@@ -100,12 +100,8 @@ fn keep_first_per_voxel(
         if !p.coords.iter().all(|c| c.is_finite()) {
             continue;
         }
-        let key = [
-            ((p.x - origin.x) * inv).floor() as i64,
-            ((p.y - origin.y) * inv).floor() as i64,
-            ((p.z - origin.z) * inv).floor() as i64,
-        ];
-        if occupied.insert(key) {
+        let key = voxel_key(&Point3::from(p - origin), inv);
+        if occupied.insert(key, ()).is_none() {
             kept.push(i);
         }
     }
