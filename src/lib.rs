@@ -5,6 +5,7 @@
 //! | stage | module | entry point |
 //! |---|---|---|
 //! | read / write LAS, LAZ, PLY, PCD, KITTI `.bin`; pose files | [`io`] | [`io::read`], [`io::write`], [`io::poses`] |
+//! | statistical outlier removal (PCL semantics) | [`filter`] | [`filter::remove_statistical_outliers`] |
 //! | voxel downsampling | [`voxel`] | [`voxel::voxel_downsample`] |
 //! | k-d tree rebuilt per frame (kNN, radius, hybrid) | [`kdtree`] | [`kdtree::KdTree::build`] |
 //! | PCA normals and curvature | [`normals`] | [`normals::estimate_normals`] |
@@ -72,6 +73,8 @@ pub mod error;
 
 // The pipeline, stage by stage.
 pub mod io;
+
+pub mod filter;
 
 pub mod voxel;
 

@@ -13,7 +13,7 @@
 //!    bounded by the files in flight (plus their halos), never the folder.
 //! 3. **Per file** ([`process_file`]):
 //!    1. read the tile's raw records and positions;
-//!    2. optional statistical outlier removal ([`outliers`]), within the tile;
+//!    2. optional statistical outlier removal ([`crate::filter`]), within the tile;
 //!    3. optional voxel downsampling ([`crate::voxel`], grid anchored at the
 //!       origin) keeping each voxel's representative record;
 //!    4. halo: the points of neighbouring tiles (by header bounds) inside the
@@ -49,7 +49,6 @@
 
 pub mod extra_bytes;
 pub mod las_out;
-pub mod outliers;
 pub mod tiles;
 
 mod normals_stage;

@@ -11,12 +11,12 @@ use serde::Serialize;
 
 use super::las_out::{LasTileOutput, write_las_tile};
 use super::normals_stage::{NormalParams, estimate_tile_normals};
-use super::outliers::{OutlierConfig, statistical_outlier_mask};
 use super::tiles::{
     LasTile, TileInfo, halo_neighbors, read_halo_points, read_las_tile, read_tile_info,
 };
 use crate::PointCloud;
 use crate::error::{Error, Result};
+use crate::filter::{OutlierConfig, statistical_outlier_mask};
 use crate::voxel::{VoxelConfig, voxel_downsample_with_representatives, voxel_key};
 
 /// Output container of a batch.

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use pointpipe::batch::outliers::OutlierConfig;
 use pointpipe::batch::{
     BatchConfig, BatchProgress, FileReport, FileStatus, NormalParams, OutputFormat, run_batch,
 };
+use pointpipe::filter::OutlierConfig;
 use pointpipe::voxel::{VoxelConfig, VoxelMode};
 
 use super::Context;

@@ -1,4 +1,4 @@
-//! Statistical outlier removal (SOR), with the semantics of PCL's
+//! Point filters: statistical outlier removal (SOR), with the semantics of PCL's
 //! `StatisticalOutlierRemoval` (Rusu et al., "Towards 3D Point cloud based
 //! object maps for household environments", RAS 2008, section 4).
 //!
@@ -11,7 +11,7 @@
 //!
 //! Open3D's `remove_statistical_outlier` differs in one detail: it counts the
 //! point itself as one of its `k` neighbours (distance 0). pointpipe follows
-//! PCL, as the batch issue asks.
+//! PCL.
 //!
 //! Complexity: `O(n · (log n + k))` with the k-d tree, parallel over points.
 //! The global statistics are reduced in fixed-size chunks in index order, so
@@ -84,7 +84,7 @@ const REDUCE_CHUNK: usize = 4096;
 /// # Example
 /// ```
 /// use nalgebra::Point3;
-/// use pointpipe::batch::outliers::{statistical_outlier_mask, OutlierConfig};
+/// use pointpipe::filter::{statistical_outlier_mask, OutlierConfig};
 /// let mut points: Vec<_> = (0..100).map(|i| Point3::new(f64::from(i % 10), f64::from(i / 10), 0.0)).collect();
 /// points.push(Point3::new(100.0, 100.0, 100.0));
 /// let mask = statistical_outlier_mask(&points, &OutlierConfig { k: 4, std_ratio: 1.0 }).unwrap();
