@@ -415,11 +415,18 @@ fn batch_report_fails_on_missing_and_failed_tiles() {
     assert_eq!(clean["notes"].as_array().unwrap().len(), 1, "{clean}");
 }
 
+/// Environment, arguments, and a part of the expected error message.
+type Case = (
+    &'static [(&'static str, &'static str)],
+    &'static [&'static str],
+    &'static str,
+);
+
 #[test]
 fn bad_shard_values_are_clear_errors() {
     let input = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
-    let cases: [(&[(&str, &str)], &[&str], &str); 8] = [
+    let cases: [Case; 8] = [
         (&[], &["--shard", "3/3"], "0-based"),
         (&[], &["--shard", "x"], "I/N"),
         (&[], &["--shards", "2"], "neither SLURM_ARRAY_TASK_ID"),
