@@ -317,6 +317,28 @@ fn union_of_shards_is_byte_identical_to_single_run() {
         .output()
         .unwrap());
     assert_eq!(outputs(sharded.path()), b, "a rerun changes nothing");
+
+    // A temporary file as another shard would be writing it into the shared
+    // output folder: a shard leaves recent temporaries alone; a single run
+    // removes them (left by a killed run).
+    let busy = sharded.path().join(".pointpipe-other-shard.tmp");
+    std::fs::write(&busy, b"being written").unwrap();
+    ok(batch(input.path(), sharded.path())
+        .args(["--shard", "0/3"])
+        .output()
+        .unwrap());
+    assert!(
+        busy.exists(),
+        "a shard removed another shard's temporary file"
+    );
+    std::fs::remove_file(&busy).unwrap();
+    let single_busy = single.path().join(".pointpipe-killed.tmp");
+    std::fs::write(&single_busy, b"left by a killed run").unwrap();
+    ok(batch(input.path(), single.path()).output().unwrap());
+    assert!(
+        !single_busy.exists(),
+        "a single run removes stale temporaries"
+    );
 }
 
 #[test]

@@ -189,13 +189,22 @@ fn make_plan(
         .map(|(name, info)| (name.clone(), info.as_ref().ok().and_then(|t| t.bounds)))
         .collect();
     let overlaps = find_overlaps(&bounds, halo, overlap)?;
-    for o in &overlaps {
+    // The first few pairs by name, then a count: jittered copies of one area
+    // would otherwise give a warning per pair.
+    const SHOWN: usize = 10;
+    for o in overlaps.iter().take(SHOWN) {
         log::warn!(
             "tiles {} and {} overlap by {:.0} % of the smaller one (far beyond the halo of {halo}): \
              each pulls the other in as halo, which costs time and memory",
             o.a,
             o.b,
             o.fraction * 100.0
+        );
+    }
+    if overlaps.len() > SHOWN {
+        log::warn!(
+            "{} more pairs of overlapping tiles (all in _reports/plan.json)",
+            overlaps.len() - SHOWN
         );
     }
     Ok(PlanFile {
@@ -316,8 +325,13 @@ pub fn run_shard(
         &select,
         temporaries,
     )?;
+    // `run_selected` calls `select` whenever it returns Ok.
     let Some((plan, _)) = planned.into_inner() else {
-        return Err(Error::invalid("shard", shard, "no plan was made"));
+        return Err(Error::invalid(
+            "shard",
+            shard,
+            "the batch ended before planning",
+        ));
     };
     let files: Vec<TileReport> = summary
         .files
