@@ -406,12 +406,12 @@ pub(crate) fn run_selected(
         .filter_map(|i| i.as_ref().ok().cloned())
         .collect();
     let chosen = select(&all_inputs, &all_infos)?;
+    // Each chosen input once (a repeated or unknown index is dropped).
     let mut all_infos: Vec<Option<Result<TileInfo>>> = all_infos.into_iter().map(Some).collect();
-    let plan: Vec<(PathBuf, PathBuf)> = chosen.iter().map(|&i| all_inputs[i].clone()).collect();
-    let infos: Vec<Result<TileInfo>> = chosen
+    let (plan, infos): (Vec<(PathBuf, PathBuf)>, Vec<Result<TileInfo>>) = chosen
         .iter()
-        .filter_map(|&i| all_infos.get_mut(i).and_then(Option::take))
-        .collect();
+        .filter_map(|&i| Some((all_inputs.get(i)?.clone(), all_infos.get_mut(i)?.take()?)))
+        .unzip();
     let header_points = |i: usize| infos[i].as_ref().map_or(0, |t| t.number_of_points);
     progress.started(plan.len(), (0..plan.len()).map(header_points).sum());
 
