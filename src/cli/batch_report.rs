@@ -59,12 +59,18 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
             merged.seconds_max,
             merged.seconds_total
         );
-        for o in &merged.overlaps {
+        for o in merged.overlaps.iter().take(10) {
             println!(
                 "overlap: {} and {} share {:.0} % of the smaller tile (far beyond the halo)",
                 o.a,
                 o.b,
                 o.fraction * 100.0
+            );
+        }
+        if merged.overlaps.len() > 10 {
+            println!(
+                "overlap: {} more pairs (--json lists them all)",
+                merged.overlaps.len() - 10
             );
         }
         for note in &merged.notes {
