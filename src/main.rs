@@ -50,6 +50,8 @@ enum Command {
     Query(cli::query::Args),
     /// Batch-process a directory of LAS/LAZ tiles (outliers, voxel, normals).
     Batch(cli::batch::Args),
+    /// Merge the shard reports of a batch output folder; fails if a tile failed or is missing.
+    BatchReport(cli::batch_report::Args),
     /// Look at point clouds in a 3D window, or render a screenshot (feature `viewer`).
     #[cfg(feature = "viewer")]
     View(cli::view::Args),
@@ -101,6 +103,7 @@ fn main() -> ExitCode {
         Command::Demo(a) => cli::demo::run(a, &ctx),
         Command::Simulate(a) => cli::simulate::run(a, &ctx),
         Command::Batch(a) => cli::batch::run(a, &ctx),
+        Command::BatchReport(a) => cli::batch_report::run(a, &ctx),
         Command::Serve(a) => cli::serve::run(a, &ctx),
         Command::Query(a) => cli::query::run(a, &ctx),
         #[cfg(feature = "viewer")]

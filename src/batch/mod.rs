@@ -45,10 +45,20 @@
 //! written after it, so an interrupted replacement is redone, never taken
 //! for the old parameters' result. Temporary files (`.pointpipe-*.tmp`)
 //! left by a killed run are removed when the next run starts: run one batch
-//! per output folder at a time.
+//! per output folder at a time — except for the shards of one plan
+//! ([`report::run_shard`]), which leave recent temporary files alone.
+//!
+//! # Many machines
+//! [`shard::plan_shards`] splits a folder's tiles into N shards balanced by
+//! header point count; [`report::run_shard`] processes one of them (halos
+//! still from every tile, so the union of the shards is byte-identical to a
+//! single run) and writes `OUT/_reports/shard-I.json`;
+//! [`report::merge_reports`] merges those reports.
 
 pub mod extra_bytes;
 pub mod las_out;
+pub mod report;
+pub mod shard;
 pub mod tiles;
 
 mod normals_stage;

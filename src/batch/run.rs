@@ -110,7 +110,7 @@ impl BatchConfig {
 }
 
 /// What happened to one file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FileStatus {
     /// Processed and written.
@@ -257,7 +257,8 @@ fn collect_inputs(
         let path = entry.path();
         let file_type = entry.file_type().map_err(|e| Error::io(&path, e))?;
         if file_type.is_dir() {
-            if recursive && !same_dir(&path, output_dir) {
+            // `_reports` holds the shard reports of a run (super::report).
+            if recursive && !same_dir(&path, output_dir) && entry.file_name() != "_reports" {
                 collect_inputs(&path, output_dir, recursive, out)?;
             }
         } else if input_extension(&path).is_some() {
@@ -274,15 +275,24 @@ fn same_dir(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// Removes temporary files (`.pointpipe-*.tmp`) a killed run left in `dir`.
-fn remove_stale_temporaries(dir: &Path) {
+/// Removes temporary files (`.pointpipe-*.tmp`) a killed run left in `dir`
+/// (only those last modified more than `older_than` ago, when given).
+fn remove_stale_temporaries(dir: &Path, older_than: Option<std::time::Duration>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with(".pointpipe-") && name.ends_with(".tmp") {
+        let old_enough = older_than.is_none_or(|age| {
+            entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|elapsed| elapsed > age)
+        });
+        if name.starts_with(".pointpipe-") && name.ends_with(".tmp") && old_enough {
             match std::fs::remove_file(entry.path()) {
                 Ok(()) => log::info!("removed stale temporary {}", entry.path().display()),
                 Err(e) => log::warn!("cannot remove {}: {e}", entry.path().display()),
@@ -319,7 +329,7 @@ fn fingerprint_path(output: &Path) -> PathBuf {
 /// Every parameter that shapes an output (voxel grid, normals, halo width,
 /// outlier removal, container) and pointpipe's version, as one text: an
 /// output whose recorded fingerprint differs is redone, not skipped.
-fn parameter_fingerprint(config: &BatchConfig) -> String {
+pub(crate) fn parameter_fingerprint(config: &BatchConfig) -> String {
     format!(
         "pointpipe {}\nvoxel {:?}\nnormals {:?}\nhalo {:?}\noutliers {:?}\nformat {:?}\n",
         env!("CARGO_PKG_VERSION"),
@@ -357,6 +367,28 @@ pub fn run_batch(
     config: &BatchConfig,
     progress: &dyn BatchProgress,
 ) -> Result<BatchSummary> {
+    let all = |plan: &[(PathBuf, PathBuf)], _: &[Result<TileInfo>]| Ok((0..plan.len()).collect());
+    run_selected(input_dir, output_dir, config, progress, &all, None)
+}
+
+/// Chooses which planned inputs a run processes, from the plan (input and
+/// output paths, sorted) and every input's header (or why it is unreadable);
+/// returns indices into the plan, in processing order.
+pub(crate) type SelectTiles<'a> =
+    dyn Fn(&[(PathBuf, PathBuf)], &[Result<TileInfo>]) -> Result<Vec<usize>> + 'a;
+
+/// [`run_batch`] over the inputs `select` picks (see [`super::shard`]); the
+/// tile index for halos always holds every readable input. Stale temporary
+/// files are removed only when older than `temporaries_older_than` (`None`:
+/// all of them), since other shards may be writing into the same folders.
+pub(crate) fn run_selected(
+    input_dir: &Path,
+    output_dir: &Path,
+    config: &BatchConfig,
+    progress: &dyn BatchProgress,
+    select: &SelectTiles<'_>,
+    temporaries_older_than: Option<std::time::Duration>,
+) -> Result<BatchSummary> {
     let start = Instant::now();
     config.validate()?;
     if same_dir(input_dir, output_dir) {
@@ -364,15 +396,22 @@ pub fn run_batch(
             path: output_dir.to_path_buf(),
         });
     }
-    let plan = plan_inputs(input_dir, output_dir, config.format, config.recursive)?;
-    let infos: Vec<Result<TileInfo>> = plan
+    let all_inputs = plan_inputs(input_dir, output_dir, config.format, config.recursive)?;
+    let all_infos: Vec<Result<TileInfo>> = all_inputs
         .iter()
         .map(|(input, _)| read_tile_info(input))
         .collect();
-    let index: Vec<TileInfo> = infos
+    let index: Vec<TileInfo> = all_infos
         .iter()
         .filter_map(|i| i.as_ref().ok().cloned())
         .collect();
+    let chosen = select(&all_inputs, &all_infos)?;
+    // Each chosen input once (a repeated or unknown index is dropped).
+    let mut all_infos: Vec<Option<Result<TileInfo>>> = all_infos.into_iter().map(Some).collect();
+    let (plan, infos): (Vec<(PathBuf, PathBuf)>, Vec<Result<TileInfo>>) = chosen
+        .iter()
+        .filter_map(|&i| Some((all_inputs.get(i)?.clone(), all_infos.get_mut(i)?.take()?)))
+        .unzip();
     let header_points = |i: usize| infos[i].as_ref().map_or(0, |t| t.number_of_points);
     progress.started(plan.len(), (0..plan.len()).map(header_points).sum());
 
@@ -385,7 +424,7 @@ pub fn run_batch(
             && cleaned.insert(parent.to_path_buf())
         {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-            remove_stale_temporaries(parent);
+            remove_stale_temporaries(parent, temporaries_older_than);
         }
     }
     std::thread::scope(|scope| {
@@ -393,10 +432,10 @@ pub fn run_batch(
             scope.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((input, output)) = plan.get(i) else {
+                    let (Some((input, output)), Some(info)) = (plan.get(i), infos.get(i)) else {
                         break;
                     };
-                    let report = match &infos[i] {
+                    let report = match info {
                         Err(e) => failed(input, output, e, 0, Instant::now()),
                         Ok(_) if !config.force && is_up_to_date(input, output, &fingerprint) => {
                             FileReport {

@@ -6,8 +6,10 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use pointpipe::batch::report::{ShardOptions, plan_folder, run_shard};
+use pointpipe::batch::shard::{OverlapConfig, ShardEnv, ShardSpec, resolve_shard};
 use pointpipe::batch::{
-    BatchConfig, BatchProgress, FileReport, FileStatus, NormalParams, OutputFormat, run_batch,
+    BatchConfig, BatchProgress, FileReport, FileStatus, NormalParams, OutputFormat,
 };
 use pointpipe::filter::OutlierConfig;
 use pointpipe::voxel::{VoxelConfig, VoxelMode};
@@ -83,9 +85,27 @@ pub struct Args {
     /// `.NAME.pointpipe-params` file beside it recording them).
     #[arg(long)]
     pub force: bool,
-    /// Print the summary as one JSON object on stdout.
+    /// Print the summary (or with --plan, the plan) as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Print the plan for N shards (tiles by name, balanced by header point
+    /// count, longest first) and exit without processing anything.
+    #[arg(long, value_name = "N", conflicts_with_all = ["shard", "shards"])]
+    pub plan: Option<usize>,
+    /// Process only shard I of N (0-based), e.g. `--shard 2/8`. Without it,
+    /// the shard comes from SLURM_ARRAY_TASK_ID (minus SLURM_ARRAY_TASK_MIN)
+    /// and SLURM_ARRAY_TASK_COUNT, else from JOB_COMPLETION_INDEX with
+    /// --shards N; with none of them the whole folder is one shard (0/1).
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<ShardSpec>,
+    /// Number of shards, for JOB_COMPLETION_INDEX (Kubernetes Indexed Job:
+    /// its `completions`); checked against SLURM_ARRAY_TASK_COUNT / --shard.
+    #[arg(long, value_name = "N")]
+    pub shards: Option<usize>,
+}
+
+fn parse_shard(s: &str) -> Result<ShardSpec, String> {
+    s.parse().map_err(|e: pointpipe::Error| e.to_string())
 }
 
 fn parse_outliers(s: &str) -> Result<OutlierConfig, String> {
@@ -183,18 +203,54 @@ impl BatchProgress for Bars {
 /// Runs `pointpipe batch`; fails (non-zero exit) when any file failed.
 pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
     let config = args.config();
+    let context = || {
+        format!(
+            "batch {} -> {}",
+            args.input_dir.display(),
+            args.output_dir.display()
+        )
+    };
+    if let Some(n) = args.plan {
+        let plan = plan_folder(
+            &args.input_dir,
+            &args.output_dir,
+            &config,
+            n,
+            &OverlapConfig::default(),
+        )
+        .with_context(context)?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&plan)?);
+        } else {
+            println!(
+                "plan {}: {} tiles in {} shards (imbalance {:.3})",
+                plan.plan.fingerprint,
+                plan.plan.tiles.len(),
+                n,
+                plan.plan.imbalance()
+            );
+            for s in &plan.plan.shards {
+                println!("shard {}: {} tiles, {} points", s.index, s.tiles, s.points);
+            }
+            for t in &plan.plan.tiles {
+                println!("{}\t{}\t{}", t.shard, t.points, t.name);
+            }
+        }
+        return Ok(());
+    }
+    let (shard, source) = resolve_shard(args.shard, args.shards, &ShardEnv::from_process())?;
+    let options = ShardOptions {
+        shard,
+        source,
+        ..Default::default()
+    };
     let bars = Bars::new(!ctx.quiet && std::io::stderr().is_terminal());
-    let summary =
-        run_batch(&args.input_dir, &args.output_dir, &config, &bars).with_context(|| {
-            format!(
-                "batch {} -> {}",
-                args.input_dir.display(),
-                args.output_dir.display()
-            )
-        })?;
+    let run = run_shard(&args.input_dir, &args.output_dir, &config, &options, &bars)
+        .with_context(context)?;
+    let summary = run.summary;
     bars.files.finish_and_clear();
     bars.points.finish_and_clear();
-    if summary.files.is_empty() {
+    if run.plan.plan.tiles.is_empty() {
         anyhow::bail!(
             "{}: no .las or .laz files to process{}",
             args.input_dir.display(),
@@ -217,6 +273,14 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
         }
     }
     if !args.json && !ctx.quiet {
+        if shard.count > 1 {
+            println!(
+                "shard {shard} ({} of {} tiles; report {})",
+                summary.files.len(),
+                run.plan.plan.tiles.len(),
+                run.report_path.display()
+            );
+        }
         println!(
             "{} done, {} skipped, {} failed; {} points in, {} out; {:.2} s",
             summary.done,

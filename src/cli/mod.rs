@@ -2,6 +2,7 @@
 //! calls the library and prints the result.
 
 pub mod batch;
+pub mod batch_report;
 pub mod convert;
 pub mod demo;
 pub mod downsample;
