@@ -58,7 +58,7 @@ pub struct LasAttributes {
     pub waveform: Option<Vec<[u8; 29]>>,
     /// The extra bytes of each point, raw, [`LasAttributes::extra_bytes_len`]
     /// bytes per point one after the other; their layout is described by the
-    /// extra-bytes VLR of [`PointCloud::las_header`]
+    /// extra-bytes VLR of [`Extras::las_header`](crate::cloud::Extras::las_header)
     /// (see [`crate::batch::extra_bytes::read_extra_bytes_fields`]).
     pub extra_bytes: Vec<u8>,
     /// Extra bytes per point (0 when the point records have none).
@@ -66,7 +66,7 @@ pub struct LasAttributes {
     /// The LAS 1.3 "waveform data packet record" (its 60-byte header and the
     /// waveform samples) that the [`LasAttributes::waveform`] descriptors
     /// point into, when the source file stored its waveforms internally.
-    /// (In LAS 1.4 the same record is an EVLR of [`PointCloud::las_header`].)
+    /// (In LAS 1.4 the same record is an EVLR of [`Extras::las_header`](crate::cloud::Extras::las_header).)
     pub waveform_data: Option<Vec<u8>>,
 }
 
@@ -134,13 +134,37 @@ pub struct PointCloud {
     pub curvature: Option<Vec<f64>>,
     /// Per-point time in seconds (LAS GPS time, PCD/PLY `t`/`time` fields).
     pub time: Option<Vec<f64>>,
-    /// Per-point LAS attributes when the cloud came from LAS/LAZ.
+    /// What a file format carries beyond the attributes above (today: LAS),
+    /// kept so that writing back to that format loses nothing.
+    pub extras: Extras,
+}
+
+/// Format-specific data of a [`PointCloud`]: what the algorithms never read
+/// and writers need for lossless round trips. Only LAS/LAZ has such data.
+#[derive(Debug, Clone, Default)]
+pub struct Extras {
+    /// Per-point LAS attributes: from a LAS/LAZ file, or from the columns a
+    /// PLY/PCD file written by pointpipe from LAS recorded.
     pub las_attributes: Option<LasAttributes>,
     /// The LAS header of the source file (scale, offset, CRS VLRs, version,
     /// point format), kept so that LAS output can reuse it; for a PLY or PCD
     /// file written by pointpipe from LAS, the header rebuilt from the
     /// `pointpipe las_*` lines it recorded (see [`crate::io::ply::write`]).
     pub las_header: Option<las::Header>,
+}
+
+impl Extras {
+    /// The extras of the points at `indices`, in that order (the header is
+    /// cloned). O(`indices.len()`).
+    ///
+    /// # Panics
+    /// If an index is out of bounds (a programming error, not an input error).
+    pub fn select(&self, indices: &[usize]) -> Extras {
+        Extras {
+            las_attributes: self.las_attributes.as_ref().map(|a| a.select(indices)),
+            las_header: self.las_header.clone(),
+        }
+    }
 }
 
 impl PointCloud {
@@ -184,7 +208,7 @@ impl PointCloud {
         if self.time.is_some() {
             names.push("time");
         }
-        if let Some(a) = &self.las_attributes {
+        if let Some(a) = &self.extras.las_attributes {
             names.extend([
                 "classification",
                 "return_number",
@@ -214,7 +238,8 @@ impl PointCloud {
     /// source LAS header ([`crate::io::las::crs_linear_unit`]); `None` when
     /// the cloud has no LAS header or its CRS names no unit.
     pub fn linear_unit(&self) -> Option<crate::io::LinearUnit> {
-        self.las_header
+        self.extras
+            .las_header
             .as_ref()
             .and_then(crate::io::las::crs_linear_unit)
     }
@@ -261,8 +286,7 @@ impl PointCloud {
             normals: pick(&self.normals, indices),
             curvature: pick(&self.curvature, indices),
             time: pick(&self.time, indices),
-            las_attributes: self.las_attributes.as_ref().map(|a| a.select(indices)),
-            las_header: self.las_header.clone(),
+            extras: self.extras.select(indices),
         }
     }
 
@@ -274,9 +298,9 @@ impl PointCloud {
             .collect();
         let removed = self.len() - indices.len();
         if removed > 0 {
-            let header = self.las_header.take();
+            let header = self.extras.las_header.take();
             *self = self.select(&indices);
-            self.las_header = header;
+            self.extras.las_header = header;
         }
         removed
     }
@@ -310,6 +334,7 @@ impl PointCloud {
             && self.curvature.as_ref().is_none_or(|v| v.len() == n)
             && self.time.as_ref().is_none_or(|v| v.len() == n)
             && self
+                .extras
                 .las_attributes
                 .as_ref()
                 .is_none_or(|a| a.lengths_match(n))

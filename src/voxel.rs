@@ -1226,8 +1226,7 @@ fn centroid_cloud(cloud: &PointCloud, request: &Request, merged: &Merged) -> Poi
         normals,
         curvature: pick(&cloud.curvature),
         time,
-        las_attributes: cloud.las_attributes.as_ref().map(|a| a.select(reps)),
-        las_header: cloud.las_header.clone(),
+        extras: cloud.extras.select(reps),
     }
 }
 

@@ -154,7 +154,7 @@ fn extended_classification_is_not_the_overlap_bit() {
         .unwrap();
     assert!(status.success());
     let back = io::read(&out).unwrap();
-    let a = back.las_attributes.unwrap();
+    let a = back.extras.las_attributes.unwrap();
     assert_eq!(a.classification, [12, 200, 2]);
     assert_eq!(a.flags, [0, 0, 0b1000]);
     assert_eq!(raw(&out).1, raw(&input).1);
@@ -318,7 +318,7 @@ fn pointwise_laz_without_chunk_table_is_decoded() {
         io::read_with_report(&pointwise).unwrap_or_else(|e| panic!("point-wise LAZ refused: {e}"));
     assert_eq!(report.points_in_file, 2000);
     assert_eq!(back.points, cloud.points);
-    assert_eq!(back.las_attributes, cloud.las_attributes);
+    assert_eq!(back.extras.las_attributes, cloud.extras.las_attributes);
     assert_eq!(back.time, cloud.time);
 }
 
@@ -416,7 +416,7 @@ fn every_shared_las_file_converts_to_las_and_laz_without_changing_a_field() {
             assert_eq!(content_vlrs(&h_out), content_vlrs(&h_in), "{name}");
             assert!(r_out == r_in, "{name}: point records differ");
             let (a, b) = (io::read(&input).unwrap(), io::read(&out).unwrap());
-            assert_eq!(a.las_attributes, b.las_attributes, "{name}");
+            assert_eq!(a.extras.las_attributes, b.extras.las_attributes, "{name}");
         }
     }
 }
@@ -506,7 +506,7 @@ fn las_through_ply_and_pcd_and_back_keeps_what_they_hold() {
     let dir = tempfile::tempdir().unwrap();
     for input in shared_las_files() {
         let (cloud, report) = io::read_with_report(&input).unwrap();
-        let h_in = cloud.las_header.as_ref().unwrap();
+        let h_in = cloud.extras.las_header.as_ref().unwrap();
         for ext in ["ply", "pcd"] {
             let mid = dir.path().join(format!("mid.{ext}"));
             let out = dir.path().join(format!("back_{ext}.las"));
@@ -521,7 +521,7 @@ fn las_through_ply_and_pcd_and_back_keeps_what_they_hold() {
             }
             let name = format!("{} via {ext}", input.display());
             let (back, back_report) = io::read_with_report(&out).unwrap();
-            let h = back.las_header.as_ref().unwrap();
+            let h = back.extras.las_header.as_ref().unwrap();
             assert_eq!(h.version(), h_in.version(), "{name}");
             assert_eq!(
                 h.point_format().to_u8().unwrap(),
@@ -542,8 +542,8 @@ fn las_through_ply_and_pcd_and_back_keeps_what_they_hold() {
             assert_eq!(back.intensity, cloud.intensity, "{name}");
             assert_eq!(back.time, cloud.time, "{name}");
             let (a, b) = (
-                cloud.las_attributes.as_ref().unwrap(),
-                back.las_attributes.as_ref().unwrap(),
+                cloud.extras.las_attributes.as_ref().unwrap(),
+                back.extras.las_attributes.as_ref().unwrap(),
             );
             assert_eq!(b.classification, a.classification, "{name}");
             assert_eq!(b.return_number, a.return_number, "{name}");
@@ -867,7 +867,7 @@ fn every_shared_las_file_through_kitti_bin_keeps_what_it_holds() {
         let name = input.display().to_string();
         let back = io::read(&back_path).unwrap();
         assert_eq!(back.len(), cloud.len(), "{name}");
-        let scale = back.las_header.as_ref().map_or(0.0, |h| {
+        let scale = back.extras.las_header.as_ref().map_or(0.0, |h| {
             let t = h.transforms();
             t.x.scale.max(t.y.scale).max(t.z.scale)
         });

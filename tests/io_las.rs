@@ -43,13 +43,17 @@ fn every_manifest_las_file_reads_with_its_point_count_and_format() {
         assert!(cloud.check_lengths(), "{rel}");
         let has_time = matches!(point_format, 1 | 3 | 4 | 5 | 6..=10);
         assert_eq!(cloud.time.is_some(), has_time, "{rel}");
-        let attrs = cloud.las_attributes.as_ref().expect("LAS attributes");
+        let attrs = cloud
+            .extras
+            .las_attributes
+            .as_ref()
+            .expect("LAS attributes");
         assert_eq!(
             attrs.color.is_some(),
             matches!(point_format, 2 | 3 | 5 | 7 | 8 | 10),
             "{rel}"
         );
-        assert!(cloud.las_header.is_some());
+        assert!(cloud.extras.las_header.is_some());
     }
 }
 
@@ -69,11 +73,11 @@ fn autzen_las_laz_and_format_7_have_identical_coordinates() {
     assert_eq!(a.points, c.points);
     assert_eq!(a.intensity, b.intensity);
     assert_eq!(a.time, b.time);
-    assert_eq!(a.las_attributes, b.las_attributes);
+    assert_eq!(a.extras.las_attributes, b.extras.las_attributes);
     // Point format 7 (extended layout) carries the same attributes as 3.
     let (la, lc) = (
-        a.las_attributes.as_ref().unwrap(),
-        c.las_attributes.as_ref().unwrap(),
+        a.extras.las_attributes.as_ref().unwrap(),
+        c.extras.las_attributes.as_ref().unwrap(),
     );
     assert_eq!(a.intensity, c.intensity);
     assert_eq!(a.time, c.time);
@@ -127,7 +131,7 @@ fn las_round_trip_keeps_scale_offset_crs_and_attributes() {
             continue;
         };
         let (cloud, report) = io::read_with_report(&path).unwrap();
-        let src = cloud.las_header.as_ref().unwrap();
+        let src = cloud.extras.las_header.as_ref().unwrap();
         for ext in ["las", "laz"] {
             let out = dir.path().join(format!("out.{ext}"));
             io::write(&out, &cloud).unwrap_or_else(|e| panic!("{rel} -> {ext}: {e}"));
@@ -144,13 +148,13 @@ fn las_round_trip_keeps_scale_offset_crs_and_attributes() {
             assert_eq!(back.intensity, cloud.intensity, "{rel} -> {ext}");
             assert_eq!(back.time, cloud.time, "{rel} -> {ext}");
             let (a, b) = (
-                cloud.las_attributes.as_ref().unwrap(),
-                back.las_attributes.as_ref().unwrap(),
+                cloud.extras.las_attributes.as_ref().unwrap(),
+                back.extras.las_attributes.as_ref().unwrap(),
             );
             assert_eq!(a.classification, b.classification, "{rel}");
             assert_eq!(a.return_number, b.return_number, "{rel}");
             assert_eq!(a.color, b.color, "{rel}");
-            let h = back.las_header.as_ref().unwrap();
+            let h = back.extras.las_header.as_ref().unwrap();
             assert_eq!(h.transforms(), src.transforms(), "{rel}");
             assert_eq!(h.version(), src.version(), "{rel}");
             assert_eq!(back_report.crs, report.crs, "{rel}");
@@ -176,7 +180,7 @@ fn clouds_not_from_las_get_a_millimetre_grid_at_utm_scale() {
         let out = dir.path().join(format!("utm.{ext}"));
         io::write(&out, &cloud).unwrap();
         let back = io::read(&out).unwrap();
-        let h = back.las_header.as_ref().unwrap();
+        let h = back.extras.las_header.as_ref().unwrap();
         assert_eq!(h.transforms().y.scale, 0.001);
         assert_eq!(h.transforms().y.offset, 5_000_000.0);
         for (a, b) in points.iter().zip(&back.points) {

@@ -22,7 +22,7 @@ fn write_cloud(path: &str, cloud: &PointCloud) -> pointpipe::Result<()> {
 
 /// The CRS of a LAS header: its WKT, or `EPSG:<code>` from GeoTIFF keys.
 fn crs(cloud: &PointCloud) -> Option<String> {
-    let header = cloud.las_header.as_ref()?;
+    let header = cloud.extras.las_header.as_ref()?;
     if let Some(wkt) = header.get_wkt_crs_bytes() {
         let text = String::from_utf8_lossy(wkt);
         return Some(text.trim_end_matches('\0').to_string());
@@ -54,7 +54,7 @@ fn attributes<'py>(py: Python<'py>, cloud: &PointCloud) -> PyResult<Bound<'py, P
     if let Some(v) = &cloud.curvature {
         d.set_item("curvature", PyArray1::from_slice(py, v))?;
     }
-    let las = cloud.las_attributes.as_ref();
+    let las = cloud.extras.las_attributes.as_ref();
     if let Some(v) = &cloud.time {
         let name = if las.is_some() { "gps_time" } else { "time" };
         d.set_item(name, PyArray1::from_slice(py, v))?;
@@ -166,8 +166,8 @@ fn write(
     let n = points.len();
     let mut cloud = PointCloud::from_points(points.to_vec());
     if let Some(src) = source.as_ref().filter(|s| s.cloud.len() == n) {
-        cloud.las_header = src.cloud.las_header.clone();
-        cloud.las_attributes = src.cloud.las_attributes.clone();
+        cloud.extras.las_header = src.cloud.extras.las_header.clone();
+        cloud.extras.las_attributes = src.cloud.extras.las_attributes.clone();
     }
     cloud.intensity = column::<f32>(&attributes, "intensity", n)?;
     cloud.normals = triples::<f64>(&attributes, "normals", n)?.map(|v| {
@@ -180,7 +180,7 @@ fn write(
         Some(t) => Some(t),
         None => column::<f64>(&attributes, "time", n)?,
     };
-    if let Some(a) = cloud.las_attributes.as_mut() {
+    if let Some(a) = cloud.extras.las_attributes.as_mut() {
         macro_rules! replace {
             ($field:ident, $t:ty) => {
                 if let Some(v) = column::<$t>(&attributes, stringify!($field), n)? {

@@ -129,7 +129,7 @@ pub fn write(path: &Path, cloud: &PointCloud) -> Result<()> {
         );
     }
     let scale = match &cloud.intensity {
-        Some(v) if cloud.las_header.is_some() || v.iter().any(|&x| x > 1.0) => 1.0 / 65535.0,
+        Some(v) if cloud.extras.las_header.is_some() || v.iter().any(|&x| x > 1.0) => 1.0 / 65535.0,
         _ => 1.0,
     };
     let mut bytes = Vec::with_capacity(cloud.len() * RECORD_BYTES);

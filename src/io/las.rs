@@ -14,9 +14,9 @@
 //! point source id, RGB colour, NIR, the flag bits (synthetic, key-point,
 //! withheld, overlap, scanner channel, scan direction, edge of flight line),
 //! wave packet descriptors and the raw extra bytes to
-//! [`PointCloud::las_attributes`], and the header (version, point format,
+//! [`Extras::las_attributes`](crate::cloud::Extras::las_attributes), and the header (version, point format,
 //! scale, offset, every VLR and EVLR including the CRS) to
-//! [`PointCloud::las_header`]. LAS coordinates are integers, so no point is
+//! [`Extras::las_header`](crate::cloud::Extras::las_header). LAS coordinates are integers, so no point is
 //! ever non-finite.
 //!
 //! # Header checks
@@ -42,7 +42,7 @@ use las::{Builder, Header, Transform, Vector};
 use nalgebra::Point3;
 
 use super::{Format, LinearUnit, ReadReport, atomic};
-use crate::cloud::{LasAttributes, PointCloud};
+use crate::cloud::{Extras, LasAttributes, PointCloud};
 use crate::error::{Error, Result};
 
 /// Most points decoded per `fill_points` call (about 34 MB of records at
@@ -557,14 +557,17 @@ fn decode<R: Read + Seek + Send + Sync + 'static>(
         points: Vec::with_capacity(promised.min(CHUNK_POINTS) as usize),
         intensity: Some(Vec::new()),
         time: format.has_gps_time.then(Vec::new),
-        las_attributes: Some(LasAttributes {
-            color: format.has_color.then(Vec::new),
-            nir: format.has_nir.then(Vec::new),
-            waveform: format.has_waveform.then(Vec::new),
-            extra_bytes_len: usize::from(format.extra_bytes),
-            waveform_data: layout.waveform_data,
-            ..Default::default()
-        }),
+        extras: Extras {
+            las_attributes: Some(LasAttributes {
+                color: format.has_color.then(Vec::new),
+                nir: format.has_nir.then(Vec::new),
+                waveform: format.has_waveform.then(Vec::new),
+                extra_bytes_len: usize::from(format.extra_bytes),
+                waveform_data: layout.waveform_data,
+                ..Default::default()
+            }),
+            las_header: None,
+        },
         ..Default::default()
     };
     let mut chunk = las::PointDataBuilder::new().for_header(&header).build();
@@ -607,7 +610,7 @@ fn decode<R: Read + Seek + Send + Sync + 'static>(
         unit: crs_linear_unit(&header),
     };
     decode_normal_fields(&mut cloud, &header, path);
-    cloud.las_header = Some(header);
+    cloud.extras.las_header = Some(header);
     Ok((cloud, report))
 }
 
@@ -618,7 +621,7 @@ fn decode<R: Read + Seek + Send + Sync + 'static>(
 /// fields are replaced by the cloud's normals ([`write`]).
 fn decode_normal_fields(cloud: &mut PointCloud, header: &Header, path: &Path) {
     use crate::batch::extra_bytes::{ExtraBytesType, read_extra_bytes_fields};
-    let Some(attrs) = &cloud.las_attributes else {
+    let Some(attrs) = &cloud.extras.las_attributes else {
         return;
     };
     let len = attrs.extra_bytes_len;
@@ -756,7 +759,7 @@ fn append_chunk(cloud: &mut PointCloud, chunk: &las::PointData) {
     cloud.points.reserve(n);
     reserve(&mut cloud.intensity, n);
     reserve(&mut cloud.time, n);
-    if let Some(a) = &mut cloud.las_attributes {
+    if let Some(a) = &mut cloud.extras.las_attributes {
         a.classification.reserve(n);
         a.return_number.reserve(n);
         a.number_of_returns.reserve(n);
@@ -769,7 +772,7 @@ fn append_chunk(cloud: &mut PointCloud, chunk: &las::PointData) {
         reserve(&mut a.waveform, n);
         a.extra_bytes.reserve(n * (record_len - layout.extra));
     }
-    let Some(a) = &mut cloud.las_attributes else {
+    let Some(a) = &mut cloud.extras.las_attributes else {
         return; // cannot happen: the reader always fills the attributes
     };
     let columns = Columns {
@@ -1025,7 +1028,7 @@ fn parse_unit(body: &str) -> Option<LinearUnit> {
 /// Writes `cloud` as LAS, or LAZ when `path` ends in `.laz`, atomically.
 ///
 /// # Header
-/// - Cloud read from LAS/LAZ ([`PointCloud::las_header`] is `Some`): the
+/// - Cloud read from LAS/LAZ ([`Extras::las_header`](crate::cloud::Extras::las_header) is `Some`): the
 ///   source header is written back — version, point format (waveform, NIR
 ///   and extra bytes included), scale, offset, every VLR and EVLR (CRS as WKT
 ///   or GeoTIFF, extra-bytes descriptors, wave packet descriptors, waveform
@@ -1045,7 +1048,7 @@ fn parse_unit(body: &str) -> Option<LinearUnit> {
 /// (rounded and clamped to 0–65535; when the cloud did not come from LAS
 /// and all intensities lie in [0, 1], KITTI reflectance, they are scaled by
 /// 65535 first), GPS time ([`PointCloud::time`], 0 when absent) and from
-/// [`PointCloud::las_attributes`] classification, return number and count,
+/// [`Extras::las_attributes`](crate::cloud::Extras::las_attributes) classification, return number and count,
 /// the flag bits (synthetic, key-point, withheld, overlap, scanner channel,
 /// scan direction, edge of flight line), scan angle, user data, point source
 /// id, RGB, NIR, wave packet descriptors and extra bytes (return 1 of 1,
@@ -1114,7 +1117,7 @@ struct OutputPlan {
 
 impl OutputPlan {
     fn new(cloud: &PointCloud, compress: bool, path: &Path) -> Result<OutputPlan> {
-        let attrs = cloud.las_attributes.as_ref();
+        let attrs = cloud.extras.las_attributes.as_ref();
         let extra_len = attrs.map_or(0, |a| a.extra_bytes_len);
         let mut base = build_header(cloud, path)?;
         // Extra bytes come from the cloud; a header that disagrees (a cloud
@@ -1167,7 +1170,7 @@ impl OutputPlan {
 
 /// Factor applied to intensities before rounding (see [`write`]).
 fn intensity_scale(cloud: &PointCloud) -> f32 {
-    match (&cloud.intensity, &cloud.las_header) {
+    match (&cloud.intensity, &cloud.extras.las_header) {
         (Some(v), None) if v.iter().all(|&x| (0.0..=1.0).contains(&x)) => 65535.0,
         _ => 1.0,
     }
@@ -1176,8 +1179,8 @@ fn intensity_scale(cloud: &PointCloud) -> f32 {
 /// The output header before the normal fields are added.
 fn build_header(cloud: &PointCloud, path: &Path) -> Result<Builder> {
     let bounds = cloud.bounds();
-    let attrs = cloud.las_attributes.as_ref();
-    Ok(match &cloud.las_header {
+    let attrs = cloud.extras.las_attributes.as_ref();
+    Ok(match &cloud.extras.las_header {
         Some(source) => {
             let mut b = Builder::from(source.clone());
             b.vlrs.retain(|v| !is_layout_vlr(v));
@@ -1277,7 +1280,7 @@ fn encode_point(
     if let (Some(at), Some(time)) = (l.gps_time, &cloud.time) {
         rec[at..at + 8].copy_from_slice(&time[i].to_le_bytes());
     }
-    let Some(a) = &cloud.las_attributes else {
+    let Some(a) = &cloud.extras.las_attributes else {
         rec[14] = if l.extended { 0x11 } else { 0x09 }; // return 1 of 1
         rec[if l.extended { 16 } else { 15 }] = 1; // unclassified
         return encode_normals(rec, i, cloud, plan);
@@ -1368,6 +1371,7 @@ fn patch_waveform_pointer(
     let io = atomic::io_err(path);
     let mut start = None;
     if let Some(data) = cloud
+        .extras
         .las_attributes
         .as_ref()
         .and_then(|a| a.waveform_data.as_ref())

@@ -388,10 +388,14 @@ pub const DEFAULT_PRECISION: f64 = 0.001;
 /// when the cloud has a LAS header (0.01 ft, 1e-7 degrees...), otherwise
 /// [`DEFAULT_PRECISION`].
 pub fn data_precision(cloud: &PointCloud) -> f64 {
-    cloud.las_header.as_ref().map_or(DEFAULT_PRECISION, |h| {
-        let t = h.transforms();
-        t.x.scale.abs().min(t.y.scale.abs()).min(t.z.scale.abs())
-    })
+    cloud
+        .extras
+        .las_header
+        .as_ref()
+        .map_or(DEFAULT_PRECISION, |h| {
+            let t = h.transforms();
+            t.x.scale.abs().min(t.y.scale.abs()).min(t.z.scale.abs())
+        })
 }
 
 /// Largest coordinate magnitude that `f32` stores within half of
@@ -475,7 +479,12 @@ pub(crate) const ATTRIBUTE_NAMES: [&str; 11] = [
 
 /// The colour encoding for a PLY writer: u8 when every channel fits.
 pub(crate) fn ply_color(cloud: &PointCloud) -> ColorEncoding {
-    match cloud.las_attributes.as_ref().and_then(|a| a.color.as_ref()) {
+    match cloud
+        .extras
+        .las_attributes
+        .as_ref()
+        .and_then(|a| a.color.as_ref())
+    {
         None => ColorEncoding::None,
         Some(c) if c.iter().flatten().all(|&v| v <= 255) => ColorEncoding::U8,
         Some(_) => ColorEncoding::U16,
@@ -500,7 +509,7 @@ pub(crate) fn encode_le_records(
     color: ColorEncoding,
     bytes: &mut Vec<u8>,
 ) {
-    let attrs = cloud.las_attributes.as_ref();
+    let attrs = cloud.extras.las_attributes.as_ref();
     let sixteen_bit = color == ColorEncoding::PackedRgb
         && attrs
             .and_then(|a| a.color.as_ref())
@@ -617,7 +626,7 @@ pub(crate) const META_PREFIX: &str = "pointpipe ";
 /// `LASF_Projection` VLR and EVLR). Numbers are written in Rust's
 /// shortest round-trip form, so they read back exactly.
 pub(crate) fn las_meta_lines(cloud: &PointCloud) -> Vec<String> {
-    let Some(h) = &cloud.las_header else {
+    let Some(h) = &cloud.extras.las_header else {
         return Vec::new();
     };
     let t = h.transforms();
@@ -778,7 +787,7 @@ pub(crate) fn parse_meta_lines<'a>(comments: impl Iterator<Item = &'a str>, path
 /// Returns the names it listed.
 pub(crate) fn warn_dropped(path: &Path, cloud: &PointCloud, format: Format) -> Vec<&'static str> {
     let mut lost = Vec::new();
-    let attrs = cloud.las_attributes.as_ref();
+    let attrs = cloud.extras.las_attributes.as_ref();
     match format {
         Format::Las | Format::Laz => {}
         Format::Ply | Format::Pcd => {
@@ -799,7 +808,7 @@ pub(crate) fn warn_dropped(path: &Path, cloud: &PointCloud, format: Format) -> V
                     "LAS attributes (classification, returns, flags, ...)",
                 ),
                 (attrs.is_some_and(|a| a.color.is_some()), "RGB"),
-                (cloud.las_header.is_some(), "LAS header and CRS"),
+                (cloud.extras.las_header.is_some(), "LAS header and CRS"),
             ] {
                 if present {
                     lost.push(name);

@@ -37,7 +37,7 @@ use std::path::Path;
 use nalgebra::{Point3, Vector3};
 
 use super::{Format, ReadReport, atomic};
-use crate::cloud::PointCloud;
+use crate::cloud::{Extras, PointCloud};
 use crate::error::{Error, Result};
 
 /// A PCD scalar type (`TYPE` letter × `SIZE`).
@@ -258,13 +258,17 @@ pub fn read_from_bytes(bytes: &[u8], path: &Path) -> Result<(PointCloud, ReadRep
             p.coords += origin;
         }
     }
-    cloud.las_header = meta.las_header;
+    cloud.extras.las_header = meta.las_header;
     let report = ReadReport {
         format: Format::Pcd,
         version: format!("PCD {} {}", header.version, header.encoding.name()),
         points_in_file: header.points,
         dropped_non_finite: dropped,
-        crs: cloud.las_header.as_ref().and_then(super::las::crs_summary),
+        crs: cloud
+            .extras
+            .las_header
+            .as_ref()
+            .and_then(super::las::crs_summary),
         unit: cloud.linear_unit(),
     };
     Ok((cloud, report))
@@ -543,7 +547,10 @@ fn decode_columns(data: &[u8], n: usize, cols: &Wanted<Column>) -> (PointCloud, 
     let gather = |c: &Column| gather_column(data, n, kept, c);
     let las_attributes = las_columns(cols, points.len(), gather);
     let cloud = PointCloud {
-        las_attributes,
+        extras: Extras {
+            las_attributes,
+            las_header: None,
+        },
         intensity: cols
             .intensity
             .map(|c| gather(&c).into_iter().map(|v| v as f32).collect()),
@@ -558,7 +565,6 @@ fn decode_columns(data: &[u8], n: usize, cols: &Wanted<Column>) -> (PointCloud, 
         curvature: cols.curvature.map(|c| gather(&c)),
         time: cols.time.map(|c| gather(&c)),
         points,
-        ..Default::default()
     };
     let dropped = n - cloud.points.len();
     (cloud, dropped)
@@ -694,7 +700,7 @@ fn read_ascii(data: &[u8], header: &Header, path: &Path) -> Result<(PointCloud, 
     if rgb_token.is_some() {
         present[..3].fill(true);
     }
-    cloud.las_attributes = super::las_attributes_from_columns(&present, &las_values);
+    cloud.extras.las_attributes = super::las_attributes_from_columns(&present, &las_values);
     let dropped = n - cloud.points.len();
     Ok((cloud, dropped))
 }
@@ -791,7 +797,7 @@ pub fn write_with_options(path: &Path, cloud: &PointCloud, options: &PcdOptions)
         fields.push(("time", 8, 'F'));
     }
     let mut color = super::ColorEncoding::None;
-    if let Some(a) = &cloud.las_attributes {
+    if let Some(a) = &cloud.extras.las_attributes {
         if let Some(c) = &a.color {
             color = super::ColorEncoding::PackedRgb;
             fields.push(("rgb", 4, 'F'));

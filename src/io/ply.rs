@@ -12,7 +12,7 @@
 //! (`nx ny nz`), `curvature`, time (`time`, `t`, `timestamp`, seconds), and
 //! the LAS attributes pointpipe writes (`red green blue`, `classification`,
 //! `return_number`, `number_of_returns`, `scan_angle`, `user_data`,
-//! `point_source_id`, `las_flags`, `nir`) into [`PointCloud::las_attributes`].
+//! `point_source_id`, `las_flags`, `nir`) into [`Extras::las_attributes`](crate::cloud::Extras::las_attributes).
 //! Any scalar type (uchar, ushort, ...) is accepted for each and converted.
 //! `comment pointpipe las_*` lines give back the LAS header of the source
 //! (see [`write`]). In ASCII files, `nan` / `inf` tokens are accepted (the
@@ -299,13 +299,17 @@ fn read_inner(bytes: &[u8], path: &Path, retry: bool) -> Result<(PointCloud, Rea
         return Err(Error::format(path, "PLY has no 'vertex' element"));
     };
     let meta = super::parse_meta_lines(header.comments.iter().map(String::as_str), path);
-    cloud.las_header = meta.las_header;
+    cloud.extras.las_header = meta.las_header;
     let report = ReadReport {
         format: Format::Ply,
         version: format!("PLY {}", encoding_name(&header)),
         points_in_file,
         dropped_non_finite: dropped,
-        crs: cloud.las_header.as_ref().and_then(super::las::crs_summary),
+        crs: cloud
+            .extras
+            .las_header
+            .as_ref()
+            .and_then(super::las::crs_summary),
         unit: cloud.linear_unit(),
     };
     Ok((cloud, report))
@@ -397,7 +401,7 @@ fn build_cloud<V: VertexData>(vertices: &[V], element: &ElementDef) -> (PointClo
             t.push(v.time);
         }
     }
-    cloud.las_attributes = super::las_attributes_from_columns(&present, &las_values);
+    cloud.extras.las_attributes = super::las_attributes_from_columns(&present, &las_values);
     super::drop_empty_normals(&mut cloud);
     let dropped = n - cloud.len();
     (cloud, n, dropped)
@@ -1023,7 +1027,7 @@ fn skip_element<'a>(data: &'a [u8], element: &ElementDef, encoding: &Encoding) -
 ///
 /// A cloud read from LAS also gets `comment pointpipe ...` lines recording
 /// its LAS version, point format, scale, offset and CRS VLRs, which
-/// [`read`] turns back into [`PointCloud::las_header`], so PLY → LAS
+/// [`read`] turns back into [`Extras::las_header`](crate::cloud::Extras::las_header), so PLY → LAS
 /// restores them. Not kept: wave packets, extra bytes (other than normals).
 ///
 /// # Errors
@@ -1062,7 +1066,7 @@ pub fn write(path: &Path, cloud: &PointCloud) -> Result<()> {
         }
         _ => {}
     }
-    if let Some(a) = &cloud.las_attributes {
+    if let Some(a) = &cloud.extras.las_attributes {
         for (name, kind) in super::LAS_COLUMNS {
             let t = match kind {
                 'u' => "uchar",

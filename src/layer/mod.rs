@@ -526,7 +526,11 @@ fn cloud_content(
     cloud: crate::PointCloud,
     crs: Option<String>,
 ) -> Result<(Content, Option<String>)> {
-    let geographic = cloud.las_header.as_ref().is_some_and(is_wgs84_geographic);
+    let geographic = cloud
+        .extras
+        .las_header
+        .as_ref()
+        .is_some_and(is_wgs84_geographic);
     let mut attributes = Attributes::default();
     let mut push = |name: &str, values: Vec<f64>| {
         attributes.names.push(name.to_string());
@@ -541,7 +545,7 @@ fn cloud_content(
     if let Some(v) = &cloud.time {
         push("time", v.clone());
     }
-    if let Some(a) = &cloud.las_attributes {
+    if let Some(a) = &cloud.extras.las_attributes {
         push(
             "classification",
             a.classification.iter().map(|&x| f64::from(x)).collect(),
