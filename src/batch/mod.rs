@@ -58,5 +58,5 @@ mod run;
 pub use normals_stage::NormalParams;
 pub use run::{
     BatchConfig, BatchProgress, BatchSummary, FileReport, FileStatus, NoProgress, OutputFormat,
-    StageSeconds, plan_inputs, process_file, run_batch,
+    StageBytes, StageSeconds, plan_inputs, process_file, run_batch,
 };

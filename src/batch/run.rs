@@ -10,10 +10,11 @@ use nalgebra::{Point3, Vector3};
 use serde::Serialize;
 
 use super::las_out::{LasTileOutput, write_las_tile};
-use super::normals_stage::{NormalParams, estimate_tile_normals};
+use super::normals_stage::{NormalParams, estimate_tile_normals, estimate_tile_normals_packed};
 use super::outliers::{OutlierConfig, statistical_outlier_mask};
 use super::tiles::{
-    LasTile, TileInfo, halo_neighbors, read_halo_points, read_las_tile, read_tile_info,
+    LasTile, TileInfo, VoxelTile, halo_neighbors, read_halo_points, read_las_tile,
+    read_las_tile_voxelized, read_tile_info,
 };
 use crate::PointCloud;
 use crate::error::{Error, Result};
@@ -147,6 +148,10 @@ pub struct FileReport {
     /// Wall time of each stage of this file, seconds (all zero for skipped
     /// and failed files).
     pub stage_seconds: StageSeconds,
+    /// Estimated heap bytes held at the peak of each stage of this file
+    /// (from the sizes of the buffers alive then; all zero for skipped and
+    /// failed files). See [`StageBytes`].
+    pub stage_bytes: StageBytes,
     /// Problems that did not stop this file (e.g. an unreadable halo
     /// neighbour, whose points are then missing from the halo).
     pub warnings: Vec<String>,
@@ -167,6 +172,48 @@ pub struct StageSeconds {
     pub normals: f64,
     /// Building the output records, encoding and writing the file.
     pub write: f64,
+}
+
+/// Estimated heap bytes held at the peak of each stage of one file: the
+/// lengths of the buffers alive at that moment (records, positions, sums,
+/// hash table, k-d tree, normals, one read or write slab), not a
+/// measurement of the process (allocator overhead, thread stacks, the
+/// binary and the halo's transient read buffers come on top). 0 for a
+/// stage that did not run.
+///
+/// On the streaming path (voxel grid on, no outlier removal, LAS/LAZ
+/// output) the stages hold, per output point `m` (voxel) and input point
+/// `n`:
+/// - `read` (read + voxel grid): the first record of every voxel (the
+///   format's record length, e.g. 34 bytes), 28 bytes of sums and 12–24
+///   bytes of hash table per voxel, and one chunk of 2^19 input records
+///   with their positions;
+/// - `normals`: the records, and 52 bytes per tile + halo point at the k-d
+///   tree build (positions 24, tree 28), 44 during the search (tree 28,
+///   results 16);
+/// - `write`: the records, 16 bytes of normals per point and one slab of
+///   500,000 output records.
+///
+/// Otherwise (outlier removal, no voxel grid, PLY output) the whole tile is
+/// read as before and the figures are the tile's records and positions plus
+/// each stage's own buffers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StageBytes {
+    /// Reading the tile (and, on the streaming path, the voxel grid).
+    pub read: u64,
+    /// The voxel grid when it runs after reading (0 on the streaming path).
+    pub voxel: u64,
+    /// k-d tree and normal estimation.
+    pub normals: u64,
+    /// Building and writing the output records.
+    pub write: u64,
+}
+
+impl StageBytes {
+    /// The largest of the stages' figures: the file's estimated peak.
+    pub fn peak(&self) -> u64 {
+        self.read.max(self.voxel).max(self.normals).max(self.write)
+    }
 }
 
 /// The outcome of a batch run.
@@ -476,6 +523,7 @@ fn empty_report(input: &Path, output: &Path) -> FileReport {
         without_normal: 0,
         seconds: 0.0,
         stage_seconds: StageSeconds::default(),
+        stage_bytes: StageBytes::default(),
         warnings: Vec::new(),
     }
 }
@@ -512,8 +560,16 @@ pub fn process_file(
     tile_index: Option<usize>,
     config: &BatchConfig,
 ) -> Result<FileReport> {
+    if let Some(voxel) = &config.voxel
+        && config.outliers.is_none()
+        && config.format != OutputFormat::Ply
+        && let Some(report) = process_file_streaming(input, output, tiles, tile_index, config, voxel)?
+    {
+        return Ok(report);
+    }
     let start = Instant::now();
     let mut stages = StageSeconds::default();
+    let mut bytes = StageBytes::default();
     let mut lap = Instant::now();
     let mut stage_done = |stage: &mut f64| {
         *stage = lap.elapsed().as_secs_f64();
@@ -521,6 +577,8 @@ pub fn process_file(
     };
     let mut tile = read_las_tile(input)?;
     let points_in = tile.positions.len() as u64;
+    let tile_bytes = (tile.records.raw_bytes().len() + tile.positions.len() * POINT_BYTES) as u64;
+    bytes.read = tile_bytes;
     stage_done(&mut stages.read);
 
     // The tile's positions move through the stages (no copy of the cloud);
@@ -533,6 +591,12 @@ pub fn process_file(
     stage_done(&mut stages.outliers);
     let (positions, representatives) =
         downsample(kept_positions, kept.as_deref(), config.voxel.as_ref())?;
+    let m = positions.len() as u64;
+    if config.voxel.is_some() {
+        // The tile, the voxel table and sums (about 64 bytes per voxel) and
+        // the output positions and representatives.
+        bytes.voxel = tile_bytes + m * (64 + POINT_BYTES as u64 + 8);
+    }
     stage_done(&mut stages.voxel);
     let mut warnings = Vec::new();
     let halo = match (tile_index, config.halo_width()) {
@@ -541,22 +605,22 @@ pub fn process_file(
     };
     stage_done(&mut stages.halo);
     let (normals, curvature) = estimate_tile_normals(&positions, &halo, &config.normals)?;
+    // Records, positions and representatives, plus the cloud copy (24), the
+    // tree (28), the tree order (8), the estimates (40) and the normals and
+    // curvature (32) per tile + halo point.
+    let records_bytes = tile.records.raw_bytes().len() as u64;
+    bytes.normals =
+        records_bytes + m * (POINT_BYTES as u64 + 8) + (m + halo.len() as u64) * (24 + 28 + 8 + 40 + 32);
     let without_normal = normals.iter().filter(|n| **n == Vector3::zeros()).count() as u64;
     stage_done(&mut stages.normals);
     if without_normal * 2 > positions.len() as u64 {
-        // Issue 26 item 8: the defaults are metres; in a tile in feet (or
-        // degrees) the radius may hold no neighbours at all.
-        let unit = crate::io::las::crs_linear_unit(&tile.header)
-            .map_or_else(|| "m, assumed".to_string(), |u| u.symbol());
-        let warning = format!(
-            "{without_normal} of {} output points got no normal (fewer than 3 neighbours within \
-             the normal radius {} {unit}): the radius is probably too small for the point \
-             spacing",
+        warnings.push(few_normals_warning(
+            input,
+            &tile.header,
+            without_normal,
             positions.len(),
-            config.normals.radius
-        );
-        log::warn!("{}: {warning}", input.display());
-        warnings.push(warning);
+            config,
+        ));
     }
 
     write_output(
@@ -569,8 +633,12 @@ pub fn process_file(
         &normals,
         &curvature,
     )?;
+    // Records, positions, normals and curvature, and the output records.
+    bytes.write = records_bytes
+        + m * (POINT_BYTES as u64 + 8 + 32)
+        + m * u64::from(tile.header.point_format().len() + 16);
     stage_done(&mut stages.write);
-    log::debug!("{}: stage seconds {stages:?}", input.display());
+    log::debug!("{}: stage seconds {stages:?}, bytes {bytes:?}", input.display());
     Ok(FileReport {
         points_in,
         outliers_removed: points_in - points_kept,
@@ -579,9 +647,126 @@ pub fn process_file(
         without_normal,
         seconds: start.elapsed().as_secs_f64(),
         stage_seconds: stages,
+        stage_bytes: bytes,
         warnings,
         ..empty_report(input, output)
     })
+}
+
+/// Bytes of one `f64` position.
+const POINT_BYTES: usize = size_of::<Point3<f64>>();
+
+/// The streaming path of [`process_file`] (voxel grid on, no outlier
+/// removal, LAS/LAZ output): the tile is read a chunk at a time straight
+/// into the voxel grid keeping each voxel's first record
+/// ([`read_las_tile_voxelized`]); the output positions are quantised into
+/// those records at once; the k-d tree is built on positions + halo and the
+/// positions freed; normals are kept as `f32` (the output's precision); the
+/// output is written slab by slab ([`super::las_out`]). Same bytes as the
+/// whole-tile path; see [`StageBytes`] for what each stage holds.
+///
+/// `Ok(None)`: the tile spans more than the voxel stream's key window; the
+/// caller reads it whole.
+fn process_file_streaming(
+    input: &Path,
+    output: &Path,
+    tiles: &[TileInfo],
+    tile_index: Option<usize>,
+    config: &BatchConfig,
+    voxel: &VoxelConfig,
+) -> Result<Option<FileReport>> {
+    let start = Instant::now();
+    let mut stages = StageSeconds::default();
+    let mut bytes = StageBytes::default();
+    let mut lap = Instant::now();
+    let mut stage_done = |stage: &mut f64| {
+        *stage = lap.elapsed().as_secs_f64();
+        lap = Instant::now();
+    };
+    let Some(tile) = read_las_tile_voxelized(input, voxel)? else {
+        log::info!(
+            "{}: the tile spans more than the streaming voxel grid's window; reading it whole",
+            input.display()
+        );
+        return Ok(None);
+    };
+    bytes.read = tile.peak_bytes;
+    stage_done(&mut stages.read);
+    let VoxelTile {
+        header,
+        points_in,
+        mut records,
+        record_len,
+        mut positions,
+        ..
+    } = tile;
+    let m = positions.len();
+    super::las_out::quantise_into_records(
+        output,
+        &mut records,
+        record_len,
+        &positions,
+        header.transforms(),
+    )?;
+    let mut warnings = Vec::new();
+    let halo = match (tile_index, config.halo_width()) {
+        (Some(i), h) if h > 0.0 => load_halo(tiles, i, h, config.voxel.as_ref(), &mut warnings)?,
+        _ => Vec::new(),
+    };
+    let halo_points = halo.len() as u64;
+    positions.extend(halo);
+    stage_done(&mut stages.halo);
+    let points = positions.len() as u64;
+    let normals = estimate_tile_normals_packed(positions, m, &config.normals)?;
+    bytes.normals = records.len() as u64 + points * (POINT_BYTES as u64 + 28);
+    let without_normal = normals.iter().filter(|n| n[..3] == [0.0; 3]).count() as u64;
+    stage_done(&mut stages.normals);
+    if without_normal * 2 > m as u64 {
+        warnings.push(few_normals_warning(input, &header, without_normal, m, config));
+    }
+    let compressed = match config.format {
+        OutputFormat::Same => input_extension(input).as_deref() == Some("laz"),
+        OutputFormat::Las | OutputFormat::Ply => false,
+        OutputFormat::Laz => true,
+    };
+    super::las_out::write_las_records(output, &header, &records, &normals, compressed)?;
+    bytes.write = (records.len() + normals.len() * 16) as u64
+        + (m.min(super::las_out::WRITE_SLAB) as u64) * u64::from(header.point_format().len() + 16);
+    stage_done(&mut stages.write);
+    log::debug!("{}: stage seconds {stages:?}, bytes {bytes:?}", input.display());
+    Ok(Some(FileReport {
+        points_in,
+        outliers_removed: 0,
+        halo_points,
+        points_out: m as u64,
+        without_normal,
+        seconds: start.elapsed().as_secs_f64(),
+        stage_seconds: stages,
+        stage_bytes: bytes,
+        warnings,
+        ..empty_report(input, output)
+    }))
+}
+
+/// The warning for a tile where most output points got no normal (issue 26
+/// item 8: the defaults are metres; in a tile in feet or degrees the radius
+/// may hold no neighbours at all), also logged.
+fn few_normals_warning(
+    input: &Path,
+    header: &las::Header,
+    without_normal: u64,
+    outputs: usize,
+    config: &BatchConfig,
+) -> String {
+    let unit = crate::io::las::crs_linear_unit(header)
+        .map_or_else(|| "m, assumed".to_string(), |u| u.symbol());
+    let warning = format!(
+        "{without_normal} of {outputs} output points got no normal (fewer than 3 neighbours within \
+         the normal radius {} {unit}): the radius is probably too small for the point spacing",
+        config.normals.radius
+    );
+    log::warn!("{}: {warning}", input.display());
+    warning
 }
 
 /// Points and, when some were removed, their indices in the tile.

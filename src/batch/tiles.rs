@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use nalgebra::Point3;
 
 use crate::error::{Error, Result};
+use crate::voxel::{VoxelConfig, VoxelStream};
 
 /// An axis-aligned box in the CRS units of the tiles (inclusive bounds).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -156,6 +157,130 @@ fn decode_positions(records: &las::PointData) -> Vec<Point3<f64>> {
         .zip(records.z())
         .map(|((x, y), z)| Point3::new(x, y, z))
         .collect()
+}
+
+/// Points per chunk when a tile is read straight into a voxel grid
+/// ([`read_las_tile_voxelized`]), a multiple of
+/// [`VoxelStream::CHUNK_MULTIPLE`]: 2^19 points keep the chunk's records
+/// and positions at 30 MB for a 34-byte point format while giving the
+/// parallel LAZ decoder ten LAZ chunks (of 50,000 points) at a time.
+pub const VOXEL_READ_CHUNK: usize = 1 << 19;
+
+/// A tile read straight into a voxel grid: the header, the raw record of
+/// each voxel's first point (in voxel order, the records' own length) and
+/// each voxel's output position. The tile's other records are never held.
+#[derive(Debug, Clone)]
+pub struct VoxelTile {
+    /// The file's header.
+    pub header: las::Header,
+    /// Points read.
+    pub points_in: u64,
+    /// The representative (first) record of every voxel, raw bytes,
+    /// `record_len` each, in voxel order (first occurrence).
+    pub records: Vec<u8>,
+    /// Bytes per record.
+    pub record_len: usize,
+    /// Output position of every voxel (CRS units): the centroid or the first
+    /// point, as [`crate::voxel::voxel_downsample_with_representatives`]
+    /// gives it for the whole tile, bit for bit.
+    pub positions: Vec<Point3<f64>>,
+    /// Estimated heap bytes held at the end of the read (before the sums
+    /// become positions): records, voxel table and sums, one chunk.
+    pub peak_bytes: u64,
+}
+
+/// The position of a raw record (X, Y, Z are its first 12 bytes in every
+/// LAS point format), scaled and offset as the `las` crate does.
+pub(crate) fn record_position(record: &[u8], transforms: &las::Vector<las::Transform>) -> Point3<f64> {
+    let raw = |axis: usize| {
+        let mut b = [0u8; 4];
+        if let Some(s) = record.get(4 * axis..4 * axis + 4) {
+            b.copy_from_slice(s);
+        }
+        i32::from_le_bytes(b)
+    };
+    Point3::new(
+        transforms.x.direct(raw(0)),
+        transforms.y.direct(raw(1)),
+        transforms.z.direct(raw(2)),
+    )
+}
+
+/// Reads a LAS/LAZ tile [`VOXEL_READ_CHUNK`] points at a time straight into
+/// a voxel grid ([`VoxelStream`]), keeping only the first record of each
+/// voxel: the result equals reading the whole tile ([`read_las_tile`]) and
+/// downsampling its positions, while the memory held is the voxels' (sums,
+/// table, one record each) plus one chunk, not the tile's records.
+///
+/// Returns `None` when the tile spans more than the stream's key window
+/// (±2^20 voxels around its first point): read it whole instead.
+///
+/// # Errors
+/// As [`read_las_tile`]; [`Error::InvalidParameter`] for a bad voxel size.
+///
+/// Complexity: O(n) time; memory O(voxels + chunk).
+pub fn read_las_tile_voxelized(path: &Path, voxel: &VoxelConfig) -> Result<Option<VoxelTile>> {
+    let (mut reader, header, _) = crate::io::las::open_checked(path)?;
+    let expected = usize::try_from(header.number_of_points()).unwrap_or(usize::MAX);
+    let mut stream = VoxelStream::new(voxel, expected)?;
+    let mut chunk = las::PointDataBuilder::new()
+        .for_header(reader.header())
+        .build();
+    let record_len = usize::from(header.point_format().len());
+    let mut positions = Vec::new();
+    let mut records = Vec::new();
+    let mut read = 0usize;
+    loop {
+        let n = reader
+            .fill_points(VOXEL_READ_CHUNK as u64, &mut chunk)
+            .map_err(las_error(path))?;
+        if n == 0 {
+            break;
+        }
+        positions.clear();
+        positions.extend(
+            chunk
+                .x()
+                .zip(chunk.y())
+                .zip(chunk.z())
+                .map(|((x, y), z)| Point3::new(x, y, z)),
+        );
+        if !stream.push(&positions)? {
+            return Ok(None);
+        }
+        let raw = chunk.raw_bytes();
+        let len = chunk.record_len();
+        for &r in stream.new_representatives() {
+            let local = r - read;
+            records.extend_from_slice(&raw[local * len..(local + 1) * len]);
+        }
+        read += positions.len();
+    }
+    if (read as u64) < header.number_of_points() {
+        return Err(Error::format(
+            path,
+            format!(
+                "header promises {} points, file holds {read}",
+                header.number_of_points(),
+            ),
+        ));
+    }
+    let chunk_bytes = VOXEL_READ_CHUNK.min(read) * (record_len + size_of::<Point3<f64>>());
+    let peak_bytes = (records.len() + stream.heap_bytes() + chunk_bytes) as u64;
+    drop((chunk, positions));
+    records.shrink_to_fit();
+    let transforms = *header.transforms();
+    let positions = stream.finish(|v| {
+        record_position(&records[v * record_len..(v + 1) * record_len], &transforms)
+    });
+    Ok(Some(VoxelTile {
+        header,
+        points_in: read as u64,
+        records,
+        record_len,
+        positions,
+        peak_bytes,
+    }))
 }
 
 /// Indices of the tiles (other than `index`) whose bounds come within
