@@ -359,14 +359,15 @@ impl VoxelStream {
         self.merger.table.len()
     }
 
-    /// Bytes held by the stream's table and sums (capacity, not the pages
-    /// touched): for memory estimates.
+    /// Bytes of the stream's table and sums in use (the table's every slot,
+    /// the sums' lengths; vectors grown by doubling reserve more address
+    /// space, whose untouched pages take no memory): for memory estimates.
     pub fn heap_bytes(&self) -> usize {
         let m = &self.merger.merged;
-        self.merger.table.slots.capacity() * size_of::<Slot<u64>>()
-            + m.offsets.capacity() * size_of::<Vector3<f64>>()
-            + m.counts.capacity() * size_of::<u32>()
-            + m.representatives.capacity() * size_of::<usize>()
+        self.merger.table.slots.len() * size_of::<Slot<u64>>()
+            + m.offsets.len() * size_of::<Vector3<f64>>()
+            + m.counts.len() * size_of::<u32>()
+            + m.representatives.len() * size_of::<usize>()
     }
 
     /// The output position of every voxel, in voxel order: the centroid

@@ -3,13 +3,13 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use nalgebra::{Point3, Vector3};
 use serde::Serialize;
 
 use super::las_out::{LasTileOutput, write_las_tile};
+use super::memory::{Admission, configure_allocator, estimated_file_bytes, release_freed_memory};
 use super::normals_stage::{NormalParams, estimate_tile_normals, estimate_tile_normals_packed};
 use super::outliers::{OutlierConfig, statistical_outlier_mask};
 use super::tiles::{
@@ -59,6 +59,13 @@ pub struct BatchConfig {
     pub recursive: bool,
     /// Redo outputs that are already complete. Default false.
     pub force: bool,
+    /// Memory limit in bytes for the files in flight, `None` = no limit
+    /// (then `jobs` alone bounds them). A file starts only when the
+    /// estimates of the files in flight plus its own
+    /// ([`super::memory::estimated_file_bytes`], from its header's point
+    /// count) fit; a file whose estimate alone exceeds the limit runs alone,
+    /// with a warning. ≥ 1 when set. Default `None`.
+    pub max_memory: Option<u64>,
 }
 
 impl Default for BatchConfig {
@@ -72,6 +79,7 @@ impl Default for BatchConfig {
             jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
             recursive: false,
             force: false,
+            max_memory: None,
         }
     }
 }
@@ -101,12 +109,22 @@ impl BatchConfig {
         if self.jobs == 0 {
             return Err(Error::invalid("jobs", 0, "must be at least 1"));
         }
+        if self.max_memory == Some(0) {
+            return Err(Error::invalid("max_memory", 0, "must be at least 1 byte"));
+        }
         Ok(())
     }
 
     /// The halo width in metres actually used.
     pub fn halo_width(&self) -> f64 {
         self.halo.unwrap_or(self.normals.radius)
+    }
+
+    /// True when files take the streaming path of [`process_file`] (voxel
+    /// grid on, no outlier removal, LAS/LAZ output), which holds far less
+    /// memory per point (see [`StageBytes`]).
+    pub fn streams(&self) -> bool {
+        self.voxel.is_some() && self.outliers.is_none() && self.format != OutputFormat::Ply
     }
 }
 
@@ -406,6 +424,7 @@ pub fn run_batch(
 ) -> Result<BatchSummary> {
     let start = Instant::now();
     config.validate()?;
+    configure_allocator();
     if same_dir(input_dir, output_dir) {
         return Err(Error::OutputIsInput {
             path: output_dir.to_path_buf(),
@@ -424,7 +443,8 @@ pub fn run_batch(
     progress.started(plan.len(), (0..plan.len()).map(header_points).sum());
 
     let fingerprint = parameter_fingerprint(config);
-    let next = AtomicUsize::new(0);
+    let admission = Admission::new(config.max_memory);
+    let estimate = |i: usize| estimated_file_bytes(header_points(i), config.streams());
     let reports: Mutex<Vec<Option<FileReport>>> = Mutex::new(vec![None; plan.len()]);
     let mut cleaned = std::collections::BTreeSet::new();
     for (_, output) in &plan {
@@ -438,9 +458,9 @@ pub fn run_batch(
     std::thread::scope(|scope| {
         for _ in 0..config.jobs.min(plan.len().max(1)) {
             scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
+                while let Some((i, alone)) = admission.start_next(plan.len(), estimate) {
                     let Some((input, output)) = plan.get(i) else {
+                        admission.finish(estimate(i));
                         break;
                     };
                     let report = match &infos[i] {
@@ -480,6 +500,19 @@ pub fn run_batch(
                             }
                         }
                     };
+                    admission.finish(estimate(i));
+                    release_freed_memory();
+                    let mut report = report;
+                    if alone && report.status == FileStatus::Done {
+                        let warning = format!(
+                            "estimated {} bytes exceed the memory limit of {} bytes: processed \
+                             alone",
+                            estimate(i),
+                            config.max_memory.unwrap_or_default()
+                        );
+                        log::warn!("{}: {warning}", input.display());
+                        report.warnings.push(warning);
+                    }
                     progress.file_finished(&report, header_points(i));
                     if let Ok(mut all) = reports.lock() {
                         all[i] = Some(report);
@@ -561,8 +594,7 @@ pub fn process_file(
     config: &BatchConfig,
 ) -> Result<FileReport> {
     if let Some(voxel) = &config.voxel
-        && config.outliers.is_none()
-        && config.format != OutputFormat::Ply
+        && config.streams()
         && let Some(report) = process_file_streaming(input, output, tiles, tile_index, config, voxel)?
     {
         return Ok(report);
