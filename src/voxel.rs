@@ -341,7 +341,14 @@ impl VoxelStream {
             positions: self.mode == VoxelMode::Centroid,
             ..Request::default()
         };
-        let ok = scan_into(points, self.pushed, packer, &request, &mut [], &mut self.merger);
+        let ok = scan_into(
+            points,
+            self.pushed,
+            packer,
+            &request,
+            &mut [],
+            &mut self.merger,
+        );
         self.pushed += points.len();
         self.open = points.len().is_multiple_of(BLOCK);
         Ok(ok)
@@ -398,9 +405,7 @@ impl VoxelStream {
             VoxelMode::Centroid => offsets
                 .into_iter()
                 .enumerate()
-                .map(|(v, offset)| {
-                    centroid(&representative(v), &offset, counts[v], inv_voxel_size)
-                })
+                .map(|(v, offset)| centroid(&representative(v), &offset, counts[v], inv_voxel_size))
                 .collect(),
         }
     }
@@ -914,14 +919,8 @@ struct Merged {
 }
 
 /// A monomorphised [`scan_into_with`].
-type ScanFn<P> = fn(
-    &[Point3<f64>],
-    usize,
-    &P,
-    &Request,
-    &mut [u32],
-    &mut Merger<<P as KeyPacker>::Key>,
-) -> bool;
+type ScanFn<P> =
+    fn(&[Point3<f64>], usize, &P, &Request, &mut [u32], &mut Merger<<P as KeyPacker>::Key>) -> bool;
 
 /// Steps 2–3 for one packer; `None` if a point was out of its range.
 /// `local_ids` is empty or one id per point (then it ends up holding the
@@ -1311,7 +1310,12 @@ fn add_attributes(request: &Request, start: usize, ids: &[u32], merged: &mut Mer
 /// difference of prefix sums), else the voxel's minimum corner plus the mean
 /// offset from it.
 #[inline]
-fn centroid(first: &Point3<f64>, offset: &Vector3<f64>, count: u32, inv_voxel_size: f64) -> Point3<f64> {
+fn centroid(
+    first: &Point3<f64>,
+    offset: &Vector3<f64>,
+    count: u32,
+    inv_voxel_size: f64,
+) -> Point3<f64> {
     match count {
         1 => *first,
         n => voxel_corner(first, inv_voxel_size) + offset / f64::from(n),
@@ -1335,9 +1339,7 @@ fn centroid_cloud(
         .iter()
         .zip(&merged.counts)
         .zip(reps)
-        .map(|((offset, &count), &r)| {
-            centroid(&cloud.points[r], offset, count, inv_voxel_size)
-        })
+        .map(|((offset, &count), &r)| centroid(&cloud.points[r], offset, count, inv_voxel_size))
         .collect();
     let intensity = cloud.intensity.as_ref().map(|_| {
         merged

@@ -117,7 +117,10 @@ pub(crate) fn write_las_records(
 ) -> Result<()> {
     let in_len = usize::from(header.point_format().len());
     if records.len() != normals.len() * in_len {
-        return Err(Error::format(path, "output records and normals differ in number"));
+        return Err(Error::format(
+            path,
+            "output records and normals differ in number",
+        ));
     }
     let las_err = |source: las::Error| Error::Las {
         path: path.to_path_buf(),
@@ -187,7 +190,10 @@ pub(crate) fn quantise_into_records(
     transforms: &las::Vector<las::Transform>,
 ) -> Result<()> {
     if record_len < 12 || records.len() != positions.len() * record_len {
-        return Err(Error::format(path, "records and positions differ in number"));
+        return Err(Error::format(
+            path,
+            "records and positions differ in number",
+        ));
     }
     records
         .par_chunks_mut(record_len)

@@ -57,7 +57,12 @@ pub fn estimated_file_bytes(points: u64, streaming: bool) -> u64 {
 /// assert!(may_start(100, 0, 0, Some(8))); // too big: runs alone
 /// assert!(may_start(100, 3, 300, None));
 /// ```
-pub fn may_start(bytes: u64, in_flight: usize, in_flight_bytes: u64, max_memory: Option<u64>) -> bool {
+pub fn may_start(
+    bytes: u64,
+    in_flight: usize,
+    in_flight_bytes: u64,
+    max_memory: Option<u64>,
+) -> bool {
     match max_memory {
         None => true,
         Some(max) => in_flight == 0 || in_flight_bytes.saturating_add(bytes) <= max,
@@ -93,7 +98,11 @@ pub fn parse_byte_size(text: &str) -> Result<u64> {
         "m" | "mb" | "mib" => 20,
         "g" | "gb" | "gib" => 30,
         "t" | "tb" | "tib" => 40,
-        _ => return Err(bad("expected a number of bytes with an optional K, M, G or T suffix")),
+        _ => {
+            return Err(bad(
+                "expected a number of bytes with an optional K, M, G or T suffix",
+            ));
+        }
     };
     let value: f64 = number
         .parse()
@@ -138,7 +147,11 @@ impl Admission {
     /// `bytes(i)` is file `i`'s estimate. Returns the file's index and
     /// whether it runs alone because its estimate exceeds the limit;
     /// `None` when every file is claimed.
-    pub(crate) fn start_next(&self, files: usize, bytes: impl Fn(usize) -> u64) -> Option<(usize, bool)> {
+    pub(crate) fn start_next(
+        &self,
+        files: usize,
+        bytes: impl Fn(usize) -> u64,
+    ) -> Option<(usize, bool)> {
         let mut state = self.lock();
         let i = state.next_claim;
         if i >= files {
@@ -147,7 +160,12 @@ impl Admission {
         state.next_claim += 1;
         let need = bytes(i);
         while !(state.next_start == i
-            && may_start(need, state.in_flight, state.in_flight_bytes, self.max_memory))
+            && may_start(
+                need,
+                state.in_flight,
+                state.in_flight_bytes,
+                self.max_memory,
+            ))
         {
             state = self
                 .changed

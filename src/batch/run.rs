@@ -595,7 +595,8 @@ pub fn process_file(
 ) -> Result<FileReport> {
     if let Some(voxel) = &config.voxel
         && config.streams()
-        && let Some(report) = process_file_streaming(input, output, tiles, tile_index, config, voxel)?
+        && let Some(report) =
+            process_file_streaming(input, output, tiles, tile_index, config, voxel)?
     {
         return Ok(report);
     }
@@ -641,8 +642,9 @@ pub fn process_file(
     // tree (28), the tree order (8), the estimates (40) and the normals and
     // curvature (32) per tile + halo point.
     let records_bytes = tile.records.raw_bytes().len() as u64;
-    bytes.normals =
-        records_bytes + m * (POINT_BYTES as u64 + 8) + (m + halo.len() as u64) * (24 + 28 + 8 + 40 + 32);
+    bytes.normals = records_bytes
+        + m * (POINT_BYTES as u64 + 8)
+        + (m + halo.len() as u64) * (24 + 28 + 8 + 40 + 32);
     let without_normal = normals.iter().filter(|n| **n == Vector3::zeros()).count() as u64;
     stage_done(&mut stages.normals);
     if without_normal * 2 > positions.len() as u64 {
@@ -670,7 +672,10 @@ pub fn process_file(
         + m * (POINT_BYTES as u64 + 8 + 32)
         + m * u64::from(tile.header.point_format().len() + 16);
     stage_done(&mut stages.write);
-    log::debug!("{}: stage seconds {stages:?}, bytes {bytes:?}", input.display());
+    log::debug!(
+        "{}: stage seconds {stages:?}, bytes {bytes:?}",
+        input.display()
+    );
     Ok(FileReport {
         points_in,
         outliers_removed: points_in - points_kept,
@@ -754,7 +759,13 @@ fn process_file_streaming(
     let without_normal = normals.iter().filter(|n| n[..3] == [0.0; 3]).count() as u64;
     stage_done(&mut stages.normals);
     if without_normal * 2 > m as u64 {
-        warnings.push(few_normals_warning(input, &header, without_normal, m, config));
+        warnings.push(few_normals_warning(
+            input,
+            &header,
+            without_normal,
+            m,
+            config,
+        ));
     }
     let compressed = match config.format {
         OutputFormat::Same => input_extension(input).as_deref() == Some("laz"),
@@ -765,7 +776,10 @@ fn process_file_streaming(
     bytes.write = (records.len() + normals.len() * 16) as u64
         + (m.min(super::las_out::WRITE_SLAB) as u64) * u64::from(header.point_format().len() + 16);
     stage_done(&mut stages.write);
-    log::debug!("{}: stage seconds {stages:?}, bytes {bytes:?}", input.display());
+    log::debug!(
+        "{}: stage seconds {stages:?}, bytes {bytes:?}",
+        input.display()
+    );
     Ok(Some(FileReport {
         points_in,
         outliers_removed: 0,

@@ -191,7 +191,10 @@ pub struct VoxelTile {
 
 /// The position of a raw record (X, Y, Z are its first 12 bytes in every
 /// LAS point format), scaled and offset as the `las` crate does.
-pub(crate) fn record_position(record: &[u8], transforms: &las::Vector<las::Transform>) -> Point3<f64> {
+pub(crate) fn record_position(
+    record: &[u8],
+    transforms: &las::Vector<las::Transform>,
+) -> Point3<f64> {
     let raw = |axis: usize| {
         let mut b = [0u8; 4];
         if let Some(s) = record.get(4 * axis..4 * axis + 4) {
@@ -270,9 +273,8 @@ pub fn read_las_tile_voxelized(path: &Path, voxel: &VoxelConfig) -> Result<Optio
     drop((chunk, positions));
     records.shrink_to_fit();
     let transforms = *header.transforms();
-    let positions = stream.finish(|v| {
-        record_position(&records[v * record_len..(v + 1) * record_len], &transforms)
-    });
+    let positions = stream
+        .finish(|v| record_position(&records[v * record_len..(v + 1) * record_len], &transforms));
     Ok(Some(VoxelTile {
         header,
         points_in: read as u64,
