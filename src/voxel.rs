@@ -1574,6 +1574,53 @@ mod tests {
         }
     }
 
+    /// Chunks of any multiple of the block size, then a short last one, give
+    /// the whole-cloud voxels bit for bit; a point out of the window is
+    /// reported, and a chunk after a short one refused.
+    #[test]
+    fn stream_equals_whole_cloud() {
+        let points: Vec<Point3<f64>> = (0..3 * BLOCK + 777)
+            .map(|i| {
+                let t = i as f64;
+                Point3::new(
+                    5e5 + (t * 0.37).sin() * 3.0,
+                    4e6 + (t * 0.11).cos() * 2.0,
+                    (t * 0.013).sin() + 100.0,
+                )
+            })
+            .collect();
+        let cloud = PointCloud::from_points(points.clone());
+        for mode in [VoxelMode::Centroid, VoxelMode::First] {
+            let config = VoxelConfig {
+                voxel_size: 0.3,
+                mode,
+            };
+            let (down, reps) = voxel_downsample_with_representatives(&cloud, &config).unwrap();
+            for chunk in [BLOCK, 2 * BLOCK, 8 * BLOCK] {
+                let mut stream = VoxelStream::new(&config, 10).unwrap();
+                let mut got = Vec::new();
+                for part in points.chunks(chunk) {
+                    assert!(stream.push(part).unwrap());
+                    got.extend_from_slice(stream.new_representatives());
+                }
+                assert_eq!(got, reps, "{chunk}");
+                assert_eq!(stream.voxel_count(), reps.len());
+                let positions = stream.finish(|v| points[got[v]]);
+                assert_eq!(positions, down.points, "{mode:?} {chunk}");
+            }
+        }
+        let config = VoxelConfig::new(0.001);
+        let mut stream = VoxelStream::new(&config, 10).unwrap();
+        assert!(stream.push(&points[..100]).unwrap());
+        assert!(stream.push(&[Point3::new(1e4, 0.0, 0.0)]).is_err());
+        let mut stream = VoxelStream::new(&config, 10).unwrap();
+        assert!(
+            !stream
+                .push(&[Point3::origin(), Point3::new(1e4, 0.0, 0.0)])
+                .unwrap()
+        );
+    }
+
     #[test]
     fn table_grows_and_finds() {
         for reserve in [None, Some(100_000)] {

@@ -95,6 +95,16 @@ pub(super) type PackedNormal = [f32; 4];
 /// The value of a point without a normal.
 pub(super) const NO_NORMAL: PackedNormal = [0.0, 0.0, 0.0, f32::NAN];
 
+/// Estimated heap bytes at the peak of [`estimate_tile_normals_packed`] on
+/// `points` points: the k-d tree build, with the positions (24 bytes per
+/// point), the tree's order and coordinates (4 + 24) and its nodes (60
+/// bytes each, twice the leaves of at most 32 points, rounded up to a power
+/// of two); the search holds less (tree + 16 bytes of results per point).
+pub(super) fn packed_normals_peak_bytes(points: u64) -> u64 {
+    let leaves = points.div_ceil(32).max(1).next_power_of_two();
+    points * (24 + 4 + 24) + (2 * leaves - 1) * 60
+}
+
 /// [`estimate_tile_normals`] for the lean batch path, with the same results
 /// as it gives once rounded to `f32` (the precision of the output), holding
 /// less: `points` is the tile's output positions followed by the halo

@@ -10,7 +10,9 @@ use serde::Serialize;
 
 use super::las_out::{LasTileOutput, write_las_tile};
 use super::memory::{Admission, configure_allocator, estimated_file_bytes, release_freed_memory};
-use super::normals_stage::{NormalParams, estimate_tile_normals, estimate_tile_normals_packed};
+use super::normals_stage::{
+    NormalParams, estimate_tile_normals, estimate_tile_normals_packed, packed_normals_peak_bytes,
+};
 use super::outliers::{OutlierConfig, statistical_outlier_mask};
 use super::tiles::{
     LasTile, TileInfo, VoxelTile, halo_neighbors, read_halo_points, read_las_tile,
@@ -207,8 +209,8 @@ pub struct StageSeconds {
 ///   bytes of hash table per voxel, and one chunk of 2^19 input records
 ///   with their positions;
 /// - `normals`: the records, and 52 bytes per tile + halo point at the k-d
-///   tree build (positions 24, tree 28), 44 during the search (tree 28,
-///   results 16);
+///   tree build (positions 24, tree 28) plus 60 bytes per tree node (about
+///   one per 8–16 points), less during the search (tree, results 16);
 /// - `write`: the records, 16 bytes of normals per point and one slab of
 ///   500,000 output records.
 ///
@@ -600,6 +602,18 @@ pub fn process_file(
     {
         return Ok(report);
     }
+    process_file_whole(input, output, tiles, tile_index, config)
+}
+
+/// The whole-tile path of [`process_file`]: every record and position of
+/// the tile in memory, then the stages one after the other.
+fn process_file_whole(
+    input: &Path,
+    output: &Path,
+    tiles: &[TileInfo],
+    tile_index: Option<usize>,
+    config: &BatchConfig,
+) -> Result<FileReport> {
     let start = Instant::now();
     let mut stages = StageSeconds::default();
     let mut bytes = StageBytes::default();
@@ -755,7 +769,7 @@ fn process_file_streaming(
     stage_done(&mut stages.halo);
     let points = positions.len() as u64;
     let normals = estimate_tile_normals_packed(positions, m, &config.normals)?;
-    bytes.normals = records.len() as u64 + points * (POINT_BYTES as u64 + 28);
+    bytes.normals = records.len() as u64 + packed_normals_peak_bytes(points);
     let without_normal = normals.iter().filter(|n| n[..3] == [0.0; 3]).count() as u64;
     stage_done(&mut stages.normals);
     if without_normal * 2 > m as u64 {
@@ -993,6 +1007,82 @@ mod tests {
         for c in bad {
             assert!(c.validate().is_err(), "{c:?}");
         }
+    }
+
+    fn pdal(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/data/las/pdal")
+            .join(name)
+    }
+
+    /// The streaming path writes the bytes the whole-tile path writes, at
+    /// any rayon thread count, and reports its per-stage estimates.
+    #[test]
+    fn streaming_equals_whole_tile() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let two = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        for (name, voxel) in [
+            ("autzen_trim.laz", VoxelConfig::new(0.1)),
+            ("autzen_trim.las", VoxelConfig::new(3.0)),
+            (
+                "autzen_trim_7.las",
+                VoxelConfig {
+                    voxel_size: 1.0,
+                    mode: crate::voxel::VoxelMode::First,
+                },
+            ),
+            ("test1_4.las", VoxelConfig::new(0.5)),
+        ] {
+            let input = pdal(name);
+            if !input.exists() {
+                eprintln!("skipped: {} not found", input.display());
+                return;
+            }
+            let config = BatchConfig {
+                voxel: Some(voxel),
+                ..Default::default()
+            };
+            let whole = dir.path().join(format!("whole-{name}"));
+            process_file_whole(&input, &whole, &[], None, &config).unwrap();
+            for (pool, threads) in [(&one, 1), (&two, 2)] {
+                let out = dir.path().join(format!("stream{threads}-{name}"));
+                let report = pool
+                    .install(|| process_file_streaming(&input, &out, &[], None, &config, &voxel))
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(
+                    std::fs::read(&out).unwrap(),
+                    std::fs::read(&whole).unwrap(),
+                    "{name}, {threads} threads"
+                );
+                assert!(report.stage_bytes.read > 0 && report.stage_bytes.normals > 0);
+                assert!(report.stage_bytes.peak() >= report.stage_bytes.write);
+            }
+        }
+    }
+
+    #[test]
+    fn max_memory_is_validated() {
+        let zero = BatchConfig {
+            max_memory: Some(0),
+            ..Default::default()
+        };
+        assert!(matches!(
+            zero.validate(),
+            Err(Error::InvalidParameter { .. })
+        ));
+        let some = BatchConfig {
+            max_memory: Some(1),
+            ..Default::default()
+        };
+        assert!(some.validate().is_ok());
     }
 
     #[test]

@@ -223,6 +223,16 @@ pub(crate) fn record_position(
 ///
 /// Complexity: O(n) time; memory O(voxels + chunk).
 pub fn read_las_tile_voxelized(path: &Path, voxel: &VoxelConfig) -> Result<Option<VoxelTile>> {
+    read_voxelized_in_chunks(path, voxel, VOXEL_READ_CHUNK)
+}
+
+/// [`read_las_tile_voxelized`] with `chunk` points per read (a multiple of
+/// [`VoxelStream::CHUNK_MULTIPLE`]).
+fn read_voxelized_in_chunks(
+    path: &Path,
+    voxel: &VoxelConfig,
+    chunk_points: usize,
+) -> Result<Option<VoxelTile>> {
     let (mut reader, header, _) = crate::io::las::open_checked(path)?;
     let expected = usize::try_from(header.number_of_points()).unwrap_or(usize::MAX);
     let mut stream = VoxelStream::new(voxel, expected)?;
@@ -235,7 +245,7 @@ pub fn read_las_tile_voxelized(path: &Path, voxel: &VoxelConfig) -> Result<Optio
     let mut read = 0usize;
     loop {
         let n = reader
-            .fill_points(VOXEL_READ_CHUNK as u64, &mut chunk)
+            .fill_points(chunk_points as u64, &mut chunk)
             .map_err(las_error(path))?;
         if n == 0 {
             break;
@@ -268,7 +278,7 @@ pub fn read_las_tile_voxelized(path: &Path, voxel: &VoxelConfig) -> Result<Optio
             ),
         ));
     }
-    let chunk_bytes = VOXEL_READ_CHUNK.min(read) * (record_len + size_of::<Point3<f64>>());
+    let chunk_bytes = chunk_points.min(read) * (record_len + size_of::<Point3<f64>>());
     let peak_bytes = (records.len() + stream.heap_bytes() + chunk_bytes) as u64;
     drop((chunk, positions));
     records.shrink_to_fit();
@@ -361,6 +371,45 @@ mod tests {
         assert_eq!(halo_neighbors(&tiles, 0, 0.0), vec![2]);
         assert_eq!(halo_neighbors(&tiles, 2, 0.0), vec![0, 1]);
         assert!(halo_neighbors(&tiles, 9, 1.0).is_empty());
+    }
+
+    /// Read in chunks of 4,096 or 2^19 points straight into the voxel grid,
+    /// a tile gives the voxels, representative records and positions of the
+    /// whole tile downsampled at once.
+    #[test]
+    fn voxelized_read_equals_whole_tile() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/las/pdal/autzen_trim.laz");
+        if !path.exists() {
+            eprintln!("skipped: {} not found", path.display());
+            return;
+        }
+        let whole = read_las_tile(&path).unwrap();
+        let len = whole.records.record_len();
+        for size in [0.1, 2.0] {
+            let voxel = VoxelConfig::new(size);
+            let (down, reps) = crate::voxel::voxel_downsample_with_representatives(
+                &crate::PointCloud::from_points(whole.positions.clone()),
+                &voxel,
+            )
+            .unwrap();
+            for chunk in [
+                VoxelStream::CHUNK_MULTIPLE,
+                3 * VoxelStream::CHUNK_MULTIPLE,
+                VOXEL_READ_CHUNK,
+            ] {
+                let tile = read_voxelized_in_chunks(&path, &voxel, chunk)
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(tile.points_in, 110_000);
+                assert_eq!(tile.positions, down.points, "{size} {chunk}");
+                let expected: Vec<u8> = reps
+                    .iter()
+                    .flat_map(|&r| whole.records.raw_bytes()[r * len..(r + 1) * len].to_vec())
+                    .collect();
+                assert_eq!(tile.records, expected, "{size} {chunk}");
+            }
+        }
     }
 
     #[test]
