@@ -1042,7 +1042,7 @@ mod tests {
         ] {
             let input = pdal(name);
             if !input.exists() {
-                eprintln!("skipped: {} not found", input.display());
+                log::warn!("skipped: {} not found", input.display());
                 return;
             }
             let config = BatchConfig {

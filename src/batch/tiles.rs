@@ -381,7 +381,7 @@ mod tests {
         let path =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/las/pdal/autzen_trim.laz");
         if !path.exists() {
-            eprintln!("skipped: {} not found", path.display());
+            log::warn!("skipped: {} not found", path.display());
             return;
         }
         let whole = read_las_tile(&path).unwrap();
