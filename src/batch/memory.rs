@@ -200,9 +200,8 @@ impl Admission {
 /// elsewhere), process-wide, once: a fixed mmap threshold of 4 MiB, so the
 /// chunk, slab and codec buffers of a few MiB are mapped and unmapped
 /// instead of being served from per-thread arenas that glibc's dynamic
-/// threshold would otherwise grow into and keep (measured: four 10M-point
-/// tiles in a row peaked about 10 % above one tile without it, at the same
-/// peak with it).
+/// threshold would otherwise grow into and keep, so that files in a row
+/// peak as one file does (`docs/performance.md`, "Four tiles in a row").
 pub(crate) fn configure_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {

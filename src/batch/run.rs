@@ -400,6 +400,11 @@ fn parameter_fingerprint(config: &BatchConfig) -> String {
 
 /// Runs a batch: see the [module docs](super) for the algorithm.
 ///
+/// Process-wide side effect (glibc only): the allocator's mmap threshold is
+/// fixed at 4 MiB on the first call, and freed memory is returned to the
+/// system after each file (`malloc_trim`), so that files in a row peak as
+/// one file does ([`super::memory`]).
+///
 /// # Returns
 /// The summary; failed files are in it, they are not an `Err`.
 ///
