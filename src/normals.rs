@@ -430,7 +430,11 @@ fn smallest_eigenpair_separated(a: &Matrix3<f64>, trace: f64) -> Option<([f64; 2
 }
 
 /// Step 5: flips `normal` so that it faces `viewpoint` from `p`.
-fn orient_toward(normal: Vector3<f64>, p: &Point3<f64>, viewpoint: &Point3<f64>) -> Vector3<f64> {
+pub(crate) fn orient_toward(
+    normal: Vector3<f64>,
+    p: &Point3<f64>,
+    viewpoint: &Point3<f64>,
+) -> Vector3<f64> {
     if normal.dot(&(viewpoint - p)) < 0.0 {
         -normal
     } else {

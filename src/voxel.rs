@@ -297,17 +297,184 @@ pub fn voxel_downsample_with_representatives(
     } else {
         Vec::new()
     };
-    let merged = group_points(
-        &cloud.points,
-        1.0 / config.voxel_size,
-        &request,
-        &mut local_ids,
-    )?;
+    let inv_voxel_size = 1.0 / config.voxel_size;
+    let merged = group_points(&cloud.points, inv_voxel_size, &request, &mut local_ids)?;
     let down = match config.mode {
         VoxelMode::First => cloud.select(&merged.representatives),
-        VoxelMode::Centroid => centroid_cloud(cloud, &request, &merged),
+        VoxelMode::Centroid => centroid_cloud(cloud, &request, &merged, inv_voxel_size),
     };
     Ok((down, merged.representatives))
+}
+
+/// Voxel downsampling fed a chunk of points at a time: the same voxels,
+/// representatives and (bit for bit) the same centroids as
+/// [`voxel_downsample_with_representatives`] on the concatenated chunks,
+/// without holding the points. Memory: per voxel 24 + 4 bytes of sums
+/// (`Centroid`) and 12–24 bytes of hash table; the representatives of the
+/// voxels a chunk opens are handed out after each chunk
+/// ([`VoxelStream::new_representatives`]) and not kept.
+///
+/// Every chunk but the last must hold a multiple of
+/// [`VoxelStream::CHUNK_MULTIPLE`] points (the scan's fixed blocks then fall
+/// where they fall in one call). The grid keys are packed relative to the
+/// first point (±2^20 voxels per axis around it); a chunk with a point
+/// outside that window (or not finite) makes [`VoxelStream::push`] return
+/// `false`, after which the stream is unusable: redo the whole cloud with
+/// [`voxel_downsample_with_representatives`], which handles any extent.
+///
+/// ```
+/// use nalgebra::Point3;
+/// use pointpipe::voxel::{VoxelConfig, VoxelStream};
+/// let points: Vec<_> = (0..10_000).map(|i| Point3::new(i as f64 * 0.01, 0.0, 0.0)).collect();
+/// let mut stream = VoxelStream::new(&VoxelConfig::new(1.0), points.len()).unwrap();
+/// let mut reps = Vec::new();
+/// for chunk in points.chunks(VoxelStream::CHUNK_MULTIPLE) {
+///     assert!(stream.push(chunk).unwrap());
+///     reps.extend_from_slice(stream.new_representatives());
+/// }
+/// let centroids = stream.finish(|v| points[reps[v]]);
+/// assert_eq!(centroids.len(), 100);
+/// assert!((centroids[0].x - 0.495).abs() < 1e-12);
+/// ```
+pub struct VoxelStream {
+    mode: VoxelMode,
+    inv_voxel_size: f64,
+    packer: Option<NearPacker>,
+    merger: Merger<u64>,
+    /// Points pushed so far.
+    pushed: usize,
+    /// False once a chunk was not a multiple of [`BLOCK`] (it must be the last).
+    open: bool,
+}
+
+impl VoxelStream {
+    /// Every chunk but the last holds a multiple of this many points.
+    pub const CHUNK_MULTIPLE: usize = BLOCK;
+
+    /// A stream for about `expected_points` points (sizes the table; any
+    /// number of points may follow).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for a bad voxel size.
+    pub fn new(config: &VoxelConfig, expected_points: usize) -> Result<Self> {
+        config.validate()?;
+        let inv_voxel_size = 1.0 / config.voxel_size;
+        Ok(VoxelStream {
+            mode: config.mode,
+            inv_voxel_size,
+            packer: None,
+            merger: Merger::new(expected_points),
+            pushed: 0,
+            open: true,
+        })
+    }
+
+    /// Adds the next chunk of points (indices `pushed..pushed + len` of the
+    /// whole cloud). Returns false when a point is outside the packing
+    /// window or not finite (see the [type docs](Self)).
+    ///
+    /// O(chunk) expected time, parallel over blocks like [`voxel_downsample`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] when a chunk follows one whose length was
+    /// not a multiple of [`Self::CHUNK_MULTIPLE`], or past 2^32 − 1 points.
+    pub fn push(&mut self, points: &[Point3<f64>]) -> Result<bool> {
+        self.merger.merged.representatives.clear();
+        let Some(first) = points.first() else {
+            return Ok(true);
+        };
+        if !self.open {
+            return Err(Error::invalid(
+                "chunk",
+                self.pushed,
+                "only the last chunk may hold a number of points that is not a multiple of 4096",
+            ));
+        }
+        if self.pushed + points.len() >= u32::MAX as usize {
+            return Err(Error::invalid(
+                "points",
+                self.pushed + points.len(),
+                "voxel grid supports fewer than 2^32 - 1 points",
+            ));
+        }
+        if self.packer.is_none() {
+            self.packer = NearPacker::new(first, self.inv_voxel_size);
+        }
+        let Some(packer) = &self.packer else {
+            return Ok(false);
+        };
+        let request = Request {
+            positions: self.mode == VoxelMode::Centroid,
+            ..Request::default()
+        };
+        let ok = scan_into(
+            points,
+            self.pushed,
+            packer,
+            &request,
+            &mut [],
+            &mut self.merger,
+        );
+        self.pushed += points.len();
+        self.open = points.len().is_multiple_of(BLOCK);
+        Ok(ok)
+    }
+
+    /// The representatives (indices in the whole cloud, increasing) of the
+    /// voxels the last [`push`](Self::push) opened, in voxel order: voxel
+    /// ids `voxel_count() - new_representatives().len()..voxel_count()`.
+    pub fn new_representatives(&self) -> &[usize] {
+        &self.merger.merged.representatives
+    }
+
+    /// Voxels so far.
+    pub fn voxel_count(&self) -> usize {
+        self.merger.table.len()
+    }
+
+    /// Bytes of the stream's table and sums in use (the table's every slot,
+    /// the sums' lengths; vectors grown by doubling reserve more address
+    /// space, whose untouched pages take no memory): for memory estimates.
+    pub fn heap_bytes(&self) -> usize {
+        let m = &self.merger.merged;
+        self.merger.table.slots.len() * size_of::<Slot<u64>>()
+            + m.offsets.len() * size_of::<Vector3<f64>>()
+            + m.counts.len() * size_of::<u32>()
+            + m.representatives.len() * size_of::<usize>()
+    }
+
+    /// The output position of every voxel, in voxel order: the centroid
+    /// (`Centroid`: corner + mean offset, or the point itself for a voxel of
+    /// one point) or the first point (`First`). `representative(v)` is the
+    /// position of voxel `v`'s representative (its first point), exactly as
+    /// pushed. The table is freed first and the sums are turned into the
+    /// positions in place, so the peak is the sums, not sums + positions.
+    ///
+    /// O(voxels).
+    pub fn finish(self, representative: impl Fn(usize) -> Point3<f64>) -> Vec<Point3<f64>> {
+        let VoxelStream {
+            mode,
+            inv_voxel_size,
+            merger,
+            ..
+        } = self;
+        let Merger { table, merged, .. } = merger;
+        let voxels = table.len();
+        drop(table);
+        let Merged {
+            offsets, counts, ..
+        } = merged;
+        match mode {
+            VoxelMode::First => (0..voxels).map(representative).collect(),
+            // Vector3 and Point3 have the same layout: the collect reuses
+            // the offsets' allocation.
+            VoxelMode::Centroid => offsets
+                .into_iter()
+                .enumerate()
+                .map(|(v, offset)| centroid(&representative(v), &offset, counts[v], inv_voxel_size))
+                .collect(),
+        }
+    }
 }
 
 /// The first point of every occupied voxel (its *representative*), as
@@ -651,15 +818,31 @@ impl PackedKey for u128 {
     }
 }
 
+/// One slot of a [`KeyTable`]: a key and its id `+ 1` (0: empty), packed
+/// without padding (12 bytes for `u64` keys instead of 16: a survey tile
+/// at a fine voxel size has about one voxel per point).
+#[repr(C, packed(4))]
+struct Slot<K> {
+    key: K,
+    id1: u32,
+}
+
+impl<K: Copy> Clone for Slot<K> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<K: Copy> Copy for Slot<K> {}
+
 /// Open-addressing (linear probing) map from packed key to voxel id; the
 /// slot of a key is the top bits of its hash. Ids are stored `+ 1` so that an
 /// all-zero slot is empty.
 struct KeyTable<K> {
-    slots: Vec<(K, u32)>,
+    slots: Vec<Slot<K>>,
     /// `64 − log2(slots.len())`.
     shift: u32,
-    /// Occupied slot indices (for [`KeyTable::clear`]).
-    used: Vec<u32>,
+    /// Keys held.
+    len: usize,
 }
 
 impl<K: PackedKey> KeyTable<K> {
@@ -667,14 +850,24 @@ impl<K: PackedKey> KeyTable<K> {
     fn with_capacity(expected: usize) -> Self {
         let slots = (expected * 4 / 3 + 1).next_power_of_two().max(64);
         KeyTable {
-            slots: vec![(K::default(), 0); slots],
+            slots: Self::empty_slots(slots),
             shift: 64 - slots.trailing_zeros(),
-            used: Vec::with_capacity(expected),
+            len: 0,
         }
     }
 
+    fn empty_slots(n: usize) -> Vec<Slot<K>> {
+        vec![
+            Slot {
+                key: K::default(),
+                id1: 0
+            };
+            n
+        ]
+    }
+
     fn len(&self) -> usize {
-        self.used.len()
+        self.len
     }
 
     /// The id of `key`, inserting it with id `self.len()` when absent;
@@ -684,12 +877,12 @@ impl<K: PackedKey> KeyTable<K> {
         let mask = self.slots.len() - 1;
         let mut slot = (key.hash() >> self.shift) as usize;
         loop {
-            let (k, id1) = self.slots[slot];
+            let Slot { key: k, id1 } = self.slots[slot];
             if id1 == 0 {
-                let id = self.len() as u32;
-                self.slots[slot] = (key, id + 1);
-                self.used.push(slot as u32);
-                if self.used.len() * 4 > self.slots.len() * 3 {
+                let id = self.len as u32;
+                self.slots[slot] = Slot { key, id1: id + 1 };
+                self.len += 1;
+                if self.len * 4 > self.slots.len() * 3 {
                     self.grow();
                 }
                 return (id, true);
@@ -715,19 +908,19 @@ impl<K: PackedKey> KeyTable<K> {
     }
 
     /// Moves the keys into a table of `slots` slots (a power of two larger
-    /// than the current one).
+    /// than the current one). Where a key lands depends on the order of
+    /// insertion, its id does not.
     fn rehash(&mut self, slots: usize) {
-        let old = std::mem::replace(&mut self.slots, vec![(K::default(), 0); slots]);
+        let old = std::mem::replace(&mut self.slots, Self::empty_slots(slots));
         self.shift = 64 - slots.trailing_zeros();
         let mask = slots - 1;
-        for used in &mut self.used {
-            let entry = old[*used as usize];
-            let mut slot = (entry.0.hash() >> self.shift) as usize;
-            while self.slots[slot].1 != 0 {
+        for entry in old.into_iter().filter(|e| e.id1 != 0) {
+            let key = entry.key;
+            let mut slot = (key.hash() >> self.shift) as usize;
+            while self.slots[slot].id1 != 0 {
                 slot = (slot + 1) & mask;
             }
             self.slots[slot] = entry;
-            *used = slot as u32;
         }
     }
 
@@ -746,29 +939,6 @@ impl<K: PackedKey> KeyTable<K> {
 /// the summation order and the output bits – do not depend on the thread
 /// count.
 const BLOCK: usize = 4_096;
-
-/// Sums of one voxel's points.
-#[derive(Clone, Copy)]
-struct VoxelSum {
-    /// The voxel's minimum corner, `floor(p / voxel_size) · voxel_size`
-    /// ([`voxel_corner`]): the same for every point of the voxel.
-    corner: Point3<f64>,
-    /// Sum of `p − corner`.
-    offset: Vector3<f64>,
-    /// Sum of intensities (0 without intensity).
-    intensity: f64,
-    count: u32,
-}
-
-impl VoxelSum {
-    /// All zero.
-    const ZERO: VoxelSum = VoxelSum {
-        corner: Point3::new(0.0, 0.0, 0.0),
-        offset: Vector3::new(0.0, 0.0, 0.0),
-        intensity: 0.0,
-        count: 0,
-    };
-}
 
 /// Sums of the time and normals of one voxel.
 #[derive(Clone, Copy, Default)]
@@ -796,16 +966,27 @@ struct BlockRuns<K> {
     sums: Vec<[f64; 4]>,
 }
 
-/// The voxels of the whole cloud, by first occurrence.
+/// The voxels of the whole cloud, by first occurrence. The sums are kept in
+/// separate arrays (24 + 4 bytes per voxel, plus 8 with intensity): a survey
+/// tile at a fine voxel size has about one voxel per point, so every byte
+/// per voxel counts. A voxel's minimum corner (the reference of its offset
+/// sums) is not stored: it is recomputed from its representative
+/// ([`voxel_corner`]), which gives the same value as for any of its points.
 #[derive(Default)]
 struct Merged {
     representatives: Vec<usize>,
-    sums: Vec<VoxelSum>,
+    /// Per voxel: sum of `p − corner` over its points (`Centroid` only).
+    offsets: Vec<Vector3<f64>>,
+    /// Per voxel: its number of points (`Centroid` only).
+    counts: Vec<u32>,
+    /// Per voxel: sum of the intensities (with intensity only).
+    intensity: Vec<f64>,
     attributes: Vec<AttributeSum>,
 }
 
-/// A monomorphised [`scan_and_merge_with`].
-type ScanFn<P> = fn(&[Point3<f64>], &P, &Request, &mut [u32]) -> Option<Merged>;
+/// A monomorphised [`scan_into_with`].
+type ScanFn<P> =
+    fn(&[Point3<f64>], usize, &P, &Request, &mut [u32], &mut Merger<<P as KeyPacker>::Key>) -> bool;
 
 /// Steps 2–3 for one packer; `None` if a point was out of its range.
 /// `local_ids` is empty or one id per point (then it ends up holding the
@@ -816,20 +997,37 @@ fn scan_and_merge<P: KeyPacker>(
     request: &Request,
     local_ids: &mut [u32],
 ) -> Option<Merged> {
+    let mut merger = Merger::new(points.len());
+    scan_into(points, 0, packer, request, local_ids, &mut merger).then_some(merger.merged)
+}
+
+/// Steps 2–3 of the points `offset..offset + points.len()` of a cloud into
+/// `merger` (which holds the voxels of the points before `offset`; `offset`
+/// is a multiple of [`BLOCK`], so blocks and spans fall where they fall in
+/// one call over the whole cloud); false if a point was out of the packer's
+/// range (the merger is then incomplete).
+fn scan_into<P: KeyPacker>(
+    points: &[Point3<f64>],
+    offset: usize,
+    packer: &P,
+    request: &Request,
+    local_ids: &mut [u32],
+    merger: &mut Merger<P::Key>,
+) -> bool {
     let ids = !local_ids.is_empty();
     let intensity = request.intensity.is_some();
     let scan: ScanFn<P> = match (request.positions, intensity, ids) {
-        (false, _, false) => scan_and_merge_with::<P, false, false, false>,
-        (false, _, true) => scan_and_merge_with::<P, false, false, true>,
-        (true, false, false) => scan_and_merge_with::<P, true, false, false>,
-        (true, false, true) => scan_and_merge_with::<P, true, false, true>,
-        (true, true, false) => scan_and_merge_with::<P, true, true, false>,
-        (true, true, true) => scan_and_merge_with::<P, true, true, true>,
+        (false, _, false) => scan_into_with::<P, false, false, false>,
+        (false, _, true) => scan_into_with::<P, false, false, true>,
+        (true, false, false) => scan_into_with::<P, true, false, false>,
+        (true, false, true) => scan_into_with::<P, true, false, true>,
+        (true, true, false) => scan_into_with::<P, true, true, false>,
+        (true, true, true) => scan_into_with::<P, true, true, true>,
     };
-    scan(points, packer, request, local_ids)
+    scan(points, offset, packer, request, local_ids, merger)
 }
 
-/// [`scan_and_merge`] with position sums (`SUMS`), intensity sums
+/// [`scan_into`] with position sums (`SUMS`), intensity sums
 /// (`INTENSITY`) and per-point ids (`IDS`) switched at compile time.
 ///
 /// One thread scans and merges block after block. More threads claim the
@@ -838,16 +1036,17 @@ fn scan_and_merge<P: KeyPacker>(
 /// scanning one itself whenever the next is not ready. The merge order is
 /// always the block order and blocks have a fixed size, so the result does
 /// not depend on the thread count or on who scanned what.
-fn scan_and_merge_with<P: KeyPacker, const SUMS: bool, const INTENSITY: bool, const IDS: bool>(
+fn scan_into_with<P: KeyPacker, const SUMS: bool, const INTENSITY: bool, const IDS: bool>(
     points: &[Point3<f64>],
+    offset: usize,
     packer: &P,
     request: &Request,
     local_ids: &mut [u32],
-) -> Option<Merged> {
+    merger: &mut Merger<P::Key>,
+) -> bool {
     let blocks = points.len().div_ceil(BLOCK);
     let range_of = |b: usize| b * BLOCK..((b + 1) * BLOCK).min(points.len());
     let threads = rayon::current_num_threads().max(1);
-    let mut merger = Merger::new(points.len(), packer.inv_voxel_size());
     if threads == 1 {
         // Scan and merge block after block, one set of buffers.
         let mut runs = BlockRuns::default();
@@ -856,6 +1055,7 @@ fn scan_and_merge_with<P: KeyPacker, const SUMS: bool, const INTENSITY: bool, co
             let ids = id_blocks.next().unwrap_or_default();
             let ok = scan_block::<P, SUMS, INTENSITY, IDS>(
                 points,
+                offset,
                 range_of(b),
                 packer,
                 request,
@@ -863,11 +1063,11 @@ fn scan_and_merge_with<P: KeyPacker, const SUMS: bool, const INTENSITY: bool, co
                 ids,
             );
             if !ok {
-                return None;
+                return false;
             }
-            merger.merge::<SUMS, INTENSITY, IDS>(&runs, points, request, ids);
+            merger.merge::<SUMS, INTENSITY, IDS>(&runs, request, ids);
         }
-        return Some(merger.merged);
+        return true;
     }
     // Per block: its slice of ids (taken by the thread that scans it) and
     // its result (taken by the merge).
@@ -894,6 +1094,7 @@ fn scan_and_merge_with<P: KeyPacker, const SUMS: bool, const INTENSITY: bool, co
         let mut runs = lock(&spare).pop().unwrap_or_default();
         let ok = scan_block::<P, SUMS, INTENSITY, IDS>(
             points,
+            offset,
             range_of(b),
             packer,
             request,
@@ -918,12 +1119,14 @@ fn scan_and_merge_with<P: KeyPacker, const SUMS: bool, const INTENSITY: bool, co
                     }
                     continue;
                 };
-                let (runs, ids) = scanned?;
-                merger.merge::<SUMS, INTENSITY, IDS>(&runs, points, request, ids);
+                let Some((runs, ids)) = scanned else {
+                    return false;
+                };
+                merger.merge::<SUMS, INTENSITY, IDS>(&runs, request, ids);
                 lock(&spare).push(runs);
                 b += 1;
             }
-            Some(merger.merged)
+            true
         },
         || {
             (1..threads)
@@ -957,15 +1160,17 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// prefix sums stay below 64 · `voxel_size` and a run's sum (a difference
 /// of two of them) is exact to about 1e-14 `voxel_size` at any distance
 /// from the origin, and exact for quantised records (see [`RUN_SPAN`]).
+#[allow(clippy::too_many_arguments)]
 fn scan_block<P: KeyPacker, const SUMS: bool, const INTENSITY: bool, const IDS: bool>(
     points: &[Point3<f64>],
+    offset: usize,
     range: std::ops::Range<usize>,
     packer: &P,
     request: &Request,
     runs: &mut BlockRuns<P::Key>,
     ids: &mut [u32],
 ) -> bool {
-    runs.start = range.start;
+    runs.start = offset + range.start;
     runs.keys.clear();
     let intensities = request
         .intensity
@@ -1049,7 +1254,6 @@ struct Merger<K> {
     merged: Merged,
     /// Points of the whole cloud (to size the table from the first block).
     points: usize,
-    inv_voxel_size: f64,
     /// Global voxel of each run of the block being merged.
     global_of_run: Vec<u32>,
 }
@@ -1059,17 +1263,15 @@ impl<K: PackedKey> Merger<K> {
     /// 122k points give 18.6k voxels at 0.25 m); after the first block, the
     /// table is grown at once to that block's voxels per point (see
     /// [`Merger::merge`]).
-    fn new(points: usize, inv_voxel_size: f64) -> Self {
+    fn new(points: usize) -> Self {
         let expected = points / 6;
         Merger {
             table: KeyTable::with_capacity(expected),
             merged: Merged {
                 representatives: Vec::with_capacity(expected),
-                sums: Vec::new(),
-                attributes: Vec::new(),
+                ..Merged::default()
             },
             points,
-            inv_voxel_size,
             global_of_run: Vec::with_capacity(BLOCK),
         }
     }
@@ -1089,7 +1291,6 @@ impl<K: PackedKey> Merger<K> {
     fn merge<const SUMS: bool, const INTENSITY: bool, const IDS: bool>(
         &mut self,
         runs: &BlockRuns<K>,
-        points: &[Point3<f64>],
         request: &Request,
         ids: &mut [u32],
     ) {
@@ -1107,13 +1308,10 @@ impl<K: PackedKey> Merger<K> {
             if inserted {
                 merged.representatives.push(first);
                 if SUMS {
-                    // Pushed zeroed, then the corner stored in place: a
-                    // `VoxelSum` built on the stack and copied was read back
-                    // with wider loads than it had been written with (a
-                    // store-forwarding stall).
-                    merged.sums.push(VoxelSum::ZERO);
-                    if let Some(v) = merged.sums.last_mut() {
-                        v.corner = voxel_corner(&points[first], self.inv_voxel_size);
+                    merged.offsets.push(Vector3::zeros());
+                    merged.counts.push(0);
+                    if INTENSITY {
+                        merged.intensity.push(0.0);
                     }
                 }
             }
@@ -1125,12 +1323,13 @@ impl<K: PackedKey> Merger<K> {
                     Some(q) if !(runs.starts[r] as usize).is_multiple_of(RUN_SPAN) => runs.sums[q],
                     _ => [0.0; 4],
                 };
-                let sum = &mut merged.sums[global as usize];
-                sum.offset += Vector3::new(end[0] - begin[0], end[1] - begin[1], end[2] - begin[2]);
+                let v = global as usize;
+                merged.offsets[v] +=
+                    Vector3::new(end[0] - begin[0], end[1] - begin[1], end[2] - begin[2]);
                 if INTENSITY {
-                    sum.intensity += end[3] - begin[3];
+                    merged.intensity[v] += end[3] - begin[3];
                 }
-                sum.count += runs.starts[r + 1] - runs.starts[r];
+                merged.counts[v] += runs.starts[r + 1] - runs.starts[r];
             }
         }
         if runs.start == 0 {
@@ -1171,39 +1370,58 @@ fn add_attributes(request: &Request, start: usize, ids: &[u32], merged: &mut Mer
     }
 }
 
+/// The output position of a voxel from its sums: its representative `first`
+/// (its first point) unchanged when it holds one point (corner + (p − corner)
+/// can differ from p in the last bit, and so can a run's sum taken as a
+/// difference of prefix sums), else the voxel's minimum corner plus the mean
+/// offset from it.
+#[inline]
+fn centroid(
+    first: &Point3<f64>,
+    offset: &Vector3<f64>,
+    count: u32,
+    inv_voxel_size: f64,
+) -> Point3<f64> {
+    match count {
+        1 => *first,
+        n => voxel_corner(first, inv_voxel_size) + offset / f64::from(n),
+    }
+}
+
 /// Step 4 for [`VoxelMode::Centroid`]: the output cloud built from the sums.
 /// Positions, intensity, time and normals are computed as means directly (no
 /// gather of the representatives' values that the means would overwrite);
 /// curvature and LAS attributes come from the representatives.
-fn centroid_cloud(cloud: &PointCloud, request: &Request, merged: &Merged) -> PointCloud {
+fn centroid_cloud(
+    cloud: &PointCloud,
+    request: &Request,
+    merged: &Merged,
+    inv_voxel_size: f64,
+) -> PointCloud {
     let reps = &merged.representatives;
     let pick = |v: &Option<Vec<f64>>| v.as_ref().map(|v| reps.iter().map(|&i| v[i]).collect());
-    // A voxel of one point gives that point unchanged: corner + (p − corner)
-    // can differ from p in the last bit, and so can a run's sum taken as a
-    // difference of prefix sums.
     let points = merged
-        .sums
+        .offsets
         .iter()
+        .zip(&merged.counts)
         .zip(reps)
-        .map(|(s, &r)| match s.count {
-            1 => cloud.points[r],
-            n => s.corner + s.offset / f64::from(n),
-        })
+        .map(|((offset, &count), &r)| centroid(&cloud.points[r], offset, count, inv_voxel_size))
         .collect();
     let intensity = cloud.intensity.as_ref().map(|_| {
         merged
-            .sums
+            .intensity
             .iter()
-            .map(|s| (s.intensity / f64::from(s.count)) as f32)
+            .zip(&merged.counts)
+            .map(|(&sum, &count)| (sum / f64::from(count)) as f32)
             .collect()
     });
     let time = request.time.map(|values| {
         merged
             .attributes
             .iter()
-            .zip(&merged.sums)
+            .zip(&merged.counts)
             .zip(reps)
-            .map(|((a, s), &r)| values[r] + a.time / f64::from(s.count))
+            .map(|((a, &count), &r)| values[r] + a.time / f64::from(count))
             .collect()
     });
     let normals = request.normals.map(|_| {
@@ -1423,6 +1641,53 @@ mod tests {
             let mean = members.iter().map(|p| p.x).sum::<f64>() / members.len() as f64;
             assert!((p.x - mean).abs() < 1e-12, "{v}: {} vs {mean}", p.x);
         }
+    }
+
+    /// Chunks of any multiple of the block size, then a short last one, give
+    /// the whole-cloud voxels bit for bit; a point out of the window is
+    /// reported, and a chunk after a short one refused.
+    #[test]
+    fn stream_equals_whole_cloud() {
+        let points: Vec<Point3<f64>> = (0..3 * BLOCK + 777)
+            .map(|i| {
+                let t = i as f64;
+                Point3::new(
+                    5e5 + (t * 0.37).sin() * 3.0,
+                    4e6 + (t * 0.11).cos() * 2.0,
+                    (t * 0.013).sin() + 100.0,
+                )
+            })
+            .collect();
+        let cloud = PointCloud::from_points(points.clone());
+        for mode in [VoxelMode::Centroid, VoxelMode::First] {
+            let config = VoxelConfig {
+                voxel_size: 0.3,
+                mode,
+            };
+            let (down, reps) = voxel_downsample_with_representatives(&cloud, &config).unwrap();
+            for chunk in [BLOCK, 2 * BLOCK, 8 * BLOCK] {
+                let mut stream = VoxelStream::new(&config, 10).unwrap();
+                let mut got = Vec::new();
+                for part in points.chunks(chunk) {
+                    assert!(stream.push(part).unwrap());
+                    got.extend_from_slice(stream.new_representatives());
+                }
+                assert_eq!(got, reps, "{chunk}");
+                assert_eq!(stream.voxel_count(), reps.len());
+                let positions = stream.finish(|v| points[got[v]]);
+                assert_eq!(positions, down.points, "{mode:?} {chunk}");
+            }
+        }
+        let config = VoxelConfig::new(0.001);
+        let mut stream = VoxelStream::new(&config, 10).unwrap();
+        assert!(stream.push(&points[..100]).unwrap());
+        assert!(stream.push(&[Point3::new(1e4, 0.0, 0.0)]).is_err());
+        let mut stream = VoxelStream::new(&config, 10).unwrap();
+        assert!(
+            !stream
+                .push(&[Point3::origin(), Point3::new(1e4, 0.0, 0.0)])
+                .unwrap()
+        );
     }
 
     #[test]

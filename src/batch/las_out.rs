@@ -91,6 +91,134 @@ pub fn write_las_tile(path: &Path, output: &LasTileOutput<'_>, compressed: bool)
     })
 }
 
+/// Points per slab handed to the LAS/LAZ writer by [`write_las_records`]:
+/// ten LAZ chunks of the usual 50,000 points (LAZ chunks do not depend on
+/// how the points are handed over, so the file is the same as with one
+/// call), 25 MB for a 50-byte output record.
+pub(crate) const WRITE_SLAB: usize = 500_000;
+
+/// Writes a batch output from records that already hold their output X, Y,
+/// Z: for output point `j`, the bytes of `records[j · record_len ..]` (an
+/// input record of `header`'s layout whose X/Y/Z were replaced by the
+/// output position, quantised), then `normals[j]`, as [`write_las_tile`]
+/// writes them (same header, VLRs and record layout, so the same bytes).
+/// The output records are built and handed to the writer [`WRITE_SLAB`]
+/// points at a time, so memory is one slab, not the output.
+///
+/// # Errors
+/// [`Error::Format`] when `records` does not hold `normals.len()` records of
+/// `header`'s length; [`Error::Io`] / [`Error::Las`] on write failures.
+pub(crate) fn write_las_records(
+    path: &Path,
+    header: &las::Header,
+    records: &[u8],
+    normals: &[[f32; 4]],
+    compressed: bool,
+) -> Result<()> {
+    let in_len = usize::from(header.point_format().len());
+    if records.len() != normals.len() * in_len {
+        return Err(Error::format(
+            path,
+            "output records and normals differ in number",
+        ));
+    }
+    let las_err = |source: las::Error| Error::Las {
+        path: path.to_path_buf(),
+        source: Box::new(source),
+    };
+    let (out_header, layout) = output_header(header, path, compressed)?;
+    let out_len = usize::from(out_header.point_format().len());
+    let kept_len = layout.kept_len();
+    if out_len != kept_len + NORMAL_FIELDS_LEN || layout.kept.iter().any(|r| r.end > in_len) {
+        return Err(Error::format(path, "output record length mismatch"));
+    }
+    write_atomic_owned(path, |file: File| {
+        let mut writer = las::Writer::new(BufWriter::with_capacity(1 << 20, file), out_header)
+            .map_err(las_err)?;
+        // One slab at least: an empty output is written as one empty slab,
+        // as write_las_tile writes it.
+        let mut start = 0;
+        loop {
+            let end = (start + WRITE_SLAB).min(normals.len());
+            let slab = &records[start * in_len..end * in_len];
+            let slab_normals = &normals[start..end];
+            let mut bytes = vec![0u8; slab_normals.len() * out_len];
+            bytes
+                .par_chunks_mut(out_len)
+                .zip(slab.par_chunks(in_len))
+                .zip(slab_normals.par_iter())
+                .for_each(|((record, source), normal)| {
+                    let mut at = 0;
+                    for range in &layout.kept {
+                        record[at..at + range.len()].copy_from_slice(&source[range.clone()]);
+                        at += range.len();
+                    }
+                    for (k, v) in normal.iter().enumerate() {
+                        let at = kept_len + 4 * k;
+                        record[at..at + 4].copy_from_slice(&v.to_le_bytes());
+                    }
+                });
+            let data = las::PointDataBuilder::new()
+                .for_header(writer.header())
+                .build_from_bytes(bytes)
+                .map_err(las_err)?;
+            writer.write_points(&data).map_err(las_err)?;
+            start = end;
+            if start >= normals.len() {
+                break;
+            }
+        }
+        let buffered = writer.into_inner().map_err(las_err)?;
+        buffered
+            .into_inner()
+            .map_err(|e| Error::io(path, e.into_error()))
+    })
+}
+
+/// Replaces X, Y, Z of every record (`record_len` bytes each, X/Y/Z its
+/// first 12 bytes) by `positions[j]` quantised with `transforms`, as
+/// [`write_las_tile`] quantises output positions.
+///
+/// # Errors
+/// [`Error::Format`] when a position does not fit the LAS scale/offset
+/// (`i32` overflow) or the lengths differ.
+pub(crate) fn quantise_into_records(
+    path: &Path,
+    records: &mut [u8],
+    record_len: usize,
+    positions: &[Point3<f64>],
+    transforms: &las::Vector<las::Transform>,
+) -> Result<()> {
+    if record_len < 12 || records.len() != positions.len() * record_len {
+        return Err(Error::format(
+            path,
+            "records and positions differ in number",
+        ));
+    }
+    records
+        .par_chunks_mut(record_len)
+        .zip(positions.par_iter())
+        .try_for_each(|(record, p)| {
+            for (axis, (value, transform)) in [
+                (p.x, transforms.x),
+                (p.y, transforms.y),
+                (p.z, transforms.z),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let quantised = transform.inverse(value).map_err(|e| {
+                    Error::format(
+                        path,
+                        format!("position {value} does not fit the LAS scale/offset: {e}"),
+                    )
+                })?;
+                record[4 * axis..4 * axis + 4].copy_from_slice(&quantised.to_le_bytes());
+            }
+            Ok(())
+        })
+}
+
 /// VLR user ids that describe the input's storage layout, not its content.
 fn is_layout_vlr(vlr: &las::Vlr) -> bool {
     is_extra_bytes_vlr(vlr)

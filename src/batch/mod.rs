@@ -10,8 +10,14 @@
 //!    `force`).
 //! 2. **Run** up to `jobs` files at once (worker threads pulling the next file
 //!    in order); each file's stages use the global rayon pool. Memory is
-//!    bounded by the files in flight (plus their halos), never the folder.
-//! 3. **Per file** ([`process_file`]):
+//!    bounded by the files in flight (plus their halos), never the folder;
+//!    with `max_memory`, a file starts only when its estimate (from its
+//!    header's point count) fits beside those in flight ([`memory`]).
+//! 3. **Per file** ([`process_file`]). With a voxel grid, no outlier removal
+//!    and LAS/LAZ output (the usual case), steps 1–3 are one streaming pass:
+//!    the records are read 2^19 at a time straight into the voxel grid and
+//!    only each voxel's first record is kept ([`tiles::read_las_tile_voxelized`]),
+//!    with the same result; [`StageBytes`] lists what each stage holds.
 //!    1. read the tile's raw records and positions;
 //!    2. optional statistical outlier removal ([`crate::filter`]), within the tile;
 //!    3. optional voxel downsampling ([`crate::voxel`], grid anchored at the
@@ -57,6 +63,7 @@
 
 pub mod extra_bytes;
 pub mod las_out;
+pub mod memory;
 pub mod report;
 pub mod shard;
 pub mod tiles;
@@ -67,5 +74,5 @@ mod run;
 pub use normals_stage::NormalParams;
 pub use run::{
     BatchConfig, BatchProgress, BatchSummary, FileReport, FileStatus, NoProgress, OutputFormat,
-    StageSeconds, plan_inputs, process_file, run_batch,
+    StageBytes, StageSeconds, plan_inputs, process_file, run_batch,
 };

@@ -88,6 +88,78 @@ pub(super) fn estimate_tile_normals(
     Ok((normals, curvature))
 }
 
+/// A point's normal (x, y, z) and curvature as stored in a LAS output's
+/// extra bytes (`f32`); `[0, 0, 0, NaN]` for none.
+pub(super) type PackedNormal = [f32; 4];
+
+/// The value of a point without a normal.
+pub(super) const NO_NORMAL: PackedNormal = [0.0, 0.0, 0.0, f32::NAN];
+
+/// Estimated heap bytes at the peak of [`estimate_tile_normals_packed`] on
+/// `points` points: the k-d tree build, with the positions (24 bytes per
+/// point), the tree's order and coordinates (4 + 24) and its nodes (60
+/// bytes each, twice the leaves of at most 32 points, rounded up to a power
+/// of two); the search holds less (tree + 16 bytes of results per point).
+pub(super) fn packed_normals_peak_bytes(points: u64) -> u64 {
+    let leaves = points.div_ceil(32).max(1).next_power_of_two();
+    points * (24 + 4 + 24) + (2 * leaves - 1) * 60
+}
+
+/// [`estimate_tile_normals`] for the lean batch path, with the same results
+/// as it gives once rounded to `f32` (the precision of the output), holding
+/// less: `points` is the tile's output positions followed by the halo
+/// (`tile_len` of them are the tile's); the k-d tree is built on them and
+/// `points` is freed before the search (query points are read from the
+/// tree's own copy, the same `f64` values), no cloud copy is made, only the
+/// tile's points are estimated (the halo serves as neighbours), and the
+/// results are kept as 16-byte [`PackedNormal`]s in input order.
+///
+/// Memory at the peak (the search): the tree (28 bytes per point) plus 16
+/// bytes per point of results; the scatter to input order frees the tree
+/// first (keeping its 4-byte order).
+///
+/// # Errors
+/// [`Error::InvalidParameter`] for bad parameters, [`Error::NonFinite`] for a
+/// non-finite point.
+///
+/// Complexity: as [`crate::normals::estimate_normals`] on the tile's points.
+pub(super) fn estimate_tile_normals_packed(
+    points: Vec<Point3<f64>>,
+    tile_len: usize,
+    params: &NormalParams,
+) -> Result<Vec<PackedNormal>> {
+    params.validate()?;
+    let tree = crate::kdtree::KdTree::build(&points)?;
+    drop(points);
+    let viewpoint = aerial_viewpoint();
+    let mut estimates = vec![NO_NORMAL; tree.len()];
+    tree.for_each_own_set(
+        params.radius,
+        params.max_nn,
+        &mut estimates,
+        |position, neighbors, out| {
+            if neighbors.len() < MIN_NEIGHBORS || tree.index_at(position) >= tile_len {
+                return;
+            }
+            let p = Point3::from(tree.point_at(position));
+            let covariance = crate::normals::compute_covariance(&tree, &p, neighbors);
+            if let Some((normal, curvature)) = crate::normals::fit_plane(&covariance) {
+                let n = crate::normals::orient_toward(normal, &p, &viewpoint);
+                *out = [n.x as f32, n.y as f32, n.z as f32, curvature as f32];
+            }
+        },
+    );
+    let order: Vec<u32> = tree.tree_order().map(|i| i as u32).collect();
+    drop(tree);
+    let mut normals = vec![NO_NORMAL; tile_len];
+    for (&i, estimate) in order.iter().zip(&estimates) {
+        if let Some(slot) = normals.get_mut(i as usize) {
+            *slot = *estimate;
+        }
+    }
+    Ok(normals)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,16 +3,19 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use nalgebra::{Point3, Vector3};
 use serde::Serialize;
 
 use super::las_out::{LasTileOutput, write_las_tile};
-use super::normals_stage::{NormalParams, estimate_tile_normals};
+use super::memory::{Admission, configure_allocator, estimated_file_bytes, release_freed_memory};
+use super::normals_stage::{
+    NormalParams, estimate_tile_normals, estimate_tile_normals_packed, packed_normals_peak_bytes,
+};
 use super::tiles::{
-    LasTile, TileInfo, halo_neighbors, read_halo_points, read_las_tile, read_tile_info,
+    LasTile, TileInfo, VoxelTile, halo_neighbors, read_halo_points, read_las_tile,
+    read_las_tile_voxelized, read_tile_info,
 };
 use crate::PointCloud;
 use crate::error::{Error, Result};
@@ -58,6 +61,13 @@ pub struct BatchConfig {
     pub recursive: bool,
     /// Redo outputs that are already complete. Default false.
     pub force: bool,
+    /// Memory limit in bytes for the files in flight, `None` = no limit
+    /// (then `jobs` alone bounds them). A file starts only when the
+    /// estimates of the files in flight plus its own
+    /// ([`super::memory::estimated_file_bytes`], from its header's point
+    /// count) fit; a file whose estimate alone exceeds the limit runs alone,
+    /// with a warning. ≥ 1 when set. Default `None`.
+    pub max_memory: Option<u64>,
 }
 
 impl Default for BatchConfig {
@@ -71,6 +81,7 @@ impl Default for BatchConfig {
             jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
             recursive: false,
             force: false,
+            max_memory: None,
         }
     }
 }
@@ -100,12 +111,22 @@ impl BatchConfig {
         if self.jobs == 0 {
             return Err(Error::invalid("jobs", 0, "must be at least 1"));
         }
+        if self.max_memory == Some(0) {
+            return Err(Error::invalid("max_memory", 0, "must be at least 1 byte"));
+        }
         Ok(())
     }
 
     /// The halo width in metres actually used.
     pub fn halo_width(&self) -> f64 {
         self.halo.unwrap_or(self.normals.radius)
+    }
+
+    /// True when files take the streaming path of [`process_file`] (voxel
+    /// grid on, no outlier removal, LAS/LAZ output), which holds far less
+    /// memory per point (see [`StageBytes`]).
+    pub fn streams(&self) -> bool {
+        self.voxel.is_some() && self.outliers.is_none() && self.format != OutputFormat::Ply
     }
 }
 
@@ -147,6 +168,10 @@ pub struct FileReport {
     /// Wall time of each stage of this file, seconds (all zero for skipped
     /// and failed files).
     pub stage_seconds: StageSeconds,
+    /// Estimated heap bytes held at the peak of each stage of this file
+    /// (from the sizes of the buffers alive then; all zero for skipped and
+    /// failed files). See [`StageBytes`].
+    pub stage_bytes: StageBytes,
     /// Problems that did not stop this file (e.g. an unreadable halo
     /// neighbour, whose points are then missing from the halo).
     pub warnings: Vec<String>,
@@ -167,6 +192,48 @@ pub struct StageSeconds {
     pub normals: f64,
     /// Building the output records, encoding and writing the file.
     pub write: f64,
+}
+
+/// Estimated heap bytes held at the peak of each stage of one file: the
+/// lengths of the buffers alive at that moment (records, positions, sums,
+/// hash table, k-d tree, normals, one read or write slab), not a
+/// measurement of the process (allocator overhead, thread stacks, the
+/// binary and the halo's transient read buffers come on top). 0 for a
+/// stage that did not run.
+///
+/// On the streaming path (voxel grid on, no outlier removal, LAS/LAZ
+/// output) the stages hold, per output point `m` (voxel) and input point
+/// `n`:
+/// - `read` (read + voxel grid): the first record of every voxel (the
+///   format's record length, e.g. 34 bytes), 28 bytes of sums and 12–24
+///   bytes of hash table per voxel, and one chunk of 2^19 input records
+///   with their positions;
+/// - `normals`: the records, and 52 bytes per tile + halo point at the k-d
+///   tree build (positions 24, tree 28) plus 60 bytes per tree node (about
+///   one per 8–16 points), less during the search (tree, results 16);
+/// - `write`: the records, 16 bytes of normals per point and one slab of
+///   500,000 output records.
+///
+/// Otherwise (outlier removal, no voxel grid, PLY output) the whole tile is
+/// read as before and the figures are the tile's records and positions plus
+/// each stage's own buffers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StageBytes {
+    /// Reading the tile (and, on the streaming path, the voxel grid).
+    pub read: u64,
+    /// The voxel grid when it runs after reading (0 on the streaming path).
+    pub voxel: u64,
+    /// k-d tree and normal estimation.
+    pub normals: u64,
+    /// Building and writing the output records.
+    pub write: u64,
+}
+
+impl StageBytes {
+    /// The largest of the stages' figures: the file's estimated peak.
+    pub fn peak(&self) -> u64 {
+        self.read.max(self.voxel).max(self.normals).max(self.write)
+    }
 }
 
 /// The outcome of a batch run.
@@ -343,6 +410,11 @@ pub(crate) fn parameter_fingerprint(config: &BatchConfig) -> String {
 
 /// Runs a batch: see the [module docs](super) for the algorithm.
 ///
+/// Process-wide side effect (glibc only): the allocator's mmap threshold is
+/// fixed at 4 MiB on the first call, and freed memory is returned to the
+/// system after each file (`malloc_trim`), so that files in a row peak as
+/// one file does ([`super::memory`]).
+///
 /// # Returns
 /// The summary; failed files are in it, they are not an `Err`.
 ///
@@ -391,6 +463,7 @@ pub(crate) fn run_selected(
 ) -> Result<BatchSummary> {
     let start = Instant::now();
     config.validate()?;
+    configure_allocator();
     if same_dir(input_dir, output_dir) {
         return Err(Error::OutputIsInput {
             path: output_dir.to_path_buf(),
@@ -416,7 +489,8 @@ pub(crate) fn run_selected(
     progress.started(plan.len(), (0..plan.len()).map(header_points).sum());
 
     let fingerprint = parameter_fingerprint(config);
-    let next = AtomicUsize::new(0);
+    let admission = Admission::new(config.max_memory);
+    let estimate = |i: usize| estimated_file_bytes(header_points(i), config.streams());
     let reports: Mutex<Vec<Option<FileReport>>> = Mutex::new(vec![None; plan.len()]);
     let mut cleaned = std::collections::BTreeSet::new();
     for (_, output) in &plan {
@@ -430,9 +504,9 @@ pub(crate) fn run_selected(
     std::thread::scope(|scope| {
         for _ in 0..config.jobs.min(plan.len().max(1)) {
             scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
+                while let Some((i, alone)) = admission.start_next(plan.len(), estimate) {
                     let (Some((input, output)), Some(info)) = (plan.get(i), infos.get(i)) else {
+                        admission.finish(estimate(i));
                         break;
                     };
                     let report = match info {
@@ -472,6 +546,19 @@ pub(crate) fn run_selected(
                             }
                         }
                     };
+                    admission.finish(estimate(i));
+                    release_freed_memory();
+                    let mut report = report;
+                    if alone && report.status == FileStatus::Done {
+                        let warning = format!(
+                            "estimated {} bytes exceed the memory limit of {} bytes: processed \
+                             alone",
+                            estimate(i),
+                            config.max_memory.unwrap_or_default()
+                        );
+                        log::warn!("{}: {warning}", input.display());
+                        report.warnings.push(warning);
+                    }
                     progress.file_finished(&report, header_points(i));
                     if let Ok(mut all) = reports.lock() {
                         all[i] = Some(report);
@@ -515,6 +602,7 @@ fn empty_report(input: &Path, output: &Path) -> FileReport {
         without_normal: 0,
         seconds: 0.0,
         stage_seconds: StageSeconds::default(),
+        stage_bytes: StageBytes::default(),
         warnings: Vec::new(),
     }
 }
@@ -551,8 +639,28 @@ pub fn process_file(
     tile_index: Option<usize>,
     config: &BatchConfig,
 ) -> Result<FileReport> {
+    if let Some(voxel) = &config.voxel
+        && config.streams()
+        && let Some(report) =
+            process_file_streaming(input, output, tiles, tile_index, config, voxel)?
+    {
+        return Ok(report);
+    }
+    process_file_whole(input, output, tiles, tile_index, config)
+}
+
+/// The whole-tile path of [`process_file`]: every record and position of
+/// the tile in memory, then the stages one after the other.
+fn process_file_whole(
+    input: &Path,
+    output: &Path,
+    tiles: &[TileInfo],
+    tile_index: Option<usize>,
+    config: &BatchConfig,
+) -> Result<FileReport> {
     let start = Instant::now();
     let mut stages = StageSeconds::default();
+    let mut bytes = StageBytes::default();
     let mut lap = Instant::now();
     let mut stage_done = |stage: &mut f64| {
         *stage = lap.elapsed().as_secs_f64();
@@ -560,6 +668,8 @@ pub fn process_file(
     };
     let mut tile = read_las_tile(input)?;
     let points_in = tile.positions.len() as u64;
+    let tile_bytes = (tile.records.raw_bytes().len() + tile.positions.len() * POINT_BYTES) as u64;
+    bytes.read = tile_bytes;
     stage_done(&mut stages.read);
 
     // The tile's positions move through the stages (no copy of the cloud);
@@ -572,6 +682,12 @@ pub fn process_file(
     stage_done(&mut stages.outliers);
     let (positions, representatives) =
         downsample(kept_positions, kept.as_deref(), config.voxel.as_ref())?;
+    let m = positions.len() as u64;
+    if config.voxel.is_some() {
+        // The tile, the voxel table and sums (about 64 bytes per voxel) and
+        // the output positions and representatives.
+        bytes.voxel = tile_bytes + m * (64 + POINT_BYTES as u64 + 8);
+    }
     stage_done(&mut stages.voxel);
     let mut warnings = Vec::new();
     let halo = match (tile_index, config.halo_width()) {
@@ -580,22 +696,23 @@ pub fn process_file(
     };
     stage_done(&mut stages.halo);
     let (normals, curvature) = estimate_tile_normals(&positions, &halo, &config.normals)?;
+    // Records, positions and representatives, plus the cloud copy (24), the
+    // tree (28), the tree order (8), the estimates (40) and the normals and
+    // curvature (32) per tile + halo point.
+    let records_bytes = tile.records.raw_bytes().len() as u64;
+    bytes.normals = records_bytes
+        + m * (POINT_BYTES as u64 + 8)
+        + (m + halo.len() as u64) * (24 + 28 + 8 + 40 + 32);
     let without_normal = normals.iter().filter(|n| **n == Vector3::zeros()).count() as u64;
     stage_done(&mut stages.normals);
     if without_normal * 2 > positions.len() as u64 {
-        // Issue 26 item 8: the defaults are metres; in a tile in feet (or
-        // degrees) the radius may hold no neighbours at all.
-        let unit = crate::io::las::crs_linear_unit(&tile.header)
-            .map_or_else(|| "m, assumed".to_string(), |u| u.symbol());
-        let warning = format!(
-            "{without_normal} of {} output points got no normal (fewer than 3 neighbours within \
-             the normal radius {} {unit}): the radius is probably too small for the point \
-             spacing",
+        warnings.push(few_normals_warning(
+            input,
+            &tile.header,
+            without_normal,
             positions.len(),
-            config.normals.radius
-        );
-        log::warn!("{}: {warning}", input.display());
-        warnings.push(warning);
+            config,
+        ));
     }
 
     write_output(
@@ -608,8 +725,15 @@ pub fn process_file(
         &normals,
         &curvature,
     )?;
+    // Records, positions, normals and curvature, and the output records.
+    bytes.write = records_bytes
+        + m * (POINT_BYTES as u64 + 8 + 32)
+        + m * u64::from(tile.header.point_format().len() + 16);
     stage_done(&mut stages.write);
-    log::debug!("{}: stage seconds {stages:?}", input.display());
+    log::debug!(
+        "{}: stage seconds {stages:?}, bytes {bytes:?}",
+        input.display()
+    );
     Ok(FileReport {
         points_in,
         outliers_removed: points_in - points_kept,
@@ -618,9 +742,135 @@ pub fn process_file(
         without_normal,
         seconds: start.elapsed().as_secs_f64(),
         stage_seconds: stages,
+        stage_bytes: bytes,
         warnings,
         ..empty_report(input, output)
     })
+}
+
+/// Bytes of one `f64` position.
+const POINT_BYTES: usize = size_of::<Point3<f64>>();
+
+/// The streaming path of [`process_file`] (voxel grid on, no outlier
+/// removal, LAS/LAZ output): the tile is read a chunk at a time straight
+/// into the voxel grid keeping each voxel's first record
+/// ([`read_las_tile_voxelized`]); the output positions are quantised into
+/// those records at once; the k-d tree is built on positions + halo and the
+/// positions freed; normals are kept as `f32` (the output's precision); the
+/// output is written slab by slab ([`super::las_out`]). Same bytes as the
+/// whole-tile path; see [`StageBytes`] for what each stage holds.
+///
+/// `Ok(None)`: the tile spans more than the voxel stream's key window; the
+/// caller reads it whole.
+fn process_file_streaming(
+    input: &Path,
+    output: &Path,
+    tiles: &[TileInfo],
+    tile_index: Option<usize>,
+    config: &BatchConfig,
+    voxel: &VoxelConfig,
+) -> Result<Option<FileReport>> {
+    let start = Instant::now();
+    let mut stages = StageSeconds::default();
+    let mut bytes = StageBytes::default();
+    let mut lap = Instant::now();
+    let mut stage_done = |stage: &mut f64| {
+        *stage = lap.elapsed().as_secs_f64();
+        lap = Instant::now();
+    };
+    let Some(tile) = read_las_tile_voxelized(input, voxel)? else {
+        log::info!(
+            "{}: the tile spans more than the streaming voxel grid's window; reading it whole",
+            input.display()
+        );
+        return Ok(None);
+    };
+    bytes.read = tile.peak_bytes;
+    stage_done(&mut stages.read);
+    let VoxelTile {
+        header,
+        points_in,
+        mut records,
+        record_len,
+        mut positions,
+        ..
+    } = tile;
+    let m = positions.len();
+    super::las_out::quantise_into_records(
+        output,
+        &mut records,
+        record_len,
+        &positions,
+        header.transforms(),
+    )?;
+    let mut warnings = Vec::new();
+    let halo = match (tile_index, config.halo_width()) {
+        (Some(i), h) if h > 0.0 => load_halo(tiles, i, h, config.voxel.as_ref(), &mut warnings)?,
+        _ => Vec::new(),
+    };
+    let halo_points = halo.len() as u64;
+    positions.extend(halo);
+    stage_done(&mut stages.halo);
+    let points = positions.len() as u64;
+    let normals = estimate_tile_normals_packed(positions, m, &config.normals)?;
+    bytes.normals = records.len() as u64 + packed_normals_peak_bytes(points);
+    let without_normal = normals.iter().filter(|n| n[..3] == [0.0; 3]).count() as u64;
+    stage_done(&mut stages.normals);
+    if without_normal * 2 > m as u64 {
+        warnings.push(few_normals_warning(
+            input,
+            &header,
+            without_normal,
+            m,
+            config,
+        ));
+    }
+    let compressed = match config.format {
+        OutputFormat::Same => input_extension(input).as_deref() == Some("laz"),
+        OutputFormat::Las | OutputFormat::Ply => false,
+        OutputFormat::Laz => true,
+    };
+    super::las_out::write_las_records(output, &header, &records, &normals, compressed)?;
+    bytes.write = (records.len() + normals.len() * 16) as u64
+        + (m.min(super::las_out::WRITE_SLAB) as u64) * u64::from(header.point_format().len() + 16);
+    stage_done(&mut stages.write);
+    log::debug!(
+        "{}: stage seconds {stages:?}, bytes {bytes:?}",
+        input.display()
+    );
+    Ok(Some(FileReport {
+        points_in,
+        outliers_removed: 0,
+        halo_points,
+        points_out: m as u64,
+        without_normal,
+        seconds: start.elapsed().as_secs_f64(),
+        stage_seconds: stages,
+        stage_bytes: bytes,
+        warnings,
+        ..empty_report(input, output)
+    }))
+}
+
+/// The warning for a tile where most output points got no normal (issue 26
+/// item 8: the defaults are metres; in a tile in feet or degrees the radius
+/// may hold no neighbours at all), also logged.
+fn few_normals_warning(
+    input: &Path,
+    header: &las::Header,
+    without_normal: u64,
+    outputs: usize,
+    config: &BatchConfig,
+) -> String {
+    let unit = crate::io::las::crs_linear_unit(header)
+        .map_or_else(|| "m, assumed".to_string(), |u| u.symbol());
+    let warning = format!(
+        "{without_normal} of {outputs} output points got no normal (fewer than 3 neighbours within \
+         the normal radius {} {unit}): the radius is probably too small for the point spacing",
+        config.normals.radius
+    );
+    log::warn!("{}: {warning}", input.display());
+    warning
 }
 
 /// Points and, when some were removed, their indices in the tile.
@@ -801,6 +1051,82 @@ mod tests {
         for c in bad {
             assert!(c.validate().is_err(), "{c:?}");
         }
+    }
+
+    fn pdal(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/data/las/pdal")
+            .join(name)
+    }
+
+    /// The streaming path writes the bytes the whole-tile path writes, at
+    /// any rayon thread count, and reports its per-stage estimates.
+    #[test]
+    fn streaming_equals_whole_tile() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let two = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        for (name, voxel) in [
+            ("autzen_trim.laz", VoxelConfig::new(0.1)),
+            ("autzen_trim.las", VoxelConfig::new(3.0)),
+            (
+                "autzen_trim_7.las",
+                VoxelConfig {
+                    voxel_size: 1.0,
+                    mode: crate::voxel::VoxelMode::First,
+                },
+            ),
+            ("test1_4.las", VoxelConfig::new(0.5)),
+        ] {
+            let input = pdal(name);
+            if !input.exists() {
+                log::warn!("skipped: {} not found", input.display());
+                return;
+            }
+            let config = BatchConfig {
+                voxel: Some(voxel),
+                ..Default::default()
+            };
+            let whole = dir.path().join(format!("whole-{name}"));
+            process_file_whole(&input, &whole, &[], None, &config).unwrap();
+            for (pool, threads) in [(&one, 1), (&two, 2)] {
+                let out = dir.path().join(format!("stream{threads}-{name}"));
+                let report = pool
+                    .install(|| process_file_streaming(&input, &out, &[], None, &config, &voxel))
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(
+                    std::fs::read(&out).unwrap(),
+                    std::fs::read(&whole).unwrap(),
+                    "{name}, {threads} threads"
+                );
+                assert!(report.stage_bytes.read > 0 && report.stage_bytes.normals > 0);
+                assert!(report.stage_bytes.peak() >= report.stage_bytes.write);
+            }
+        }
+    }
+
+    #[test]
+    fn max_memory_is_validated() {
+        let zero = BatchConfig {
+            max_memory: Some(0),
+            ..Default::default()
+        };
+        assert!(matches!(
+            zero.validate(),
+            Err(Error::InvalidParameter { .. })
+        ));
+        let some = BatchConfig {
+            max_memory: Some(1),
+            ..Default::default()
+        };
+        assert!(some.validate().is_ok());
     }
 
     #[test]

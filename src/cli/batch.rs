@@ -77,6 +77,12 @@ pub struct Args {
     /// Files processed at once; default: the number of cores.
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// Memory limit for the files in flight, in bytes with an optional
+    /// K/M/G/T suffix (powers of 1024), e.g. `4G`: a file starts only when
+    /// its estimate (from its header's point count) fits beside the files
+    /// already running; a file bigger than the limit runs alone.
+    #[arg(long, value_name = "BYTES", value_parser = parse_memory)]
+    pub max_memory: Option<u64>,
     /// Also process sub-folders (mirrored in OUTPUT_DIR).
     #[arg(long)]
     pub recursive: bool,
@@ -106,6 +112,10 @@ pub struct Args {
 
 fn parse_shard(s: &str) -> Result<ShardSpec, String> {
     s.parse().map_err(|e: pointpipe::Error| e.to_string())
+}
+
+fn parse_memory(s: &str) -> Result<u64, String> {
+    pointpipe::batch::memory::parse_byte_size(s).map_err(|e| e.to_string())
 }
 
 fn parse_outliers(s: &str) -> Result<OutlierConfig, String> {
@@ -149,6 +159,7 @@ impl Args {
             jobs: self.jobs.unwrap_or(defaults.jobs),
             recursive: self.recursive,
             force: self.force,
+            max_memory: self.max_memory,
         }
     }
 }

@@ -318,6 +318,15 @@ impl KdTree {
         self.indices.iter().map(|&i| i as usize)
     }
 
+    /// The input index of the point at tree position `position`.
+    ///
+    /// # Panics
+    /// When `position` is beyond the tree (a programming error).
+    #[inline]
+    pub(crate) fn index_at(&self, position: usize) -> usize {
+        self.indices[position] as usize
+    }
+
     #[cfg(test)]
     /// The input indices of the points of every leaf, leaf after leaf (left to
     /// right). Every point appears in exactly one leaf.
