@@ -132,6 +132,9 @@ fn sigkill_mid_run_then_resume() {
         assert_eq!(tile.positions.len(), expected_count(&input_path, 0.1));
     }
 
+    // An output counts as finished once its parameter file is written beside
+    // it (after the output's rename); one killed between the two is redone.
+    let finished: Vec<&PathBuf> = before.keys().filter(|p| params_path(p).exists()).collect();
     let mut cmd = pointpipe();
     args(&mut cmd);
     let rerun = cmd.output().unwrap();
@@ -140,9 +143,6 @@ fn sigkill_mid_run_then_resume() {
         "{}",
         String::from_utf8_lossy(&rerun.stderr)
     );
-    // An output counts as finished once its parameter file is written beside
-    // it (after the output's rename); one killed between the two is redone.
-    let finished: Vec<&PathBuf> = before.keys().filter(|p| params_path(p).exists()).collect();
     let summary = summary_json(&rerun.stdout);
     assert_eq!(summary["skipped"], finished.len());
     assert_eq!(summary["done"], tiles - finished.len());
