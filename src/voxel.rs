@@ -310,7 +310,7 @@ pub fn voxel_downsample_with_representatives(
 /// representatives and (bit for bit) the same centroids as
 /// [`voxel_downsample_with_representatives`] on the concatenated chunks,
 /// without holding the points. Memory: per voxel 24 + 4 bytes of sums
-/// (`Centroid`) and 12–24 bytes of hash table; the representatives of the
+/// (`Centroid`) and 16–32 bytes of hash table; the representatives of the
 /// voxels a chunk opens are handed out after each chunk
 /// ([`VoxelStream::new_representatives`]) and not kept.
 ///
@@ -818,21 +818,12 @@ impl PackedKey for u128 {
     }
 }
 
-/// One slot of a [`KeyTable`]: a key and its id `+ 1` (0: empty), packed
-/// without padding (12 bytes for `u64` keys instead of 16: a survey tile
-/// at a fine voxel size has about one voxel per point).
-#[repr(C, packed(4))]
+/// One slot of a [`KeyTable`]: a key and its id `+ 1` (0: empty).
+#[derive(Clone, Copy)]
 struct Slot<K> {
     key: K,
     id1: u32,
 }
-
-impl<K: Copy> Clone for Slot<K> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<K: Copy> Copy for Slot<K> {}
 
 /// Open-addressing (linear probing) map from packed key to voxel id; the
 /// slot of a key is the top bits of its hash. Ids are stored `+ 1` so that an

@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 /// (voxel grid on, no outlier removal, LAS/LAZ output), with every point
 /// in its own voxel (the worst case): its first record (34 bytes for point
 /// format 3, up to 67 for format 10 with the normals' 16 extra bytes), 28
-/// bytes of sums and 12–24 of hash table per voxel, with margin. The voxel
+/// bytes of sums and 16–32 of hash table per voxel, with margin. The voxel
 /// grid's merging only lowers it (`docs/performance.md`, "Batch memory").
 pub const STREAMING_BYTES_PER_POINT: u64 = 100;
 

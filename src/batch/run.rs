@@ -205,7 +205,7 @@ pub struct StageSeconds {
 /// output) the stages hold, per output point `m` (voxel) and input point
 /// `n`:
 /// - `read` (read + voxel grid): the first record of every voxel (the
-///   format's record length, e.g. 34 bytes), 28 bytes of sums and 12–24
+///   format's record length, e.g. 34 bytes), 28 bytes of sums and 16–32
 ///   bytes of hash table per voxel, and one chunk of 2^19 input records
 ///   with their positions;
 /// - `normals`: the records, and 52 bytes per tile + halo point at the k-d
