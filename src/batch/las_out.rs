@@ -198,25 +198,7 @@ pub(crate) fn quantise_into_records(
     records
         .par_chunks_mut(record_len)
         .zip(positions.par_iter())
-        .try_for_each(|(record, p)| {
-            for (axis, (value, transform)) in [
-                (p.x, transforms.x),
-                (p.y, transforms.y),
-                (p.z, transforms.z),
-            ]
-            .into_iter()
-            .enumerate()
-            {
-                let quantised = transform.inverse(value).map_err(|e| {
-                    Error::format(
-                        path,
-                        format!("position {value} does not fit the LAS scale/offset: {e}"),
-                    )
-                })?;
-                record[4 * axis..4 * axis + 4].copy_from_slice(&quantised.to_le_bytes());
-            }
-            Ok(())
-        })
+        .try_for_each(|(record, p)| write_position(record, p, transforms, path))
 }
 
 /// VLR user ids that describe the input's storage layout, not its content.
@@ -385,22 +367,7 @@ fn build_records(
                 at += range.len();
             }
             let p = output.positions[j];
-            for (axis, (value, transform)) in [
-                (p.x, transforms.x),
-                (p.y, transforms.y),
-                (p.z, transforms.z),
-            ]
-            .into_iter()
-            .enumerate()
-            {
-                let quantised = transform.inverse(value).map_err(|e| {
-                    Error::format(
-                        path,
-                        format!("position {value} does not fit the LAS scale/offset: {e}"),
-                    )
-                })?;
-                record[4 * axis..4 * axis + 4].copy_from_slice(&quantised.to_le_bytes());
-            }
+            write_position(record, &p, &transforms, path)?;
             let n = output.normals[j];
             let extra = [
                 n.x as f32,
@@ -415,6 +382,37 @@ fn build_records(
             Ok(())
         })?;
     Ok(bytes)
+}
+
+/// Quantises `p` with the header's `transforms` into the X, Y, Z integers
+/// that open every LAS record (its first 12 bytes, little-endian).
+///
+/// # Errors
+/// [`Error::Format`] naming `path` when a coordinate does not fit the
+/// scale/offset in `i32`.
+fn write_position(
+    record: &mut [u8],
+    p: &Point3<f64>,
+    transforms: &las::Vector<las::Transform>,
+    path: &Path,
+) -> Result<()> {
+    for (axis, (value, transform)) in [
+        (p.x, transforms.x),
+        (p.y, transforms.y),
+        (p.z, transforms.z),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let quantised = transform.inverse(value).map_err(|e| {
+            Error::format(
+                path,
+                format!("position {value} does not fit the LAS scale/offset: {e}"),
+            )
+        })?;
+        record[4 * axis..4 * axis + 4].copy_from_slice(&quantised.to_le_bytes());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
