@@ -125,7 +125,7 @@ pub struct ShardEnv {
     pub slurm_array_task_id: Option<String>,
     /// `SLURM_ARRAY_TASK_COUNT`: number of tasks in the array.
     pub slurm_array_task_count: Option<String>,
-    /// `SLURM_ARRAY_TASK_MIN`: the array's first index (`--array=1-4` → 1).
+    /// `SLURM_ARRAY_TASK_MIN`: the array's first index (1 for `--array=1-4`).
     pub slurm_array_task_min: Option<String>,
     /// `JOB_COMPLETION_INDEX`: the pod's index in a Kubernetes Indexed Job.
     pub job_completion_index: Option<String>,
