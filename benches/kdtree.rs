@@ -5,7 +5,8 @@
 //! Cases (1 thread unless named `2t`, via `rayon::ThreadPoolBuilder` +
 //! `install`): build of both clouds (fresh, and rebuilt in place with
 //! `KdTree::rebuild_with`, which reuses the tree's allocations; kiddo has
-//! only a fresh build), kNN k = 10 from every point of the full frame,
+//! only a fresh build), kNN k = 10 from every point of the full frame (as `Neighborhoods`, and
+//! written into distance and index arrays as the Python binding does),
 //! radius 1.0 m counts from every point of the downsampled cloud, and a
 //! leaf-size sweep.
 //!
@@ -100,6 +101,25 @@ fn knn_ours(tree: &KdTree, k: usize) -> f64 {
     (0..knn.len())
         .map(|i| knn.get(i).last().map_or(0.0, |n| n.distance_sq))
         .sum()
+}
+
+/// kNN k from every point written into (n, k) distance and index arrays
+/// (fresh per call), as `pointpipe.KDTree.query(data, k)` does; the sum of
+/// the k-th distances.
+fn knn_ours_into_arrays(tree: &KdTree, k: usize) -> f64 {
+    let n = tree.len();
+    let mut d = vec![0.0f64; n * k];
+    let mut idx = vec![0i64; n * k];
+    let rows: Vec<(&mut [f64], &mut [i64])> = d.chunks_mut(k).zip(idx.chunks_mut(k)).collect();
+    tree.search_batch_into(Queries::All, Search::Knn { k }, rows, |found, row| {
+        for (j, nb) in found.iter().enumerate() {
+            row.0[j] = nb.distance_sq;
+            row.1[j] = nb.index as i64;
+        }
+    })
+    .expect("one row per point");
+    d.iter_mut().for_each(|x| *x = x.sqrt());
+    d.chunks(k).map(|r| r[k - 1]).sum::<f64>() + idx[n * k - 1] as f64 * 0.0
 }
 
 fn knn_kiddo(tree: &ImmutableKdTree<f64, 3>, points: &[[f64; 3]], k: usize) -> f64 {
@@ -399,6 +419,9 @@ fn benches(c: &mut Criterion) {
     let tree = build_ours(&full, ls);
     let ktree = build_kiddo(&full_a);
     g.bench_function("ours_1t", |b| one.install(|| b.iter(|| knn_ours(&tree, K))));
+    g.bench_function("ours_into_arrays_1t", |b| {
+        one.install(|| b.iter(|| knn_ours_into_arrays(&tree, K)))
+    });
     g.bench_function("ours_2t", |b| two.install(|| b.iter(|| knn_ours(&tree, K))));
     g.bench_function("kiddo_1t", |b| {
         one.install(|| b.iter(|| knn_kiddo(&ktree, &full_a, K)))

@@ -12,18 +12,19 @@ from . import _pointpipe
 __all__ = ["KDTree", "as_points"]
 
 
-def as_points(points: Any, name: str = "points", allow_empty: bool = True) -> np.ndarray:
+def as_points(points: Any, name: str = "points", allow_empty: bool = True, check_finite: bool = True) -> np.ndarray:
     """``points`` as a C-contiguous (n, 3) float64 array (no copy when it already is one).
 
     Raises ``ValueError`` for another shape (the library is 3-D), non-finite
-    coordinates, or an empty array when ``allow_empty`` is false.
+    coordinates (unless ``check_finite`` is false: the caller's library call
+    checks them), or an empty array when ``allow_empty`` is false.
     """
     a = np.ascontiguousarray(points, dtype=np.float64)
     if a.ndim != 2 or a.shape[1] != 3:
         raise ValueError(f"{name}: expected an (n, 3) array of points (the library is 3-D), got shape {a.shape}")
     if not allow_empty and a.shape[0] == 0:
         raise ValueError(f"{name}: empty point array")
-    if not np.isfinite(a).all():
+    if check_finite and not np.isfinite(a).all():
         raise ValueError(f"{name}: coordinates must be finite, check for nan or inf values")
     return a
 
@@ -107,7 +108,8 @@ class KDTree:
             raise NotImplementedError("boxsize (periodic boundaries) is not supported")
         if int(leafsize) < 1:
             raise ValueError(f"leafsize must be >= 1, got {leafsize}")
-        a = as_points(data, "data")
+        # The library's build rejects non-finite points (ValueError).
+        a = as_points(data, "data", check_finite=False)
         if copy_data and a is data:
             a = a.copy()
         self._tree = _pointpipe._KDTree(a, int(leafsize), _workers(workers))
@@ -144,13 +146,20 @@ class KDTree:
     def __repr__(self) -> str:
         return f"pointpipe.KDTree(n={self.n}, leafsize={self.leafsize}, tree_height={self.tree_height})"
 
-    def _queries(self, x: Any) -> tuple[np.ndarray, tuple[int, ...]]:
+    def _queries(self, x: Any) -> tuple[np.ndarray, tuple[int, ...], bool]:
+        """Queries as (m, 3) float64, their leading shape, and whether they are the tree's own data."""
         a = np.asarray(x, dtype=np.float64)
         if a.ndim == 0 or a.shape[-1] != 3:
             raise ValueError(f"x must consist of vectors of length 3 (the tree is 3-D), got shape {a.shape}")
         shape = a.shape[:-1]
-        q = as_points(a.reshape(-1, 3), "x")
-        return q, shape
+        data = self._tree.data
+        # The tree's own points (tree.query(tree.data, ...)): finite (checked
+        # by the build), and their searches start in their leaves.
+        own = a is data or (
+            a.shape == data.shape and a.ctypes.data == data.ctypes.data and a.strides == data.strides
+        )
+        q = data if own else as_points(a.reshape(-1, 3), "x")
+        return q, shape, own
 
     def query(
         self,
@@ -202,7 +211,7 @@ class KDTree:
             ``p != 2`` or ``eps != 0``.
         """
         _check_defaults(p, eps)
-        q, shape = self._queries(x)
+        q, shape, own = self._queries(x)
         if isinstance(k, (int, np.integer)):
             ks = None
             kmax = int(k)
@@ -216,10 +225,6 @@ class KDTree:
         dub = float(distance_upper_bound)
         if not dub >= 0:
             raise ValueError(f"distance_upper_bound must be >= 0, got {distance_upper_bound}")
-        # The tree's own points (tree.query(tree.data, ...)): searches start in their leaves.
-        own = q is self._tree.data or (
-            q.shape == self.data.shape and np.shares_memory(q, self.data) and q.ctypes.data == self.data.ctypes.data
-        )
         d, i = self._tree.knn(q, kmax, dub, _workers(workers), bool(own))
         if ks is not None:
             d, i = d[:, ks - 1], i[:, ks - 1]
@@ -275,7 +280,7 @@ class KDTree:
             bad shape, non-finite x, negative or NaN r.
         """
         _check_defaults(p, eps)
-        q, shape = self._queries(x)
+        q, shape, _ = self._queries(x)
         rr = np.ascontiguousarray(np.broadcast_to(np.asarray(r, dtype=np.float64), shape)).reshape(-1)
         if not (rr >= 0).all():
             raise ValueError("r must be >= 0 (and not NaN)")
@@ -333,7 +338,7 @@ class KDTree:
         metric of the index: pruning failing shows as nodes visited per
         query climbing toward ``size``.
         """
-        q, _ = self._queries(x)
+        q, _, _ = self._queries(x)
         queries, nodes, leaves, dist = self._tree.stats(q, int(k), None if r is None else float(r), _workers(workers))
         return {
             "queries": queries,

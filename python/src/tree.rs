@@ -1,7 +1,8 @@
 //! `pointpipe.KDTree`'s engine: the library's k-d tree on numpy arrays.
 //!
-//! Library calls: `KdTree::build_with`; `KdTree::search_batch` over the
-//! tree's own points (`tree.query(tree.data)`); per query, in parallel with
+//! Library calls: `KdTree::build_with`; `KdTree::search_batch_into` over the
+//! tree's own points (`tree.query(tree.data)`, rows written straight into
+//! the output arrays); per query, in parallel with
 //! rayon, `KdTree::hybrid`, `KdTree::radius`, `KdTree::radius_count`;
 //! `KdTree::query_stats` for the statistics. scipy's conventions (shapes, `inf` / `n` for missing
 //! neighbours, sorting) are applied here and in `pointpipe/__init__.py`.
@@ -10,9 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use nalgebra::Point3;
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
-use pointpipe::kdtree::{
-    KdTree, KdTreeConfig, Neighbor, Neighborhoods, Queries, QueryStats, Search,
-};
+use pointpipe::kdtree::{KdTree, KdTreeConfig, Neighbor, Queries, QueryStats, Search};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
@@ -40,30 +39,36 @@ fn build(points: &[Point3<f64>], leaf_size: usize) -> pointpipe::Result<KdTree> 
 /// exactly `bound` dropped).
 fn k_nearest(tree: &KdTree, q: &Point3<f64>, k: usize, bound: f64, out: &mut Vec<Neighbor>) {
     tree.hybrid(q, bound, k, out);
-    keep_below(out, bound);
+    let kept = below(out, bound).len();
+    out.truncate(kept);
 }
 
-/// Drops the neighbours at `bound` metres or farther (no-op for an infinite bound).
-fn keep_below(found: &mut Vec<Neighbor>, bound: f64) {
-    if bound != f64::INFINITY {
-        let bound_sq = bound * bound;
-        found.retain(|n| n.distance_sq < bound_sq);
-    }
-}
-
-/// The up-to-`k` nearest of every point of the tree itself, in input order
-/// (library call: `KdTree::search_batch` with `Queries::All`, which shares
-/// the search between the points of a leaf).
-fn own_k_nearest(tree: &KdTree, k: usize, bound: f64) -> Neighborhoods {
-    let search = if bound == f64::INFINITY {
+/// The search of `query(data, k, distance_upper_bound=bound)` over the tree's
+/// own points (library: `Queries::All` kNN shares the search between the
+/// points of a leaf; a finite bound makes it a hybrid search, inclusive).
+fn own_search(k: usize, bound: f64) -> Search {
+    if bound == f64::INFINITY {
         Search::Knn { k }
     } else {
         Search::Hybrid {
             radius: bound,
             max_nn: k,
         }
-    };
-    tree.search_batch(Queries::All, search)
+    }
+}
+
+/// The neighbours of a sorted row closer than `bound` (strictly).
+fn below(found: &[Neighbor], bound: f64) -> &[Neighbor] {
+    if bound == f64::INFINITY {
+        return found;
+    }
+    let bound_sq = bound * bound;
+    &found[..found.partition_point(|n| n.distance_sq < bound_sq)]
+}
+
+/// Squared distances to distances, in place (one vectorised pass).
+fn take_roots(d: &mut [f64]) {
+    d.iter_mut().for_each(|x| *x = x.sqrt());
 }
 
 /// All points within `radius` metres of `q` (inclusive), sorted (library call).
@@ -190,35 +195,44 @@ impl PyKdTree {
             .checked_mul(k)
             .ok_or_else(|| PyValueError::new_err("m * k overflows"))?;
         let missing = self.tree.len() as i64;
-        let mut d = vec![f64::INFINITY; size];
-        let mut idx = vec![missing; size];
+        // Zeroed (lazily mapped) memory: `fill` writes every slot of a row.
+        // Squared distances first, square roots in one vectorised pass after
+        // (per-slot roots cost 0.25 µs per row here).
+        let mut d = vec![0.0f64; size];
+        let mut idx = vec![0i64; size];
         let tree = &self.tree;
         let threads = pool::threads(workers)?;
         let p = pool::pool(threads)?;
         let fill = |d_row: &mut [f64], i_row: &mut [i64], found: &[Neighbor]| {
-            for (j, n) in found.iter().enumerate() {
-                d_row[j] = n.distance_sq.sqrt();
-                i_row[j] = n.index as i64;
+            for (j, (d, i)) in d_row.iter_mut().zip(i_row.iter_mut()).enumerate() {
+                match found.get(j) {
+                    Some(n) => {
+                        *d = n.distance_sq;
+                        *i = n.index as i64;
+                    }
+                    None => {
+                        *d = f64::INFINITY;
+                        *i = missing;
+                    }
+                }
             }
         };
-        // The tree's own points in input order: one batch over all of them.
+        // The tree's own points in input order: one batch over all of them,
+        // written straight into the output rows.
         if own_points && m == tree.len() {
+            let search = own_search(k, distance_upper_bound);
             py.detach(|| {
                 p.install(|| {
-                    let mut found = own_k_nearest(tree, k, distance_upper_bound);
-                    d.par_chunks_mut(k)
-                        .zip(idx.par_chunks_mut(k))
-                        .enumerate()
-                        .with_min_len(MIN_LEN)
-                        .for_each_init(Vec::new, |row, (i, (d_row, i_row))| {
-                            row.clear();
-                            row.extend_from_slice(found.get(i));
-                            keep_below(row, distance_upper_bound);
-                            fill(d_row, i_row, row);
-                        });
-                    found.neighbors.clear();
+                    let rows: Vec<(&mut [f64], &mut [i64])> =
+                        d.chunks_mut(k).zip(idx.chunks_mut(k)).collect();
+                    let done = tree.search_batch_into(Queries::All, search, rows, |found, row| {
+                        fill(row.0, row.1, below(found, distance_upper_bound));
+                    });
+                    take_roots(&mut d);
+                    done
                 })
-            });
+            })
+            .map_err(to_py_err)?;
             py.check_signals()?;
             return Ok((rows_to_py(py, d, k), rows_to_py(py, idx, k)));
         }
@@ -239,6 +253,7 @@ impl PyKdTree {
                     {
                         row(q, d_row, i_row, &mut buf);
                     }
+                    take_roots(ds);
                 });
             } else {
                 py.detach(|| {
@@ -250,7 +265,8 @@ impl PyKdTree {
                             .for_each_init(
                                 || Vec::with_capacity(k),
                                 |buf, ((q, d_row), i_row)| row(q, d_row, i_row, buf),
-                            )
+                            );
+                        take_roots(ds);
                     })
                 });
             }

@@ -20,6 +20,11 @@ use super::{KdTree, Neighbor, Neighborhoods, QueryStats, SearchHint};
 /// balance two cores.
 const CHUNK: usize = 512;
 
+thread_local! {
+    /// One sorted row, reused across the sets a thread finds.
+    static ROW: std::cell::RefCell<Vec<Neighbor>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 const EMPTY: Neighbor = Neighbor {
     index: 0,
     distance_sq: 0.0,
@@ -129,6 +134,96 @@ impl KdTree {
         }
     }
 
+    /// [`KdTree::search_batch`] without the [`Neighborhoods`]: runs `search`
+    /// around every query, in parallel, and calls `write(row, &mut rows[i])`
+    /// with query `i`'s sorted row, for callers that keep the rows in their
+    /// own layout (`rows[i]` is typically a handle on the caller's storage,
+    /// e.g. the `i`-th rows of a distance and an index array).
+    ///
+    /// The rows are those of [`KdTree::search_batch`], bit for bit, at any
+    /// thread count; `write` runs once per query, in no particular order.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`](crate::Error::InvalidParameter) when
+    /// `rows.len()` differs from the number of queries.
+    ///
+    /// Complexity: that of [`KdTree::search_batch`], without its
+    /// 16 bytes per pair found.
+    ///
+    /// ```
+    /// use nalgebra::Point3;
+    /// use pointpipe::kdtree::{KdTree, Queries, Search};
+    ///
+    /// let points: Vec<Point3<f64>> = (0..10).map(|i| Point3::new(i as f64, 0.0, 0.0)).collect();
+    /// let tree = KdTree::build(&points)?;
+    /// let mut farthest_of_two = vec![0.0; points.len()];
+    /// let rows: Vec<&mut f64> = farthest_of_two.iter_mut().collect();
+    /// tree.search_batch_into(Queries::All, Search::Knn { k: 2 }, rows, |row, out| {
+    ///     **out = row[1].distance_sq.sqrt();
+    /// })?;
+    /// assert_eq!(farthest_of_two, vec![1.0; 10]);
+    /// # Ok::<(), pointpipe::Error>(())
+    /// ```
+    pub fn search_batch_into<T, F>(
+        &self,
+        queries: Queries<'_>,
+        search: Search,
+        rows: Vec<T>,
+        write: F,
+    ) -> crate::Result<()>
+    where
+        T: Send,
+        F: Fn(&[Neighbor], &mut T) + Sync,
+    {
+        let n = match queries {
+            Queries::All => self.len(),
+            Queries::Points(q) => q.len(),
+        };
+        if rows.len() != n {
+            return Err(crate::Error::invalid(
+                "rows",
+                rows.len(),
+                format!("must hold one slot per query ({n})"),
+            ));
+        }
+        let (radius, max_nn) = match search {
+            Search::Knn { k } => {
+                if let Queries::All = queries {
+                    self.own_knn_into(k, rows, write);
+                    return Ok(());
+                }
+                (f64::INFINITY, k)
+            }
+            Search::Radius { radius } => (radius, usize::MAX),
+            Search::Hybrid { radius, max_nn } => (radius, max_nn),
+        };
+        let position_of;
+        let qs: Vec<[f64; 3]>;
+        let sources = match queries {
+            Queries::All => {
+                position_of = self.position_of();
+                Sources::Own {
+                    position_of: &position_of,
+                }
+            }
+            Queries::Points(q) => {
+                qs = q.iter().map(|q| [q.x, q.y, q.z]).collect();
+                Sources::Given(&qs)
+            }
+        };
+        let mut rows = rows;
+        rows.par_chunks_mut(CHUNK)
+            .enumerate()
+            .for_each_init(Vec::new, |buf, (c, slots)| {
+                for (j, slot) in slots.iter_mut().enumerate() {
+                    let (q, hint) = sources.get(self, c * CHUNK + j);
+                    self.hybrid_from(&q, radius, max_nn, &hint, buf, &mut NoStats);
+                    write(buf, slot);
+                }
+            });
+        Ok(())
+    }
+
     /// The number of points within `radius` metres (inclusive) of every
     /// query, in query order, in parallel; no neighbour list is kept.
     /// Complexity: per query that of [`KdTree::radius_count`].
@@ -227,25 +322,39 @@ impl KdTree {
         let offsets: Vec<usize> = (0..=n).map(|i| i * kk).collect();
         let mut neighbors = vec![EMPTY; n * kk];
         if kk > 0 {
-            // The output row of each tree position (rows are in input order).
-            let mut rows: Vec<&mut [Neighbor]> = neighbors.chunks_exact_mut(kk).collect();
-            let mut by_position: Vec<&mut [Neighbor]> = self
-                .indices
-                .iter()
-                .map(|&i| std::mem::take(&mut rows[i as usize]))
-                .collect();
-            drop(rows);
-            self.for_each_own_set(f64::INFINITY, kk, &mut by_position, |_, set, row| {
-                for (slot, e) in row.iter_mut().zip(set) {
-                    *slot = Neighbor {
-                        index: e.index as usize,
-                        distance_sq: e.distance_sq,
-                    };
-                }
-                row.sort_unstable_by_key(|nb| (nb.distance_sq.to_bits(), nb.index));
-            });
+            let rows: Vec<&mut [Neighbor]> = neighbors.chunks_exact_mut(kk).collect();
+            self.own_knn_into(kk, rows, |row, out| out.copy_from_slice(row));
         }
         Neighborhoods { offsets, neighbors }
+    }
+
+    /// The sorted kNN row of every input point `i`, handed to
+    /// `write(row, &mut out[i])`; leaf by leaf (module docs).
+    fn own_knn_into<T, F>(&self, k: usize, rows: Vec<T>, write: F)
+    where
+        T: Send,
+        F: Fn(&[Neighbor], &mut T) + Sync,
+    {
+        let kk = k.min(self.len());
+        // The rows in tree order, so that a leaf's rows are read in sequence.
+        let mut rows: Vec<Option<T>> = rows.into_iter().map(Some).collect();
+        let mut by_position: Vec<T> = self
+            .indices
+            .iter()
+            .filter_map(|&i| rows[i as usize].take())
+            .collect();
+        drop(rows);
+        self.for_each_own_set(f64::INFINITY, kk, &mut by_position, |_, set, slot| {
+            ROW.with_borrow_mut(|row| {
+                row.clear();
+                row.extend(set.iter().map(|e| Neighbor {
+                    index: e.index as usize,
+                    distance_sq: e.distance_sq,
+                }));
+                row.sort_unstable_by_key(|nb| (nb.distance_sq.to_bits(), nb.index));
+                write(row, slot);
+            });
+        });
     }
 
     /// Radius search around every point of the tree, each sorted; query `i`

@@ -2,7 +2,7 @@
 //! duplicate-heavy and degenerate clouds, tree invariants, and determinism at
 //! 1 vs 2 threads.
 
-use super::{KdTree, KdTreeConfig, Neighbor, SearchHint};
+use super::{KdTree, KdTreeConfig, Neighbor, Queries, Search, SearchHint};
 use nalgebra::Point3;
 use proptest::prelude::*;
 
@@ -233,6 +233,35 @@ fn check_against_brute(
     for (i, &c) in counts.iter().enumerate() {
         prop_assert_eq!(c, radius_all.get(i).len());
     }
+
+    // search_batch_into hands over the rows of search_batch.
+    for queries in [Queries::All, Queries::Points(&qs)] {
+        for search in [
+            Search::Knn { k },
+            Search::Radius { radius },
+            Search::Hybrid { radius, max_nn },
+        ] {
+            let want = tree.search_batch(queries, search);
+            let mut rows = vec![Vec::new(); want.len()];
+            let handles: Vec<&mut Vec<Neighbor>> = rows.iter_mut().collect();
+            tree.search_batch_into(queries, search, handles, |row, out| **out = row.to_vec())
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            for (i, row) in rows.iter().enumerate() {
+                prop_assert_eq!(&row[..], want.get(i), "{:?} query {}", search, i);
+            }
+        }
+    }
+    let wrong_len = vec![0usize; qs.len() + 1];
+    let refused = tree.search_batch_into(
+        Queries::Points(&qs),
+        Search::Knn { k },
+        wrong_len,
+        |_, _| (),
+    );
+    prop_assert!(
+        refused.is_err(),
+        "a row count other than the query count is refused"
+    );
     Ok(())
 }
 
