@@ -68,6 +68,16 @@ class KDTree:
     def query_pairs(
         self, r: float, p: float = 2.0, eps: float = 0, *, output_type: Literal["ndarray"], workers: int = -1
     ) -> npt.NDArray[np.intp]: ...
+    def count_neighbors(
+        self,
+        other: KDTree,
+        r: npt.ArrayLike,
+        p: float = 2.0,
+        weights: None = None,
+        cumulative: bool = True,
+        workers: int = -1,
+    ) -> Any:
+        """Pairs (self point, other point) within r: int for a scalar r, else int64 of r's shape."""
     def query_stats(
         self, x: npt.ArrayLike, k: int = 10, r: Optional[float] = None, workers: int = 1
     ) -> dict[str, float]: ...

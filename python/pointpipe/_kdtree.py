@@ -329,6 +329,74 @@ class KDTree:
             return pairs
         return set(map(tuple, pairs.tolist()))
 
+    def count_neighbors(
+        self,
+        other: "KDTree",
+        r: Any,
+        p: float = 2.0,
+        weights: Any = None,
+        cumulative: bool = True,
+        workers: int = -1,
+    ) -> Any:
+        """Count the pairs ``(x1, x2)``, ``x1`` from this tree's data and ``x2``
+        from ``other``'s, with ``distance(x1, x2) <= r``.
+
+        Parameters
+        ----------
+        other : KDTree
+            The tree of the second point set.
+        r : float or array_like of float
+            Radii, metres; the result has the shape of ``r``.
+        p, weights : 2, None
+            Only unweighted Euclidean counts (others raise ``NotImplementedError``).
+        cumulative : bool, optional
+            True (default): pairs within each ``r``. False: pairs in the bins
+            ``r[i-1] < d <= r[i]`` (the first bin ``d <= r[0]``); ``r`` must then
+            be non-decreasing.
+        workers : int, optional
+            Threads (pointpipe extension): -1 (default) all cores, 1 this thread.
+
+        Returns
+        -------
+        result : int or ndarray of int64, shape of ``r``
+
+        Raises
+        ------
+        ValueError
+            negative or NaN radii; decreasing ``r`` with ``cumulative=False``.
+        NotImplementedError
+            ``p != 2`` or ``weights``.
+        TypeError
+            ``other`` is not a :class:`KDTree`.
+
+        Notes
+        -----
+        One radius count per point of this tree in ``other``'s tree (library:
+        ``KdTree::radius_count``, inclusive), per radius: O(len(r) · n · log m).
+        """
+        _check_defaults(p, 0)
+        if weights is not None:
+            raise NotImplementedError("weights are not supported")
+        if not isinstance(other, KDTree):
+            raise TypeError(f"other must be a pointpipe.KDTree, got {type(other).__name__}")
+        radii = np.asarray(r, dtype=np.float64)
+        if not (radii >= 0).all():
+            raise ValueError("r must be >= 0 (and not NaN)")
+        flat = radii.reshape(-1)
+        if not cumulative and (np.diff(flat) < 0).any():
+            raise ValueError("r must be non-decreasing when cumulative is False")
+        w = _workers(workers)
+        data = self.data
+        counts = np.array(
+            [int(other._tree.ball_count(data, np.full(len(data), radius), w).sum()) for radius in flat],
+            dtype=np.int64,
+        )
+        if not cumulative:
+            counts = np.diff(counts, prepend=0)
+        if radii.ndim == 0:
+            return int(counts[0])
+        return counts.reshape(radii.shape)
+
     def query_stats(self, x: Any, k: int = 10, r: float | None = None, workers: int = 1) -> dict[str, float]:
         """Work counters of kNN (``r`` None) or radius-``r`` queries at ``x``.
 

@@ -133,6 +133,29 @@ def test_query_pairs_equals_scipy(cloud):
     assert set(map(tuple, got.tolist())) == set(map(tuple, expected.tolist()))
 
 
+def test_count_neighbors_equals_scipy(cloud):
+    name, data, queries, tree, ref = cloud
+    other = pointpipe.KDTree(queries)
+    other_ref = scipy_spatial.cKDTree(queries)
+    for r in (0.0, 0.25, 1.0):
+        assert tree.count_neighbors(other, r) == ref.count_neighbors(other_ref, r)
+        assert other.count_neighbors(tree, r, workers=1) == other_ref.count_neighbors(ref, r)
+    radii = np.array([0.1, 0.5, 0.5, 2.0])
+    for cumulative in (True, False):
+        got = tree.count_neighbors(other, radii, cumulative=cumulative)
+        expected = ref.count_neighbors(other_ref, radii, cumulative=cumulative)
+        assert got.shape == expected.shape
+        np.testing.assert_array_equal(got, expected)
+    with pytest.raises(ValueError):
+        tree.count_neighbors(other, -1.0)
+    with pytest.raises(ValueError):
+        tree.count_neighbors(other, [1.0, 0.5], cumulative=False)
+    with pytest.raises(NotImplementedError):
+        tree.count_neighbors(other, 1.0, weights=np.ones(len(data)))
+    with pytest.raises(TypeError):
+        tree.count_neighbors(other_ref, 1.0)
+
+
 def test_attributes_and_stats():
     data = random_points()
     tree = pointpipe.KDTree(data, leafsize=16)
