@@ -71,7 +71,6 @@ pub mod tiles;
 mod normals_stage;
 mod run;
 
-pub use normals_stage::NormalParams;
 pub use run::{
     BatchConfig, BatchProgress, BatchSummary, FileReport, FileStatus, NoProgress, OutputFormat,
     StageBytes, StageSeconds, plan_inputs, process_file, run_batch,
