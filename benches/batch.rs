@@ -12,8 +12,8 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use pointpipe::batch::tiles::read_las_tile;
 use pointpipe::batch::{BatchConfig, NoProgress, run_batch};
+use pointpipe::io::las::records::read_las_tile;
 use pointpipe::normals::NormalConfig;
 use pointpipe::voxel::VoxelConfig;
 

@@ -11,7 +11,7 @@
 //! every point make the tiles denser.
 use std::path::PathBuf;
 
-use pointpipe::batch::tiles::read_las_tile;
+use pointpipe::io::las::records::read_las_tile;
 
 #[path = "../tests/tiles_common/mod.rs"]
 mod tiles_common;

@@ -8,10 +8,10 @@ use std::path::Path;
 
 use nalgebra::Point3;
 use pointpipe::PointCloud;
-use pointpipe::batch::extra_bytes::read_extra_bytes_fields;
-use pointpipe::batch::las_out::{LasTileOutput, write_las_tile};
-use pointpipe::batch::tiles::read_las_tile;
 use pointpipe::batch::{BatchConfig, NoProgress, run_batch};
+use pointpipe::io::las::extra_bytes::read_extra_bytes_fields;
+use pointpipe::io::las::records::read_las_tile;
+use pointpipe::io::las::records::{LasTileOutput, write_las_tile};
 use pointpipe::normals::NormalConfig;
 use pointpipe::voxel::{VoxelConfig, voxel_downsample_with_representatives};
 

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use pointpipe::batch::shard::{PlanTile, plan_shards};
-use pointpipe::batch::tiles::read_las_tile;
+use pointpipe::io::las::records::read_las_tile;
 
 /// Autzen is in international feet: 1 ft voxels, 4 ft normals and halo.
 const OPTIONS: [&str; 6] = ["--voxel-size", "1", "--normal-radius", "4", "--jobs", "1"];

@@ -8,18 +8,18 @@ use std::time::Instant;
 use nalgebra::{Point3, Vector3};
 use serde::Serialize;
 
-use super::las_out::{LasTileOutput, write_las_tile};
 use super::memory::{Admission, configure_allocator, estimated_file_bytes, release_freed_memory};
 use super::normals_stage::{
     estimate_tile_normals, estimate_tile_normals_packed, packed_normals_peak_bytes,
 };
-use super::tiles::{
-    LasTile, TileInfo, VoxelTile, halo_neighbors, read_halo_points, read_las_tile,
-    read_las_tile_voxelized, read_tile_info,
-};
+use super::tiles::{TileInfo, halo_neighbors, read_tile_info};
 use crate::PointCloud;
 use crate::error::{Error, Result};
 use crate::filter::{OutlierConfig, statistical_outlier_mask};
+use crate::io::las::records::{
+    LasTile, LasTileOutput, VoxelTile, quantise_into_records, read_las_tile,
+    read_las_tile_voxelized, read_positions_where, write_las_records, write_las_tile,
+};
 use crate::normals::{NeighborSearch, NormalConfig, aerial_viewpoint};
 use crate::voxel::{VoxelConfig, VoxelGrid, voxel_downsample_with_representatives};
 
@@ -821,7 +821,7 @@ const POINT_BYTES: usize = size_of::<Point3<f64>>();
 /// ([`read_las_tile_voxelized`]); the output positions are quantised into
 /// those records at once; the k-d tree is built on positions + halo and the
 /// positions freed; normals are kept as `f32` (the output's precision); the
-/// output is written slab by slab ([`super::las_out`]). Same bytes as the
+/// output is written slab by slab ([`write_las_records`]). Same bytes as the
 /// whole-tile path; see [`StageBytes`] for what each stage holds.
 ///
 /// `Ok(None)`: the tile spans more than the voxel stream's key window; the
@@ -854,7 +854,7 @@ fn process_file_streaming(
         ..
     } = tile;
     let m = positions.len();
-    super::las_out::quantise_into_records(
+    quantise_into_records(
         output,
         &mut records,
         record_len,
@@ -888,9 +888,9 @@ fn process_file_streaming(
         OutputFormat::Las | OutputFormat::Ply => false,
         OutputFormat::Laz => true,
     };
-    super::las_out::write_las_records(output, &header, &records, &normals, compressed)?;
+    write_las_records(output, &header, &records, &normals, compressed)?;
     bytes.write = (records.len() + normals.len() * 16) as u64
-        + (m.min(super::las_out::WRITE_SLAB) as u64) * u64::from(header.point_format().len() + 16);
+        + (m.min(crate::io::las::WRITE_CHUNK) as u64) * u64::from(header.point_format().len() + 16);
     clock.lap(|s| &mut s.write);
     Ok(Some(clock.finish(
         input,
@@ -994,7 +994,7 @@ fn load_halo(
     let mut read_readable = |keep: &dyn Fn(&Point3<f64>) -> bool| {
         let mut points = Vec::new();
         for &path in &paths {
-            match read_halo_points(&[path], keep) {
+            match read_positions_where(path, keep) {
                 Ok(p) => points.extend(p),
                 Err(e) => {
                     log::warn!("halo neighbour left out: {e}");

@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use nalgebra::{Point3, Vector3};
-use pointpipe::batch::las_out::{LasTileOutput, write_las_tile};
-use pointpipe::batch::tiles::LasTile;
+use pointpipe::io::las::records::LasTile;
+use pointpipe::io::las::records::{LasTileOutput, write_las_tile};
 use rand::{Rng, SeedableRng};
 
 /// One tile: the source record index and the jittered position of each point.
