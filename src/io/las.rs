@@ -781,8 +781,8 @@ fn reserve<T>(v: &mut Option<Vec<T>>, n: usize) {
 }
 
 /// Appends one decoded chunk to the cloud in a single pass over its raw
-/// records (the `las` crate's column iterators make one pass per field and
-/// were 6× slower than the decode itself).
+/// records (the `las` crate's column iterators make one pass per field,
+/// slower than the decode itself).
 fn append_chunk(cloud: &mut PointCloud, chunk: &las::PointData) {
     let layout = RecordLayout::new(chunk.format());
     let t = chunk.transforms();
