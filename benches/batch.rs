@@ -12,8 +12,9 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use pointpipe::batch::tiles::read_las_tile;
-use pointpipe::batch::{BatchConfig, NoProgress, NormalParams, run_batch};
+use pointpipe::batch::{BatchConfig, NoProgress, run_batch};
+use pointpipe::io::las::records::read_las_tile;
+use pointpipe::normals::NormalConfig;
 use pointpipe::voxel::VoxelConfig;
 
 /// Tiles of `copies` jittered Autzen copies (330k points for 3), as LAZ with
@@ -106,10 +107,7 @@ fn bench_batch(c: &mut Criterion) {
     for jobs in [1, 2] {
         let config = BatchConfig {
             voxel: Some(VoxelConfig::new(0.1)),
-            normals: NormalParams {
-                radius: 0.5,
-                max_nn: 30,
-            },
+            normals: NormalConfig::aerial(0.5, 30),
             jobs,
             force: true,
             ..Default::default()

@@ -11,17 +11,15 @@ use std::collections::HashMap;
 
 use nalgebra::{Point3, Vector3};
 use pointpipe::PointCloud;
-use pointpipe::voxel::{VoxelConfig, VoxelMode, voxel_downsample, voxel_key};
+use pointpipe::voxel::{VoxelConfig, VoxelGrid, VoxelMode, voxel_downsample};
 
 /// Baseline measured in the same run, for ratios on a shared machine: the
 /// textbook centroid grid with `std::collections::HashMap` (SipHash), serial.
 fn naive_hashmap_centroids(cloud: &PointCloud, voxel_size: f64) -> Vec<Point3<f64>> {
-    let inv = 1.0 / voxel_size;
+    let grid = VoxelGrid::new(voxel_size).unwrap();
     let mut map: HashMap<[i64; 3], (Vector3<f64>, usize)> = HashMap::new();
     for p in &cloud.points {
-        let e = map
-            .entry(voxel_key(p, inv))
-            .or_insert((Vector3::zeros(), 0));
+        let e = map.entry(grid.key(p)).or_insert((Vector3::zeros(), 0));
         e.0 += p.coords;
         e.1 += 1;
     }

@@ -11,10 +11,10 @@
 //! every point make the tiles denser.
 use std::path::PathBuf;
 
-use nalgebra::{Point3, Vector3};
-use pointpipe::batch::las_out::{LasTileOutput, write_las_tile};
-use pointpipe::batch::tiles::read_las_tile;
-use rand::{Rng, SeedableRng};
+use pointpipe::io::las::records::read_las_tile;
+
+#[path = "../tests/tiles_common/mod.rs"]
+mod tiles_common;
 
 /// Column and row cuts as fractions of the source's extent (uneven on purpose).
 const X_CUTS: [f64; 5] = [0.0, 0.18, 0.47, 0.69, 1.0];
@@ -40,45 +40,26 @@ fn main() -> anyhow::Result<()> {
         cut(&X_CUTS, b.min.x, b.max.x),
         cut(&Y_CUTS, b.min.y, b.max.y),
     );
-    let cell = |v: f64, cuts: &[f64]| cuts[1..cuts.len() - 1].iter().filter(|&&c| v >= c).count();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(25);
-    let n = whole.positions.len();
-    let mut tiles: Vec<(Vec<usize>, Vec<Point3<f64>>)> = vec![(Vec::new(), Vec::new()); 8];
-    for _ in 0..copies {
-        for (i, p) in whole.positions.iter().enumerate() {
-            let q = Point3::new(
-                p.x + rng.random_range(-0.5..0.5),
-                p.y + rng.random_range(-0.5..0.5),
-                p.z + rng.random_range(-0.1..0.1),
-            );
-            let t = cell(q.y, &ys) * 4 + cell(q.x, &xs);
-            tiles[t].0.push(i);
-            tiles[t].1.push(q);
-        }
-    }
+    let tiles = tiles_common::jitter_into_grid(&whole.positions, &xs, &ys, 25, copies);
     for (t, (representatives, positions)) in tiles.iter().enumerate() {
-        let normals = vec![Vector3::zeros(); positions.len()];
-        let curvature = vec![f64::NAN; positions.len()];
-        let tile = LasTileOutput {
-            header: &whole.header,
-            records: &whole.records,
-            representatives,
-            positions,
-            normals: &normals,
-            curvature: &curvature,
-        };
         let name = format!(
             "tile_{}_{}.{}",
             t % 4,
             t / 4,
             if compressed { "laz" } else { "las" }
         );
-        write_las_tile(&out.join(&name), &tile, compressed)?;
+        tiles_common::write_tile(
+            &out.join(&name),
+            &whole,
+            representatives,
+            positions,
+            compressed,
+        )?;
         println!("{name} {}", positions.len());
     }
     eprintln!(
         "{} points x {copies} copies -> 8 tiles in {}",
-        n,
+        whole.positions.len(),
         out.display()
     );
     Ok(())

@@ -59,7 +59,7 @@ pub struct LasAttributes {
     /// The extra bytes of each point, raw, [`LasAttributes::extra_bytes_len`]
     /// bytes per point one after the other; their layout is described by the
     /// extra-bytes VLR of [`Extras::las_header`](crate::cloud::Extras::las_header)
-    /// (see [`crate::batch::extra_bytes::read_extra_bytes_fields`]).
+    /// (see [`crate::io::las::extra_bytes::read_extra_bytes_fields`]).
     pub extra_bytes: Vec<u8>,
     /// Extra bytes per point (0 when the point records have none).
     pub extra_bytes_len: usize,

@@ -40,6 +40,17 @@ pub enum NeighborSearch {
     },
 }
 
+impl NeighborSearch {
+    /// The search as the k-d tree's set search takes it: a radius (infinite
+    /// for kNN) and a cap on the set size (`usize::MAX` for none).
+    pub(crate) fn own_set_bounds(&self) -> (f64, usize) {
+        match *self {
+            NeighborSearch::Radius { radius, max_nn } => (radius, max_nn.unwrap_or(usize::MAX)),
+            NeighborSearch::Knn { k } => (f64::INFINITY, k),
+        }
+    }
+}
+
 /// Height of [`aerial_viewpoint`] above the CRS origin, in the cloud's units.
 pub const AERIAL_VIEWPOINT_HEIGHT: f64 = 1e12;
 
@@ -84,6 +95,29 @@ impl Default for NormalConfig {
 }
 
 impl NormalConfig {
+    /// Hybrid search (`radius` metres, at most `max_nn` neighbours, at
+    /// least 3) with normals facing up ([`aerial_viewpoint`]): the config for
+    /// airborne, georeferenced tiles, and the batch default as
+    /// `aerial(0.5, 30)`.
+    ///
+    /// ```
+    /// use pointpipe::normals::{NeighborSearch, NormalConfig, aerial_viewpoint};
+    /// let config = NormalConfig::aerial(0.5, 30);
+    /// assert_eq!(config.search, NeighborSearch::Radius { radius: 0.5, max_nn: Some(30) });
+    /// assert_eq!(config.viewpoint, Some(aerial_viewpoint()));
+    /// assert!(config.validate().is_ok());
+    /// ```
+    pub fn aerial(radius: f64, max_nn: usize) -> Self {
+        NormalConfig {
+            search: NeighborSearch::Radius {
+                radius,
+                max_nn: Some(max_nn),
+            },
+            min_neighbors: 3,
+            viewpoint: Some(aerial_viewpoint()),
+        }
+    }
+
     /// Checks the parameters.
     ///
     /// # Errors
@@ -227,10 +261,7 @@ pub fn estimate_normals(
     // Queries run in tree order (consecutive queries touch the same leaves,
     // which stay in cache); results are scattered back to input order.
     let order: Vec<usize> = tree.tree_order().collect();
-    let (radius, max_nn) = match config.search {
-        NeighborSearch::Radius { radius, max_nn } => (radius, max_nn.unwrap_or(usize::MAX)),
-        NeighborSearch::Knn { k } => (f64::INFINITY, k),
-    };
+    let (radius, max_nn) = config.search.own_set_bounds();
     let mut estimates: Vec<Option<(Vector3<f64>, f64)>> = vec![None; points.len()];
     tree.for_each_own_set(
         radius,

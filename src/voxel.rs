@@ -3,7 +3,7 @@
 //! # Voxel convention
 //! Voxels are axis-aligned cubes of edge `voxel_size` metres **anchored at the
 //! coordinate origin**: the voxel of a point `p` is
-//! `key = floor(p / voxel_size)` per axis ([`voxel_key`]), an `i64` triple, and
+//! `key = floor(p / voxel_size)` per axis ([`VoxelGrid::key`]), an `i64` triple, and
 //! holds the half-open box `[key·s, (key+1)·s)`. This is the convention of PCL,
 //! small_gicp and KISS-ICP (with `floor`, not truncation toward zero). Open3D
 //! anchors its grid at the minimum corner of the cloud instead, so its voxel
@@ -166,27 +166,22 @@ impl VoxelGrid {
         self.inv_voxel_size
     }
 
-    /// The voxel of `p` (metres): [`voxel_key`]`(p, 1 / voxel_size)`. O(1).
+    /// The voxel of `p` (metres): `floor(p · (1 / voxel_size))` per axis.
+    ///
+    /// Uses `floor`, so `-0.1` m in a 0.25 m grid lands in voxel −1, not 0
+    /// (truncation toward zero would merge the two voxels around each axis
+    /// plane). Values outside the `i64` range saturate; [`voxel_downsample`]
+    /// rejects clouds where that could happen. O(1).
     #[inline]
     pub fn key(&self, p: &Point3<f64>) -> VoxelKey {
         voxel_key(p, self.inv_voxel_size)
     }
 }
 
-/// The voxel of point `p`: `floor(p · inv_voxel_size)` per axis.
-///
-/// `inv_voxel_size` is `1 / voxel_size` in 1/metres. Uses `floor`, so
-/// `-0.1 / 0.25` lands in voxel −1, not 0 (truncation toward zero would merge
-/// the two voxels around each axis plane). Values outside the `i64` range
-/// saturate; [`voxel_downsample`] rejects clouds where that could happen.
-///
-/// ```
-/// use nalgebra::Point3;
-/// use pointpipe::voxel::voxel_key;
-/// assert_eq!(voxel_key(&Point3::new(0.3, -0.1, 0.25), 4.0), [1, -1, 1]);
-/// ```
+/// The voxel of point `p`: `floor(p · inv_voxel_size)` per axis, as
+/// [`VoxelGrid::key`] (which is the public way to key a point).
 #[inline]
-pub fn voxel_key(p: &Point3<f64>, inv_voxel_size: f64) -> VoxelKey {
+pub(crate) fn voxel_key(p: &Point3<f64>, inv_voxel_size: f64) -> VoxelKey {
     [
         floor_to_i64(p.x * inv_voxel_size),
         floor_to_i64(p.y * inv_voxel_size),

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use nalgebra::{Point3, Vector3};
 use pointpipe::PointCloud;
-use pointpipe::batch::las_out::{LasTileOutput, write_las_tile};
-use pointpipe::batch::tiles::read_las_tile;
+use pointpipe::io::las::records::read_las_tile;
+use pointpipe::io::las::records::{LasTileOutput, write_las_tile};
 use pointpipe::voxel::{VoxelConfig, voxel_downsample_with_representatives};
 
 fn pointpipe() -> Command {

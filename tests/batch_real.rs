@@ -8,10 +8,11 @@ use std::path::Path;
 
 use nalgebra::Point3;
 use pointpipe::PointCloud;
-use pointpipe::batch::extra_bytes::read_extra_bytes_fields;
-use pointpipe::batch::las_out::{LasTileOutput, write_las_tile};
-use pointpipe::batch::tiles::read_las_tile;
-use pointpipe::batch::{BatchConfig, NoProgress, NormalParams, run_batch};
+use pointpipe::batch::{BatchConfig, NoProgress, run_batch};
+use pointpipe::io::las::extra_bytes::read_extra_bytes_fields;
+use pointpipe::io::las::records::read_las_tile;
+use pointpipe::io::las::records::{LasTileOutput, write_las_tile};
+use pointpipe::normals::NormalConfig;
 use pointpipe::voxel::{VoxelConfig, voxel_downsample_with_representatives};
 
 const NORMAL_NAMES: [&str; 4] = ["NormalX", "NormalY", "NormalZ", "Curvature"];
@@ -44,10 +45,7 @@ fn all_shared_las_files() {
     let voxel = VoxelConfig::new(0.5);
     let config = BatchConfig {
         voxel: Some(voxel),
-        normals: NormalParams {
-            radius: 2.0,
-            max_nn: 30,
-        },
+        normals: NormalConfig::aerial(2.0, 30),
         // The shared files overlap each other (same points in several
         // containers), so they are not a tiling: no halo.
         halo: Some(0.0),
@@ -165,10 +163,7 @@ fn halo_normals_equal_uncut_file() {
     // Autzen is in international feet: 2 ft voxels, 8 ft normal radius,
     // max_nn high enough that no neighbourhood is truncated (no tie-breaks).
     let voxel = VoxelConfig::new(2.0);
-    let normals = NormalParams {
-        radius: 8.0,
-        max_nn: 100_000,
-    };
+    let normals = NormalConfig::aerial(8.0, 100_000);
     let (cut_x, cut_y) = (636_600.0, 849_200.0); // multiples of the voxel size
     let whole = read_las_tile(&path).unwrap();
     let tiles_dir = tempfile::tempdir().unwrap();
@@ -201,7 +196,7 @@ fn halo_normals_equal_uncut_file() {
     let config = BatchConfig {
         voxel: Some(voxel),
         normals,
-        halo: Some(normals.radius),
+        halo: Some(8.0),
         jobs: 2,
         ..Default::default()
     };

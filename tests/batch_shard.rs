@@ -4,16 +4,14 @@
 //! overlap warning; and the deployment artefacts parsed.
 
 mod common;
+mod tiles_common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use nalgebra::{Point3, Vector3};
-use pointpipe::batch::las_out::{LasTileOutput, write_las_tile};
 use pointpipe::batch::shard::{PlanTile, plan_shards};
-use pointpipe::batch::tiles::read_las_tile;
-use rand::{Rng, SeedableRng};
+use pointpipe::io::las::records::read_las_tile;
 
 /// Autzen is in international feet: 1 ft voxels, 4 ft normals and halo.
 const OPTIONS: [&str; 6] = ["--voxel-size", "1", "--normal-radius", "4", "--jobs", "1"];
@@ -64,35 +62,12 @@ fn write_tiles(dir: &Path) -> Vec<(String, usize)> {
     let b = whole.header.bounds();
     let xs = [0.0, 0.25, 0.6, 1.0].map(|f| b.min.x + f * (b.max.x - b.min.x));
     let ys = [0.0, 0.35, 1.0].map(|f| b.min.y + f * (b.max.y - b.min.y));
-    let cell = |v: f64, cuts: &[f64]| cuts[1..cuts.len() - 1].iter().filter(|&&c| v >= c).count();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
-    let mut tiles: Vec<(Vec<usize>, Vec<Point3<f64>>)> = vec![(Vec::new(), Vec::new()); 6];
-    for (i, p) in whole.positions.iter().enumerate() {
-        let q = Point3::new(
-            p.x + rng.random_range(-0.5..0.5),
-            p.y + rng.random_range(-0.5..0.5),
-            p.z + rng.random_range(-0.1..0.1),
-        );
-        let t = cell(q.y, &ys) * 3 + cell(q.x, &xs);
-        tiles[t].0.push(i);
-        tiles[t].1.push(q);
-    }
-    tiles
+    tiles_common::jitter_into_grid(&whole.positions, &xs, &ys, 7, 1)
         .iter()
         .enumerate()
         .map(|(t, (reps, positions))| {
             let name = format!("tile_{}_{}.las", t % 3, t / 3);
-            let normals = vec![Vector3::zeros(); positions.len()];
-            let curvature = vec![f64::NAN; positions.len()];
-            let out = LasTileOutput {
-                header: &whole.header,
-                records: &whole.records,
-                representatives: reps,
-                positions,
-                normals: &normals,
-                curvature: &curvature,
-            };
-            write_las_tile(&dir.join(&name), &out, false).unwrap();
+            tiles_common::write_tile(&dir.join(&name), &whole, reps, positions, false).unwrap();
             (name, positions.len())
         })
         .collect()

@@ -242,7 +242,7 @@ fn huge_evlr_length_is_an_error_not_an_abort() {
             err.contains("EVLR 0") && err.contains(&length.to_string()),
             "{err}"
         );
-        let err = pointpipe::batch::tiles::read_las_tile(&path).unwrap_err();
+        let err = io::las::records::read_las_tile(&path).unwrap_err();
         assert!(err.to_string().contains("EVLR"), "{err}");
         assert!(pointpipe::batch::tiles::read_tile_info(&path).is_err());
         let out = pointpipe().arg("info").arg(&path).output().unwrap();
@@ -275,7 +275,7 @@ fn unusable_scale_or_offset_is_refused() {
         std::fs::write(&path, &b).unwrap();
         let err = io::read(&path).unwrap_err().to_string();
         assert!(err.contains(field), "{field} = {value}: {err}");
-        assert!(pointpipe::batch::tiles::read_las_tile(&path).is_err());
+        assert!(io::las::records::read_las_tile(&path).is_err());
     }
 }
 
@@ -459,12 +459,11 @@ fn normals_to_las_writes_the_normal_fields() {
         assert!(status.success());
     }
     let header = io::las::read_header(&las_out).unwrap();
-    let names: Vec<String> =
-        pointpipe::batch::extra_bytes::read_extra_bytes_fields(&header, &las_out)
-            .unwrap()
-            .into_iter()
-            .map(|f| f.name)
-            .collect();
+    let names: Vec<String> = io::las::extra_bytes::read_extra_bytes_fields(&header, &las_out)
+        .unwrap()
+        .into_iter()
+        .map(|f| f.name)
+        .collect();
     assert_eq!(names, ["NormalX", "NormalY", "NormalZ", "Curvature"]);
     let (las, ply) = (io::read(&las_out).unwrap(), io::read(&ply_out).unwrap());
     let (a, b) = (las.normals.unwrap(), ply.normals.unwrap());

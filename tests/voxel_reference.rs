@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use nalgebra::{Point3, Vector3};
 use pointpipe::PointCloud;
 use pointpipe::voxel::{
-    VoxelConfig, VoxelMode, voxel_downsample, voxel_downsample_with_representatives, voxel_key,
+    VoxelConfig, VoxelGrid, VoxelMode, voxel_downsample, voxel_downsample_with_representatives,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -17,10 +17,10 @@ use rand_chacha::ChaCha8Rng;
 /// Reference: voxels ordered by first occurrence, with the input indices of
 /// their points (input order).
 fn reference_groups(points: &[Point3<f64>], voxel_size: f64) -> Vec<Vec<usize>> {
-    let inv = 1.0 / voxel_size;
+    let grid = VoxelGrid::new(voxel_size).unwrap();
     let mut by_key: BTreeMap<[i64; 3], Vec<usize>> = BTreeMap::new();
     for (i, p) in points.iter().enumerate() {
-        by_key.entry(voxel_key(p, inv)).or_default().push(i);
+        by_key.entry(grid.key(p)).or_default().push(i);
     }
     let mut groups: Vec<Vec<usize>> = by_key.into_values().collect();
     groups.sort_by_key(|g| g[0]);
@@ -31,6 +31,7 @@ fn reference_groups(points: &[Point3<f64>], voxel_size: f64) -> Vec<Vec<usize>> 
 /// voxel size).
 fn check_against_reference(cloud: &PointCloud, voxel_size: f64) {
     let groups = reference_groups(&cloud.points, voxel_size);
+    let grid = VoxelGrid::new(voxel_size).unwrap();
     let first = VoxelConfig {
         voxel_size,
         mode: VoxelMode::First,
@@ -56,10 +57,7 @@ fn check_against_reference(cloud: &PointCloud, voxel_size: f64) {
             "centroid {p} vs {mean}"
         );
         // The centroid stays inside its voxel.
-        assert_eq!(
-            voxel_key(p, 1.0 / voxel_size),
-            voxel_key(&cloud.points[g[0]], 1.0 / voxel_size)
-        );
+        assert_eq!(grid.key(p), grid.key(&cloud.points[g[0]]));
     }
 }
 
@@ -150,7 +148,7 @@ fn points_on_voxel_boundaries() {
     let down = voxel_downsample(&cloud, &VoxelConfig::new(s)).unwrap();
     assert_eq!(down.len(), 81, "every boundary point opens its own voxel");
     for p in &cloud.points {
-        let k = voxel_key(p, 1.0 / s);
+        let k = VoxelGrid::new(s).unwrap().key(p);
         assert_eq!(k[0] as f64 * s, p.x);
     }
     check_against_reference(&cloud, s);
@@ -261,23 +259,20 @@ fn centroids_of_quantised_points_do_not_depend_on_the_other_points() {
         .collect();
     let voxel = VoxelConfig::new(0.5);
     let whole = voxel_downsample(&PointCloud::from_points(points.clone()), &voxel).unwrap();
-    let inv = 1.0 / 0.5;
+    let grid = VoxelGrid::new(0.5).unwrap();
     // The west half of the cloud, cut on a voxel boundary.
-    let cut_key = voxel_key(&Point3::new(637_030.0, 0.0, 0.0), inv)[0];
+    let cut_key = grid.key(&Point3::new(637_030.0, 0.0, 0.0))[0];
     let west: Vec<Point3<f64>> = points
         .iter()
         .copied()
-        .filter(|p| voxel_key(p, inv)[0] < cut_key)
+        .filter(|p| grid.key(p)[0] < cut_key)
         .collect();
     let tile = voxel_downsample(&PointCloud::from_points(west), &voxel).unwrap();
-    let whole_by_key: BTreeMap<[i64; 3], Point3<f64>> = whole
-        .points
-        .iter()
-        .map(|p| (voxel_key(p, inv), *p))
-        .collect();
+    let whole_by_key: BTreeMap<[i64; 3], Point3<f64>> =
+        whole.points.iter().map(|p| (grid.key(p), *p)).collect();
     assert!(tile.len() > 1_000 && tile.len() < whole.len());
     for p in &tile.points {
-        let q = whole_by_key[&voxel_key(p, inv)];
+        let q = whole_by_key[&grid.key(p)];
         assert_eq!(
             p.coords.map(f64::to_bits),
             q.coords.map(f64::to_bits),

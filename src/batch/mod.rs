@@ -16,7 +16,8 @@
 //! 3. **Per file** ([`process_file`]). With a voxel grid, no outlier removal
 //!    and LAS/LAZ output (the usual case), steps 1–3 are one streaming pass:
 //!    the records are read 2^19 at a time straight into the voxel grid and
-//!    only each voxel's first record is kept ([`tiles::read_las_tile_voxelized`]),
+//!    only each voxel's first record is kept
+//!    ([`crate::io::las::records::read_las_tile_voxelized`]),
 //!    with the same result; [`StageBytes`] lists what each stage holds.
 //!    1. read the tile's raw records and positions;
 //!    2. optional statistical outlier removal ([`crate::filter`]), within the tile;
@@ -28,7 +29,8 @@
 //!    5. normals and curvature of the tile's output points from neighbours in
 //!       tile + halo (radius search with `max_nn`);
 //!    6. atomic write (temporary file in the output folder, then rename):
-//!       LAS/LAZ via [`las_out`] with the normals as named extra bytes, or PLY.
+//!       LAS/LAZ via [`crate::io::las::records`] with the normals as named
+//!       extra bytes, or PLY.
 //! 4. **Report**: a [`BatchSummary`] with one [`FileReport`] per file. A failed
 //!    file (corrupt, unreadable) is reported with its reason and does not stop
 //!    the others.
@@ -61,8 +63,6 @@
 //! single run) and writes `OUT/_reports/shard-I.json`;
 //! [`report::merge_reports`] merges those reports.
 
-pub mod extra_bytes;
-pub mod las_out;
 pub mod memory;
 pub mod report;
 pub mod shard;
@@ -71,7 +71,6 @@ pub mod tiles;
 mod normals_stage;
 mod run;
 
-pub use normals_stage::NormalParams;
 pub use run::{
     BatchConfig, BatchProgress, BatchSummary, FileReport, FileStatus, NoProgress, OutputFormat,
     StageBytes, StageSeconds, plan_inputs, process_file, run_batch,

@@ -11,75 +11,25 @@
 use nalgebra::{Point3, Vector3};
 
 use crate::PointCloud;
-use crate::error::{Error, Result};
-use crate::normals::{NeighborSearch, NormalConfig, aerial_viewpoint};
+use crate::error::Result;
+use crate::normals::NormalConfig;
 use crate::prepare::IndexedCloud;
 
-/// Neighbourhood of the normal estimation.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct NormalParams {
-    /// Search radius in metres (CRS units), finite and > 0. Default 0.5.
-    pub radius: f64,
-    /// At most this many nearest neighbours inside the radius, ≥ 3. Default 30.
-    pub max_nn: usize,
-}
-
-impl Default for NormalParams {
-    fn default() -> Self {
-        NormalParams {
-            radius: 0.5,
-            max_nn: 30,
-        }
-    }
-}
-
-impl NormalParams {
-    /// Checks the fields.
-    ///
-    /// # Errors
-    /// [`Error::InvalidParameter`] naming the bad field.
-    pub fn validate(&self) -> Result<()> {
-        if !(self.radius.is_finite() && self.radius > 0.0) {
-            return Err(Error::invalid(
-                "normal_radius",
-                self.radius,
-                "must be finite and > 0 (metres)",
-            ));
-        }
-        if self.max_nn < MIN_NEIGHBORS {
-            return Err(Error::invalid("max_nn", self.max_nn, "must be at least 3"));
-        }
-        Ok(())
-    }
-}
-
-/// Fewest neighbours (the point included) that define a plane.
-const MIN_NEIGHBORS: usize = 3;
-
 /// Normals (zero = none) and curvature (NaN = none) of `tile` points, with
-/// neighbours searched in `tile ∪ halo`.
+/// neighbours searched in `tile ∪ halo`, by
+/// [`crate::normals::estimate_normals`] with `config`.
 ///
 /// # Errors
-/// [`Error::InvalidParameter`] for bad parameters, [`Error::NonFinite`] for a
+/// [`crate::Error::InvalidParameter`] for a bad config, [`crate::Error::NonFinite`] for a
 /// non-finite point.
 pub(super) fn estimate_tile_normals(
     tile: &[Point3<f64>],
     halo: &[Point3<f64>],
-    params: &NormalParams,
+    config: &NormalConfig,
 ) -> Result<(Vec<Vector3<f64>>, Vec<f64>)> {
-    params.validate()?;
     let cloud = PointCloud::from_points(tile.iter().chain(halo).copied().collect());
     let mut indexed = IndexedCloud::build(cloud)?;
-    let config = NormalConfig {
-        search: NeighborSearch::Radius {
-            radius: params.radius,
-            max_nn: Some(params.max_nn),
-        },
-        min_neighbors: MIN_NEIGHBORS,
-        // The common viewpoint of every tile: far above the CRS origin.
-        viewpoint: Some(aerial_viewpoint()),
-    };
-    indexed.estimate_normals(&config)?;
+    indexed.estimate_normals(config)?;
     let (cloud, _) = indexed.into_parts();
     let mut normals = cloud.normals.unwrap_or_default();
     let mut curvature = cloud.curvature.unwrap_or_default();
@@ -119,26 +69,27 @@ pub(super) fn packed_normals_peak_bytes(points: u64) -> u64 {
 /// first (keeping its 4-byte order).
 ///
 /// # Errors
-/// [`Error::InvalidParameter`] for bad parameters, [`Error::NonFinite`] for a
+/// [`crate::Error::InvalidParameter`] for a bad config, [`crate::Error::NonFinite`] for a
 /// non-finite point.
 ///
 /// Complexity: as [`crate::normals::estimate_normals`] on the tile's points.
 pub(super) fn estimate_tile_normals_packed(
     points: Vec<Point3<f64>>,
     tile_len: usize,
-    params: &NormalParams,
+    config: &NormalConfig,
 ) -> Result<Vec<PackedNormal>> {
-    params.validate()?;
+    config.validate()?;
     let tree = crate::kdtree::KdTree::build(&points)?;
     drop(points);
-    let viewpoint = aerial_viewpoint();
+    let viewpoint = config.viewpoint.unwrap_or_else(Point3::origin);
+    let (radius, max_nn) = config.search.own_set_bounds();
     let mut estimates = vec![NO_NORMAL; tree.len()];
     tree.for_each_own_set(
-        params.radius,
-        params.max_nn,
+        radius,
+        max_nn,
         &mut estimates,
         |position, neighbors, out| {
-            if neighbors.len() < MIN_NEIGHBORS || tree.index_at(position) >= tile_len {
+            if neighbors.len() < config.min_neighbors || tree.index_at(position) >= tile_len {
                 return;
             }
             let p = Point3::from(tree.point_at(position));
@@ -176,7 +127,7 @@ mod tests {
             })
             .collect();
         let (normals, curvature) =
-            estimate_tile_normals(&tile, &[], &NormalParams::default()).unwrap();
+            estimate_tile_normals(&tile, &[], &NormalConfig::aerial(0.5, 30)).unwrap();
         for (n, c) in normals.iter().zip(&curvature) {
             assert!((n - Vector3::z()).norm() < 1e-5, "{n}");
             assert!(c.abs() < 1e-9);
@@ -191,7 +142,7 @@ mod tests {
         let halo: Vec<_> = (0..3)
             .map(|i| Point3::new(f64::from(i) * 0.1, 0.1, 0.0))
             .collect();
-        let params = NormalParams::default();
+        let params = NormalConfig::aerial(0.5, 30);
         let (alone, _) = estimate_tile_normals(&tile, &[], &params).unwrap();
         assert_eq!(alone, vec![Vector3::zeros(); 3]); // collinear: no normal
         let (with_halo, curvature) = estimate_tile_normals(&tile, &halo, &params).unwrap();
@@ -204,7 +155,7 @@ mod tests {
     fn isolated_point_has_no_normal() {
         let tile = [Point3::origin(), Point3::new(10.0, 0.0, 0.0)];
         let (normals, curvature) =
-            estimate_tile_normals(&tile, &[], &NormalParams::default()).unwrap();
+            estimate_tile_normals(&tile, &[], &NormalConfig::aerial(0.5, 30)).unwrap();
         assert_eq!(normals, vec![Vector3::zeros(); 2]);
         assert!(curvature.iter().all(|c| c.is_nan()));
     }

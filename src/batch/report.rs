@@ -123,20 +123,10 @@ pub struct ShardReport {
     /// 16 hex digits identifying the processing parameters and pointpipe's
     /// version: shards run with other parameters are flagged when merged.
     pub parameters: String,
-    /// Tiles written.
-    pub done: usize,
-    /// Tiles skipped as up to date.
-    pub skipped: usize,
-    /// Tiles that failed.
-    pub failed: usize,
-    /// Points read, over done tiles.
-    pub points_in: u64,
-    /// Points written, over done tiles.
-    pub points_out: u64,
-    /// Wall time of the shard, seconds.
-    pub seconds: f64,
-    /// This shard's tiles, in name order.
-    pub files: Vec<TileReport>,
+    /// The shard's counts, wall time (seconds, planning included) and
+    /// tiles (in name order), as fields of this report's JSON.
+    #[serde(flatten)]
+    pub summary: BatchSummary<TileReport>,
 }
 
 /// The result of [`run_shard`].
@@ -353,13 +343,15 @@ pub fn run_shard(
         source: options.source,
         plan_fingerprint: plan.plan.fingerprint.clone(),
         parameters: format!("{:016x}", fnv1a64(parameter_fingerprint(config).as_bytes())),
-        done: summary.done,
-        skipped: summary.skipped,
-        failed: summary.failed,
-        points_in: summary.points_in,
-        points_out: summary.points_out,
-        seconds: start.elapsed().as_secs_f64(),
-        files,
+        summary: BatchSummary {
+            done: summary.done,
+            skipped: summary.skipped,
+            failed: summary.failed,
+            points_in: summary.points_in,
+            points_out: summary.points_out,
+            seconds: start.elapsed().as_secs_f64(),
+            files,
+        },
     };
     let report_path = shard_report_path(output_dir, shard.index);
     write_json(&report_path, &report)?;
@@ -513,11 +505,11 @@ pub fn merge_reports(output_dir: &Path) -> Result<MergedReport> {
         missing: 0,
         points_in: 0,
         points_out: 0,
-        seconds_total: reports.iter().flatten().map(|r| r.seconds).sum(),
+        seconds_total: reports.iter().flatten().map(|r| r.summary.seconds).sum(),
         seconds_max: reports
             .iter()
             .flatten()
-            .map(|r| r.seconds)
+            .map(|r| r.summary.seconds)
             .fold(0.0, f64::max),
         shards_reported: (0..n).filter(|&i| reports[i].is_some()).collect(),
         shards_missing: (0..n).filter(|&i| reports[i].is_none()).collect(),
@@ -531,7 +523,7 @@ pub fn merge_reports(output_dir: &Path) -> Result<MergedReport> {
         .iter()
         .map(|r| {
             r.iter()
-                .flat_map(|r| r.files.iter().map(|f| (f.name.as_str(), f)))
+                .flat_map(|r| r.summary.files.iter().map(|f| (f.name.as_str(), f)))
                 .collect()
         })
         .collect();
@@ -563,4 +555,63 @@ pub fn merge_reports(output_dir: &Path) -> Result<MergedReport> {
         }
     }
     Ok(merged)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The embedded summary's fields stand in the report's JSON where they
+    /// always stood, and the report reads back.
+    #[test]
+    fn shard_report_json_keeps_its_fields() {
+        let report = ShardReport {
+            shard_index: 1,
+            shard_count: 3,
+            source: ShardSource::Flag,
+            plan_fingerprint: "p".into(),
+            parameters: "0123456789abcdef".into(),
+            summary: BatchSummary {
+                done: 1,
+                skipped: 0,
+                failed: 1,
+                points_in: 10,
+                points_out: 4,
+                seconds: 0.25,
+                files: vec![TileReport {
+                    name: "a.las".into(),
+                    output: "a.las".into(),
+                    status: FileStatus::Done,
+                    error: None,
+                    points_in: 10,
+                    points_out: 4,
+                    halo_points: 2,
+                    seconds: 0.125,
+                }],
+            },
+        };
+        let text = serde_json::to_string(&report).unwrap();
+        let keys: Vec<&str> = [
+            "shard_index",
+            "shard_count",
+            "source",
+            "plan_fingerprint",
+            "parameters",
+            "done",
+            "skipped",
+            "failed",
+            "points_in",
+            "points_out",
+            "seconds",
+            "files",
+        ]
+        .into_iter()
+        .filter(|k| text.contains(&format!("\"{k}\":")))
+        .collect();
+        assert_eq!(keys.len(), 12, "{text}");
+        let at = |k: &str| text.find(&format!("\"{k}\":")).unwrap();
+        assert!(keys.windows(2).all(|w| at(w[0]) < at(w[1])), "{text}");
+        let back: ShardReport = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, report);
+    }
 }

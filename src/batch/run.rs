@@ -8,19 +8,20 @@ use std::time::Instant;
 use nalgebra::{Point3, Vector3};
 use serde::Serialize;
 
-use super::las_out::{LasTileOutput, write_las_tile};
 use super::memory::{Admission, configure_allocator, estimated_file_bytes, release_freed_memory};
 use super::normals_stage::{
-    NormalParams, estimate_tile_normals, estimate_tile_normals_packed, packed_normals_peak_bytes,
+    estimate_tile_normals, estimate_tile_normals_packed, packed_normals_peak_bytes,
 };
-use super::tiles::{
-    LasTile, TileInfo, VoxelTile, halo_neighbors, read_halo_points, read_las_tile,
-    read_las_tile_voxelized, read_tile_info,
-};
+use super::tiles::{TileInfo, halo_neighbors, read_tile_info};
 use crate::PointCloud;
 use crate::error::{Error, Result};
 use crate::filter::{OutlierConfig, statistical_outlier_mask};
-use crate::voxel::{VoxelConfig, voxel_downsample_with_representatives, voxel_key};
+use crate::io::las::records::{
+    LasTile, LasTileOutput, VoxelTile, quantise_into_records, read_las_tile,
+    read_las_tile_voxelized, read_positions_where, write_las_records, write_las_tile,
+};
+use crate::normals::{NeighborSearch, NormalConfig, aerial_viewpoint};
+use crate::voxel::{VoxelConfig, VoxelGrid, voxel_downsample_with_representatives};
 
 /// Output container of a batch.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -43,9 +44,11 @@ pub enum OutputFormat {
 pub struct BatchConfig {
     /// Voxel downsampling; `None` keeps every point. Default: 0.1 m, centroid.
     pub voxel: Option<VoxelConfig>,
-    /// Normal estimation neighbourhood (radius in metres, `max_nn`).
-    /// Default: radius 0.5 m, `max_nn` 30.
-    pub normals: NormalParams,
+    /// Normal estimation: a radius search (metres, CRS units; it sets the
+    /// default halo width), optionally capped at `max_nn`, and the
+    /// viewpoint the normals face. Default: [`NormalConfig::aerial`]`(0.5,
+    /// 30)` (radius 0.5 m, `max_nn` 30, normals facing up).
+    pub normals: NormalConfig,
     /// Halo width in metres (CRS units): points of neighbouring tiles within
     /// this distance of a tile's bounds are used as neighbours for its
     /// normals. `None` means "equal to the normal radius" (exact normals at
@@ -74,7 +77,7 @@ impl Default for BatchConfig {
     fn default() -> Self {
         BatchConfig {
             voxel: Some(VoxelConfig::new(0.1)),
-            normals: NormalParams::default(),
+            normals: NormalConfig::aerial(0.5, 30),
             halo: None,
             outliers: None,
             format: OutputFormat::Same,
@@ -90,10 +93,18 @@ impl BatchConfig {
     /// Checks every field.
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] naming the first bad field.
+    /// [`Error::InvalidParameter`] naming the first bad field; a kNN normal
+    /// search is refused (a tile's halo needs a radius).
     pub fn validate(&self) -> Result<()> {
         if let Some(v) = &self.voxel {
             v.validate()?;
+        }
+        if let NeighborSearch::Knn { k } = self.normals.search {
+            return Err(Error::invalid(
+                "normals.search",
+                format!("knn {k}"),
+                "must be a radius search (the halo width follows from the radius)",
+            ));
         }
         self.normals.validate()?;
         if let Some(h) = self.halo
@@ -119,7 +130,13 @@ impl BatchConfig {
 
     /// The halo width in metres actually used.
     pub fn halo_width(&self) -> f64 {
-        self.halo.unwrap_or(self.normals.radius)
+        self.halo.unwrap_or_else(|| self.normal_radius())
+    }
+
+    /// The radius of the normal search in metres (infinite for a kNN
+    /// search, which [`BatchConfig::validate`] refuses).
+    fn normal_radius(&self) -> f64 {
+        self.normals.search.own_set_bounds().0
     }
 
     /// True when files take the streaming path of [`process_file`] (voxel
@@ -236,9 +253,11 @@ impl StageBytes {
     }
 }
 
-/// The outcome of a batch run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct BatchSummary {
+/// The outcome of a batch run: the counts and one report per file, a
+/// [`FileReport`] (or, in a shard's report, a
+/// [`TileReport`](super::report::TileReport)).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct BatchSummary<F = FileReport> {
     /// Files processed and written.
     pub done: usize,
     /// Files skipped as up to date.
@@ -252,7 +271,7 @@ pub struct BatchSummary {
     /// Wall time of the run, seconds.
     pub seconds: f64,
     /// One report per input file, in input order.
-    pub files: Vec<FileReport>,
+    pub files: Vec<F>,
 }
 
 /// Progress callbacks of [`run_batch`] (called from worker threads).
@@ -398,14 +417,28 @@ fn fingerprint_path(output: &Path) -> PathBuf {
 /// output whose recorded fingerprint differs is redone, not skipped.
 pub(crate) fn parameter_fingerprint(config: &BatchConfig) -> String {
     format!(
-        "pointpipe {}\nvoxel {:?}\nnormals {:?}\nhalo {:?}\noutliers {:?}\nformat {:?}\n",
+        "pointpipe {}\nvoxel {:?}\nnormals {}\nhalo {:?}\noutliers {:?}\nformat {:?}\n",
         env!("CARGO_PKG_VERSION"),
         config.voxel,
-        config.normals,
+        normals_fingerprint(&config.normals),
         config.halo_width(),
         config.outliers,
         config.format
     )
+}
+
+/// The normals line of [`parameter_fingerprint`], worded as before the batch
+/// took a [`NormalConfig`] where it can be, so older outputs stay up to date.
+fn normals_fingerprint(normals: &NormalConfig) -> String {
+    match normals.search {
+        NeighborSearch::Radius {
+            radius,
+            max_nn: Some(max_nn),
+        } if normals.min_neighbors == 3 && normals.viewpoint == Some(aerial_viewpoint()) => {
+            format!("NormalParams {{ radius: {radius:?}, max_nn: {max_nn:?} }}")
+        }
+        _ => format!("{normals:?}"),
+    }
 }
 
 /// Runs a batch: see the [module docs](super) for the algorithm.
@@ -658,19 +691,13 @@ fn process_file_whole(
     tile_index: Option<usize>,
     config: &BatchConfig,
 ) -> Result<FileReport> {
-    let start = Instant::now();
-    let mut stages = StageSeconds::default();
+    let mut clock = StageClock::start();
     let mut bytes = StageBytes::default();
-    let mut lap = Instant::now();
-    let mut stage_done = |stage: &mut f64| {
-        *stage = lap.elapsed().as_secs_f64();
-        lap = Instant::now();
-    };
     let mut tile = read_las_tile(input)?;
     let points_in = tile.positions.len() as u64;
     let tile_bytes = (tile.records.raw_bytes().len() + tile.positions.len() * POINT_BYTES) as u64;
     bytes.read = tile_bytes;
-    stage_done(&mut stages.read);
+    clock.lap(|s| &mut s.read);
 
     // The tile's positions move through the stages (no copy of the cloud);
     // the records stay for the output's attributes.
@@ -679,7 +706,7 @@ fn process_file_whole(
         config.outliers.as_ref(),
     )?;
     let points_kept = kept_positions.len() as u64;
-    stage_done(&mut stages.outliers);
+    clock.lap(|s| &mut s.outliers);
     let (positions, representatives) =
         downsample(kept_positions, kept.as_deref(), config.voxel.as_ref())?;
     let m = positions.len() as u64;
@@ -688,13 +715,13 @@ fn process_file_whole(
         // the output positions and representatives.
         bytes.voxel = tile_bytes + m * (64 + POINT_BYTES as u64 + 8);
     }
-    stage_done(&mut stages.voxel);
+    clock.lap(|s| &mut s.voxel);
     let mut warnings = Vec::new();
     let halo = match (tile_index, config.halo_width()) {
         (Some(i), h) if h > 0.0 => load_halo(tiles, i, h, config.voxel.as_ref(), &mut warnings)?,
         _ => Vec::new(),
     };
-    stage_done(&mut stages.halo);
+    clock.lap(|s| &mut s.halo);
     let (normals, curvature) = estimate_tile_normals(&positions, &halo, &config.normals)?;
     // Records, positions and representatives, plus the cloud copy (24), the
     // tree (28), the tree order (8), the estimates (40) and the normals and
@@ -704,7 +731,7 @@ fn process_file_whole(
         + m * (POINT_BYTES as u64 + 8)
         + (m + halo.len() as u64) * (24 + 28 + 8 + 40 + 32);
     let without_normal = normals.iter().filter(|n| **n == Vector3::zeros()).count() as u64;
-    stage_done(&mut stages.normals);
+    clock.lap(|s| &mut s.normals);
     if without_normal * 2 > positions.len() as u64 {
         warnings.push(few_normals_warning(
             input,
@@ -729,23 +756,60 @@ fn process_file_whole(
     bytes.write = records_bytes
         + m * (POINT_BYTES as u64 + 8 + 32)
         + m * u64::from(tile.header.point_format().len() + 16);
-    stage_done(&mut stages.write);
-    log::debug!(
-        "{}: stage seconds {stages:?}, bytes {bytes:?}",
-        input.display()
-    );
-    Ok(FileReport {
-        points_in,
-        outliers_removed: points_in - points_kept,
-        halo_points: halo.len() as u64,
-        points_out: positions.len() as u64,
-        without_normal,
-        seconds: start.elapsed().as_secs_f64(),
-        stage_seconds: stages,
-        stage_bytes: bytes,
-        warnings,
-        ..empty_report(input, output)
-    })
+    clock.lap(|s| &mut s.write);
+    Ok(clock.finish(
+        input,
+        bytes,
+        FileReport {
+            points_in,
+            outliers_removed: points_in - points_kept,
+            halo_points: halo.len() as u64,
+            points_out: positions.len() as u64,
+            without_normal,
+            warnings,
+            ..empty_report(input, output)
+        },
+    ))
+}
+
+/// The wall clock of one file: the time since it started and of each stage.
+struct StageClock {
+    start: Instant,
+    lap: Instant,
+    stages: StageSeconds,
+}
+
+impl StageClock {
+    fn start() -> Self {
+        let now = Instant::now();
+        StageClock {
+            start: now,
+            lap: now,
+            stages: StageSeconds::default(),
+        }
+    }
+
+    /// Ends the current stage: the time since the previous lap goes to the
+    /// field `stage` picks.
+    fn lap(&mut self, stage: fn(&mut StageSeconds) -> &mut f64) {
+        *stage(&mut self.stages) = self.lap.elapsed().as_secs_f64();
+        self.lap = Instant::now();
+    }
+
+    /// `report` with the file's wall time, its stages' and `bytes`.
+    fn finish(self, input: &Path, bytes: StageBytes, report: FileReport) -> FileReport {
+        log::debug!(
+            "{}: stage seconds {:?}, bytes {bytes:?}",
+            input.display(),
+            self.stages
+        );
+        FileReport {
+            seconds: self.start.elapsed().as_secs_f64(),
+            stage_seconds: self.stages,
+            stage_bytes: bytes,
+            ..report
+        }
+    }
 }
 
 /// Bytes of one `f64` position.
@@ -757,7 +821,7 @@ const POINT_BYTES: usize = size_of::<Point3<f64>>();
 /// ([`read_las_tile_voxelized`]); the output positions are quantised into
 /// those records at once; the k-d tree is built on positions + halo and the
 /// positions freed; normals are kept as `f32` (the output's precision); the
-/// output is written slab by slab ([`super::las_out`]). Same bytes as the
+/// output is written slab by slab ([`write_las_records`]). Same bytes as the
 /// whole-tile path; see [`StageBytes`] for what each stage holds.
 ///
 /// `Ok(None)`: the tile spans more than the voxel stream's key window; the
@@ -770,14 +834,8 @@ fn process_file_streaming(
     config: &BatchConfig,
     voxel: &VoxelConfig,
 ) -> Result<Option<FileReport>> {
-    let start = Instant::now();
-    let mut stages = StageSeconds::default();
+    let mut clock = StageClock::start();
     let mut bytes = StageBytes::default();
-    let mut lap = Instant::now();
-    let mut stage_done = |stage: &mut f64| {
-        *stage = lap.elapsed().as_secs_f64();
-        lap = Instant::now();
-    };
     let Some(tile) = read_las_tile_voxelized(input, voxel)? else {
         log::info!(
             "{}: the tile spans more than the streaming voxel grid's window; reading it whole",
@@ -786,7 +844,7 @@ fn process_file_streaming(
         return Ok(None);
     };
     bytes.read = tile.peak_bytes;
-    stage_done(&mut stages.read);
+    clock.lap(|s| &mut s.read);
     let VoxelTile {
         header,
         points_in,
@@ -796,7 +854,7 @@ fn process_file_streaming(
         ..
     } = tile;
     let m = positions.len();
-    super::las_out::quantise_into_records(
+    quantise_into_records(
         output,
         &mut records,
         record_len,
@@ -810,12 +868,12 @@ fn process_file_streaming(
     };
     let halo_points = halo.len() as u64;
     positions.extend(halo);
-    stage_done(&mut stages.halo);
+    clock.lap(|s| &mut s.halo);
     let points = positions.len() as u64;
     let normals = estimate_tile_normals_packed(positions, m, &config.normals)?;
     bytes.normals = records.len() as u64 + packed_normals_peak_bytes(points);
     let without_normal = normals.iter().filter(|n| n[..3] == [0.0; 3]).count() as u64;
-    stage_done(&mut stages.normals);
+    clock.lap(|s| &mut s.normals);
     if without_normal * 2 > m as u64 {
         warnings.push(few_normals_warning(
             input,
@@ -830,26 +888,22 @@ fn process_file_streaming(
         OutputFormat::Las | OutputFormat::Ply => false,
         OutputFormat::Laz => true,
     };
-    super::las_out::write_las_records(output, &header, &records, &normals, compressed)?;
+    write_las_records(output, &header, &records, &normals, compressed)?;
     bytes.write = (records.len() + normals.len() * 16) as u64
-        + (m.min(super::las_out::WRITE_SLAB) as u64) * u64::from(header.point_format().len() + 16);
-    stage_done(&mut stages.write);
-    log::debug!(
-        "{}: stage seconds {stages:?}, bytes {bytes:?}",
-        input.display()
-    );
-    Ok(Some(FileReport {
-        points_in,
-        outliers_removed: 0,
-        halo_points,
-        points_out: m as u64,
-        without_normal,
-        seconds: start.elapsed().as_secs_f64(),
-        stage_seconds: stages,
-        stage_bytes: bytes,
-        warnings,
-        ..empty_report(input, output)
-    }))
+        + (m.min(crate::io::las::WRITE_CHUNK) as u64) * u64::from(header.point_format().len() + 16);
+    clock.lap(|s| &mut s.write);
+    Ok(Some(clock.finish(
+        input,
+        bytes,
+        FileReport {
+            points_in,
+            halo_points,
+            points_out: m as u64,
+            without_normal,
+            warnings,
+            ..empty_report(input, output)
+        },
+    )))
 }
 
 /// The warning for a tile where most output points got no normal (issue 26
@@ -865,9 +919,11 @@ fn few_normals_warning(
     let unit = crate::io::las::crs_linear_unit(header)
         .map_or_else(|| "m, assumed".to_string(), |u| u.symbol());
     let warning = format!(
-        "{without_normal} of {outputs} output points got no normal (fewer than 3 neighbours within \
-         the normal radius {} {unit}): the radius is probably too small for the point spacing",
-        config.normals.radius
+        "{without_normal} of {outputs} output points got no normal (fewer than {} neighbours \
+         within the normal radius {} {unit}): the radius is probably too small for the point \
+         spacing",
+        config.normals.min_neighbors,
+        config.normal_radius()
     );
     log::warn!("{}: {warning}", input.display());
     warning
@@ -938,7 +994,7 @@ fn load_halo(
     let mut read_readable = |keep: &dyn Fn(&Point3<f64>) -> bool| {
         let mut points = Vec::new();
         for &path in &paths {
-            match read_halo_points(&[path], keep) {
+            match read_positions_where(path, keep) {
                 Ok(p) => points.extend(p),
                 Err(e) => {
                     log::warn!("halo neighbour left out: {e}");
@@ -951,10 +1007,10 @@ fn load_halo(
     let points = match voxel {
         None => read_readable(&|p| region.contains(p)),
         Some(v) => {
-            let inv = 1.0 / v.voxel_size;
-            let (lo, hi) = (voxel_key(&region.min, inv), voxel_key(&region.max, inv));
+            let grid = VoxelGrid::new(v.voxel_size)?;
+            let (lo, hi) = (grid.key(&region.min), grid.key(&region.max));
             let in_region = |p: &Point3<f64>| {
-                let k = voxel_key(p, inv);
+                let k = grid.key(p);
                 (0..3).all(|a| lo[a] <= k[a] && k[a] <= hi[a])
             };
             let raw = read_readable(&in_region);
@@ -1110,6 +1166,25 @@ mod tests {
                 assert!(report.stage_bytes.peak() >= report.stage_bytes.write);
             }
         }
+    }
+
+    /// Outputs made before the batch took a `NormalConfig` keep their
+    /// fingerprint, so a rerun still skips them.
+    #[test]
+    fn fingerprint_words_normals_as_before() {
+        let fingerprint = parameter_fingerprint(&BatchConfig::default());
+        assert!(
+            fingerprint.contains("\nnormals NormalParams { radius: 0.5, max_nn: 30 }\n"),
+            "{fingerprint}"
+        );
+        let knn = BatchConfig {
+            normals: NormalConfig {
+                search: NeighborSearch::Knn { k: 10 },
+                ..NormalConfig::aerial(0.5, 30)
+            },
+            ..Default::default()
+        };
+        assert!(knn.validate().is_err());
     }
 
     #[test]

@@ -8,10 +8,9 @@ use anyhow::Context as _;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use pointpipe::batch::report::{ShardOptions, plan_folder, run_shard};
 use pointpipe::batch::shard::{OverlapConfig, ShardEnv, ShardSpec, resolve_shard};
-use pointpipe::batch::{
-    BatchConfig, BatchProgress, FileReport, FileStatus, NormalParams, OutputFormat,
-};
+use pointpipe::batch::{BatchConfig, BatchProgress, FileReport, FileStatus, OutputFormat};
 use pointpipe::filter::OutlierConfig;
+use pointpipe::normals::NormalConfig;
 use pointpipe::voxel::{VoxelConfig, VoxelMode};
 
 use super::Context;
@@ -144,10 +143,7 @@ impl Args {
                     Mode::First => VoxelMode::First,
                 },
             }),
-            normals: NormalParams {
-                radius: self.normal_radius,
-                max_nn: self.max_nn,
-            },
+            normals: NormalConfig::aerial(self.normal_radius, self.max_nn),
             halo: self.halo,
             outliers: self.outlier_removal,
             format: match self.format {

@@ -33,6 +33,11 @@
 //!
 //! # Writing
 //! See [`write()`].
+//!
+//! # Raw records
+//! [`records`] reads and writes the point records byte for byte (the batch's
+//! path: streamed, attributes never decoded); [`extra_bytes`] is the LAS 1.4
+//! extra-bytes VLR both paths use for normals.
 
 use rayon::prelude::*;
 use std::fs::File;
@@ -45,6 +50,9 @@ use nalgebra::Point3;
 use super::{Format, LinearUnit, ReadReport, atomic};
 use crate::cloud::{Extras, LasAttributes, PointCloud};
 use crate::error::{Error, Result};
+
+pub mod extra_bytes;
+pub mod records;
 
 /// Most points decoded per `fill_points` call (about 34 MB of records at
 /// point format 7).
@@ -59,6 +67,8 @@ pub const CHUNK_BYTES: u64 = 64 << 20;
 /// 1 mm in the cloud's unit.
 pub const DEFAULT_SCALE: f64 = 0.001;
 
+/// The error of the `las` crate on `path`: the one error helper of every
+/// LAS path (this module and [`records`]).
 fn las_err(path: &Path) -> impl Fn(las::Error) -> Error + '_ {
     move |e| Error::Las {
         path: path.to_path_buf(),
@@ -482,13 +492,39 @@ fn with_all_evlrs(header: Header, evlrs: Vec<las::Vlr>, path: &Path) -> Result<H
     builder.into_header().map_err(las_err(path))
 }
 
+/// Errors as `pointpipe info` gives them for a file that is empty or does
+/// not start with `LASF` (instead of the `las` crate's "failed to fill whole
+/// buffer" or "signature is not 'LASF': [104, 101, 108, 108]"); leaves
+/// `file` at its start.
+fn check_signature(path: &Path, file: &mut File) -> Result<()> {
+    let mut head = Vec::with_capacity(8);
+    file.by_ref()
+        .take(8)
+        .read_to_end(&mut head)
+        .map_err(atomic::io_err(path))?;
+    file.rewind().map_err(atomic::io_err(path))?;
+    if head.is_empty() {
+        return Err(Error::format(path, "file is empty"));
+    }
+    if !head.starts_with(b"LASF") {
+        let expected = match Format::from_path(path) {
+            Ok(Format::Laz) => Format::Laz,
+            _ => Format::Las,
+        };
+        return Err(super::wrong_magic(path, expected, &head));
+    }
+    Ok(())
+}
+
 /// Reads and validates the header of a LAS/LAZ file (every EVLR included)
 /// without decoding points; see [`check_layout`].
 ///
 /// # Errors
-/// As [`read`].
+/// As [`read`] (an empty file or one that does not start with `LASF` is
+/// named as the format its extension says, LAS or LAZ).
 pub fn read_header(path: &Path) -> Result<Header> {
     let mut file = File::open(path).map_err(atomic::io_err(path))?;
+    check_signature(path, &mut file)?;
     let layout = check_layout(&mut file, path)?;
     let header = Header::new(BufReader::new(file)).map_err(las_err(path))?;
     with_all_evlrs(header, layout.evlrs, path)
@@ -496,7 +532,7 @@ pub fn read_header(path: &Path) -> Result<Header> {
 
 /// Opens a LAS/LAZ file for reading after [`check_layout`] and the LAZ
 /// checks: a `las::Reader` (sequential for point-wise LAZ) and the full
-/// header (every EVLR). Used by the batch tiles so that every LAS path has
+/// header (every EVLR). Used by [`records`] so that every LAS path has
 /// the same protections.
 ///
 /// # Errors
@@ -621,7 +657,7 @@ fn decode<R: Read + Seek + Send + Sync + 'static>(
 /// The raw extra bytes stay in [`LasAttributes::extra_bytes`]; on output the
 /// fields are replaced by the cloud's normals ([`write`]).
 fn decode_normal_fields(cloud: &mut PointCloud, header: &Header, path: &Path) {
-    use crate::batch::extra_bytes::{ExtraBytesType, read_extra_bytes_fields};
+    use extra_bytes::{ExtraBytesType, read_extra_bytes_fields};
     let Some(attrs) = &cloud.extras.las_attributes else {
         return;
     };
@@ -745,8 +781,8 @@ fn reserve<T>(v: &mut Option<Vec<T>>, n: usize) {
 }
 
 /// Appends one decoded chunk to the cloud in a single pass over its raw
-/// records (the `las` crate's column iterators make one pass per field and
-/// were 6× slower than the decode itself).
+/// records (the `las` crate's column iterators make one pass per field,
+/// slower than the decode itself).
 fn append_chunk(cloud: &mut PointCloud, chunk: &las::PointData) {
     let layout = RecordLayout::new(chunk.format());
     let t = chunk.transforms();
@@ -1059,7 +1095,7 @@ fn parse_unit(body: &str) -> Option<LinearUnit> {
 /// Normals ([`PointCloud::normals`]) are appended as the extra-bytes fields
 /// `NormalX`, `NormalY`, `NormalZ`, `Curvature` (`f32`, NaN curvature when
 /// absent), described in the extra-bytes VLR exactly as `pointpipe batch`
-/// writes them ([`crate::batch::extra_bytes::normal_fields`]); input fields
+/// writes them ([`extra_bytes::normal_fields`]); input fields
 /// of those names are replaced.
 ///
 /// # Errors
@@ -1073,44 +1109,103 @@ pub fn write(path: &Path, cloud: &PointCloud) -> Result<()> {
     let plan = OutputPlan::new(cloud, compress, path)?;
     let intensity_scale = intensity_scale(cloud);
     let out_len = usize::from(plan.header.point_format().len());
+    write_las_atomic(
+        path,
+        plan.header.clone(),
+        |writer| {
+            let builder = las::PointDataBuilder::new().for_header(writer.header());
+            let mut start = 0;
+            while start < cloud.len() {
+                let end = (start + WRITE_CHUNK).min(cloud.len());
+                let mut bytes = vec![0u8; (end - start) * out_len];
+                bytes
+                    .par_chunks_exact_mut(out_len)
+                    .zip(start..end)
+                    .try_for_each(|(rec, i)| {
+                        encode_point(rec, i, cloud, &plan, intensity_scale, path)
+                    })?;
+                let data = builder
+                    .clone()
+                    .build_from_bytes(bytes)
+                    .map_err(las_err(path))?;
+                writer.write_points(&data).map_err(las_err(path))?;
+                start = end;
+            }
+            Ok(())
+        },
+        |file| patch_waveform_pointer(file, cloud, &plan, path),
+    )
+}
+
+/// The writer [`write_las_atomic`] hands out.
+type LasWriter = las::Writer<BufWriter<File>>;
+
+/// Writes `path` as LAS/LAZ with `header`, atomically
+/// ([`atomic::write_atomic_owned`]): `write_points` hands the records to
+/// the writer, which is then closed (header counts and bounds, LAZ chunk
+/// table), and `patch` may edit the finished file before it is renamed.
+/// The one writer set-up of every LAS path (this module and [`records`]).
+///
+/// # Errors
+/// [`Error::Io`] / [`Error::Las`] on write failures; those of the closures.
+fn write_las_atomic(
+    path: &Path,
+    header: Header,
+    write_points: impl FnOnce(&mut LasWriter) -> Result<()>,
+    patch: impl FnOnce(&mut File) -> Result<()>,
+) -> Result<()> {
     atomic::write_atomic_owned(path, |file| {
-        let mut writer =
-            las::Writer::new(BufWriter::with_capacity(1 << 20, file), plan.header.clone())
-                .map_err(las_err(path))?;
-        let builder = las::PointDataBuilder::new().for_header(writer.header());
-        let mut start = 0;
-        while start < cloud.len() {
-            let end = (start + WRITE_CHUNK).min(cloud.len());
-            let mut bytes = vec![0u8; (end - start) * out_len];
-            bytes
-                .par_chunks_exact_mut(out_len)
-                .zip(start..end)
-                .try_for_each(|(rec, i)| {
-                    encode_point(rec, i, cloud, &plan, intensity_scale, path)
-                })?;
-            let data = builder
-                .clone()
-                .build_from_bytes(bytes)
-                .map_err(las_err(path))?;
-            writer.write_points(&data).map_err(las_err(path))?;
-            start = end;
-        }
+        let mut writer = las::Writer::new(BufWriter::with_capacity(1 << 20, file), header)
+            .map_err(las_err(path))?;
+        write_points(&mut writer)?;
         writer.close().map_err(las_err(path))?;
         let inner = writer.into_inner().map_err(las_err(path))?;
         let mut file = inner
             .into_inner()
             .map_err(|e| Error::io(path, e.into_error()))?;
-        patch_waveform_pointer(&mut file, cloud, &plan, path)?;
+        patch(&mut file)?;
         Ok(file)
     })
 }
 
-/// Points encoded per `write_points` call: ten LAZ chunks of the usual
-/// 50,000 points, so that the parallel LAZ compressor has chunks to share
-/// out (with 2^16 points per call it compressed one chunk at a time). LAZ
-/// chunks do not depend on how the points are handed over: the file is
-/// the same whatever this is.
-const WRITE_CHUNK: usize = 500_000;
+/// Quantises `p` with `transforms` into the X, Y, Z integers that open
+/// every LAS record (its first 12 bytes, little-endian).
+///
+/// # Errors
+/// [`Error::Format`] naming `path` and, through `what`, the coordinate when
+/// it does not fit the scale/offset in `i32`.
+fn write_xyz(
+    record: &mut [u8],
+    p: &Point3<f64>,
+    transforms: &Vector<Transform>,
+    path: &Path,
+    what: impl Fn(f64) -> String,
+) -> Result<()> {
+    for (axis, (v, t)) in [
+        (p.x, &transforms.x),
+        (p.y, &transforms.y),
+        (p.z, &transforms.z),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let q = t.inverse(v).map_err(|e| {
+            Error::format(
+                path,
+                format!("{} does not fit the LAS scale/offset: {e}", what(v)),
+            )
+        })?;
+        record[4 * axis..4 * axis + 4].copy_from_slice(&q.to_le_bytes());
+    }
+    Ok(())
+}
+
+/// Points encoded per `write_points` call ([`write`] and the raw records of
+/// [`records`]): ten LAZ chunks of the usual 50,000 points, so that the
+/// parallel LAZ compressor has chunks to share out. LAZ chunks do not
+/// depend on how the points are handed over: the file is the same whatever
+/// this is.
+pub(crate) const WRITE_CHUNK: usize = 500_000;
 
 /// The output header and where each part of a record comes from.
 struct OutputPlan {
@@ -1137,17 +1232,15 @@ impl OutputPlan {
                 path.display(),
                 base.point_format.extra_bytes
             );
-            base.vlrs
-                .retain(|v| !crate::batch::extra_bytes::is_extra_bytes_vlr(v));
-            base.evlrs
-                .retain(|v| !crate::batch::extra_bytes::is_extra_bytes_vlr(v));
+            base.vlrs.retain(|v| !extra_bytes::is_extra_bytes_vlr(v));
+            base.evlrs.retain(|v| !extra_bytes::is_extra_bytes_vlr(v));
             base.point_format.extra_bytes = u16::try_from(extra_len)
                 .map_err(|_| Error::format(path, "too many extra bytes per point"))?;
         }
         let base = base.into_header().map_err(las_err(path))?;
         let core = RecordLayout::new(base.point_format()).extra;
         let (mut header, extra_kept, normals_at) = if cloud.normals.is_some() {
-            let (header, kept) = crate::batch::las_out::with_normal_fields(&base, path)?;
+            let (header, kept) = records::with_normal_fields(&base, path)?;
             let mut extra_kept = Vec::new();
             let mut at = core;
             for r in kept {
@@ -1267,20 +1360,9 @@ fn encode_point(
     path: &Path,
 ) -> Result<()> {
     let l = &plan.layout;
-    let t = plan.header.transforms();
-    let p = cloud.points[i];
-    for (axis, (v, t)) in [(p.x, &t.x), (p.y, &t.y), (p.z, &t.z)]
-        .into_iter()
-        .enumerate()
-    {
-        let q = t.inverse(v).map_err(|e| {
-            Error::format(
-                path,
-                format!("point {i}: coordinate {v} does not fit the LAS scale/offset: {e}"),
-            )
-        })?;
-        rec[4 * axis..4 * axis + 4].copy_from_slice(&q.to_le_bytes());
-    }
+    write_xyz(rec, &cloud.points[i], plan.header.transforms(), path, |v| {
+        format!("point {i}: coordinate {v}")
+    })?;
     let intensity = cloud.intensity.as_ref().map_or(0, |v| {
         (v[i] * intensity_scale).round().clamp(0.0, 65535.0) as u16
     });

@@ -6,7 +6,7 @@
 //! # What is read
 //! Only the `vertex` element. Its properties are parsed straight into a
 //! typed struct through `ply_rs_bw::ply::PropertyAccess` (the generic
-//! key-value reader is about 17× slower). `x y z` are required and may have any
+//! key-value reader is much slower). `x y z` are required and may have any
 //! scalar type (float and double in practice); also read when present:
 //! intensity (`intensity`, `scalar_intensity`, `reflectance`), normals
 //! (`nx ny nz`), `curvature`, time (`time`, `t`, `timestamp`, seconds), and

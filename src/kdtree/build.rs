@@ -1,7 +1,7 @@
 //! Building the tree: median partitioning with `rayon::join`, then boxes.
 //!
-//! The median selection is std's introselect on integer keys (about 80 % of
-//! a build); the layout (coordinates and leaf boxes) is written in one
+//! The median selection is std's introselect on integer keys (most of a
+//! build); the layout (coordinates and leaf boxes) is written in one
 //! recursion over the leaves after the partition buffer is freed, with
 //! compare-selects instead of `f64::min`/`max` and a prefetch of the input
 //! points ahead of the gather. Measurements and the alternatives that were

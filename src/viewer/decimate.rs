@@ -5,7 +5,7 @@
 
 use nalgebra::Point3;
 
-use crate::voxel::{VoxelMap, voxel_key};
+use crate::voxel::{VoxelGrid, VoxelMap};
 
 /// Growth factor of the voxel size between two attempts.
 const VOXEL_GROWTH: f64 = 1.25;
@@ -85,7 +85,8 @@ pub fn decimate_indices(points: &[Point3<f64>], max_points: usize) -> Decimation
 }
 
 /// Fills `kept` with the index of the first finite point in each voxel of size
-/// `voxel_size` anchored at `origin`.
+/// `voxel_size` anchored at `origin`; a size the grid refuses (grown past
+/// `f64::MAX`, or too small to invert) is one voxel.
 fn keep_first_per_voxel(
     points: &[Point3<f64>],
     origin: &Point3<f64>,
@@ -95,12 +96,12 @@ fn keep_first_per_voxel(
 ) {
     occupied.clear();
     kept.clear();
-    let inv = 1.0 / voxel_size;
+    let grid = VoxelGrid::new(voxel_size).ok();
     for (i, p) in points.iter().enumerate() {
         if !p.coords.iter().all(|c| c.is_finite()) {
             continue;
         }
-        let key = voxel_key(&Point3::from(p - origin), inv);
+        let key = grid.map_or([0; 3], |g| g.key(&Point3::from(p - origin)));
         if occupied.insert(key, ()).is_none() {
             kept.push(i);
         }

@@ -1,5 +1,5 @@
-//! LAS/LAZ output of a batch tile: the input's header and point records with
-//! new positions and four appended extra-bytes fields (normals, curvature).
+//! Writing raw records: the input's header and point records with new
+//! positions and four appended extra-bytes fields (normals, curvature).
 //!
 //! # What is kept
 //! - LAS version, point format, scale and offset, system identifier, GUID,
@@ -25,19 +25,17 @@
 //!   new normals replace the old ones instead of standing beside fields of
 //!   the same name; the other input fields keep their order and bytes.
 
-use std::fs::File;
-use std::io::BufWriter;
 use std::path::Path;
 
 use nalgebra::{Point3, Vector3};
 use rayon::prelude::*;
 
-use super::extra_bytes::{
+use crate::error::{Error, Result};
+use crate::io::las::extra_bytes::{
     ExtraBytesField, ExtraBytesType, NORMAL_FIELDS_LEN, extra_bytes_vlr, is_extra_bytes_vlr,
     normal_fields, read_extra_bytes_fields,
 };
-use crate::error::{Error, Result};
-use crate::io::atomic::write_atomic_owned;
+use crate::io::las::{LasWriter, WRITE_CHUNK, las_err, write_las_atomic, write_xyz};
 
 /// The per-point content of a LAS/LAZ batch output.
 #[derive(Debug, Clone, Copy)]
@@ -70,39 +68,26 @@ pub fn write_las_tile(path: &Path, output: &LasTileOutput<'_>, compressed: bool)
     if output.positions.len() != n || output.normals.len() != n || output.curvature.len() != n {
         return Err(Error::format(path, "output slices have different lengths"));
     }
-    let las_err = |source: las::Error| Error::Las {
-        path: path.to_path_buf(),
-        source: Box::new(source),
-    };
     let (header, layout) = output_header(output.header, path, compressed)?;
     let bytes = build_records(path, output, &header, &layout)?;
     let data = las::PointDataBuilder::new()
         .for_header(&header)
         .build_from_bytes(bytes)
-        .map_err(las_err)?;
-    write_atomic_owned(path, |file: File| {
-        let mut writer =
-            las::Writer::new(BufWriter::with_capacity(1 << 20, file), header).map_err(las_err)?;
-        writer.write_points(&data).map_err(las_err)?;
-        let buffered = writer.into_inner().map_err(las_err)?;
-        buffered
-            .into_inner()
-            .map_err(|e| Error::io(path, e.into_error()))
-    })
+        .map_err(las_err(path))?;
+    write_las_atomic(
+        path,
+        header,
+        |writer| writer.write_points(&data).map_err(las_err(path)),
+        |_| Ok(()),
+    )
 }
-
-/// Points per slab handed to the LAS/LAZ writer by [`write_las_records`]:
-/// ten LAZ chunks of the usual 50,000 points (LAZ chunks do not depend on
-/// how the points are handed over, so the file is the same as with one
-/// call), 25 MB for a 50-byte output record.
-pub(crate) const WRITE_SLAB: usize = 500_000;
 
 /// Writes a batch output from records that already hold their output X, Y,
 /// Z: for output point `j`, the bytes of `records[j · record_len ..]` (an
 /// input record of `header`'s layout whose X/Y/Z were replaced by the
 /// output position, quantised), then `normals[j]`, as [`write_las_tile`]
 /// writes them (same header, VLRs and record layout, so the same bytes).
-/// The output records are built and handed to the writer [`WRITE_SLAB`]
+/// The output records are built and handed to the writer [`WRITE_CHUNK`]
 /// points at a time, so memory is one slab, not the output.
 ///
 /// # Errors
@@ -122,24 +107,18 @@ pub(crate) fn write_las_records(
             "output records and normals differ in number",
         ));
     }
-    let las_err = |source: las::Error| Error::Las {
-        path: path.to_path_buf(),
-        source: Box::new(source),
-    };
     let (out_header, layout) = output_header(header, path, compressed)?;
     let out_len = usize::from(out_header.point_format().len());
     let kept_len = layout.kept_len();
     if out_len != kept_len + NORMAL_FIELDS_LEN || layout.kept.iter().any(|r| r.end > in_len) {
         return Err(Error::format(path, "output record length mismatch"));
     }
-    write_atomic_owned(path, |file: File| {
-        let mut writer = las::Writer::new(BufWriter::with_capacity(1 << 20, file), out_header)
-            .map_err(las_err)?;
+    let write_slabs = |writer: &mut LasWriter| {
         // One slab at least: an empty output is written as one empty slab,
         // as write_las_tile writes it.
         let mut start = 0;
         loop {
-            let end = (start + WRITE_SLAB).min(normals.len());
+            let end = (start + WRITE_CHUNK).min(normals.len());
             let slab = &records[start * in_len..end * in_len];
             let slab_normals = &normals[start..end];
             let mut bytes = vec![0u8; slab_normals.len() * out_len];
@@ -161,18 +140,16 @@ pub(crate) fn write_las_records(
             let data = las::PointDataBuilder::new()
                 .for_header(writer.header())
                 .build_from_bytes(bytes)
-                .map_err(las_err)?;
-            writer.write_points(&data).map_err(las_err)?;
+                .map_err(las_err(path))?;
+            writer.write_points(&data).map_err(las_err(path))?;
             start = end;
             if start >= normals.len() {
                 break;
             }
         }
-        let buffered = writer.into_inner().map_err(las_err)?;
-        buffered
-            .into_inner()
-            .map_err(|e| Error::io(path, e.into_error()))
-    })
+        Ok(())
+    };
+    write_las_atomic(path, out_header, write_slabs, |_| Ok(()))
 }
 
 /// Replaces X, Y, Z of every record (`record_len` bytes each, X/Y/Z its
@@ -201,11 +178,10 @@ pub(crate) fn quantise_into_records(
         .try_for_each(|(record, p)| write_position(record, p, transforms, path))
 }
 
-/// VLR user ids that describe the input's storage layout, not its content.
+/// VLRs that describe the input's storage layout, not its content: the
+/// LASzip and COPC VLRs and the extra-bytes VLR (rewritten).
 fn is_layout_vlr(vlr: &las::Vlr) -> bool {
-    is_extra_bytes_vlr(vlr)
-        || vlr.user_id.eq_ignore_ascii_case("laszip encoded")
-        || vlr.user_id.eq_ignore_ascii_case("copc")
+    is_extra_bytes_vlr(vlr) || crate::io::las::is_layout_vlr(vlr)
 }
 
 /// Which bytes of an input record start an output record.
@@ -236,10 +212,7 @@ fn output_header(
     let (mut builder, layout) = normal_builder(input, path)?;
     builder.point_format.is_compressed = compressed;
     builder.generating_software = "pointpipe batch".to_string();
-    let header = builder.into_header().map_err(|source| Error::Las {
-        path: path.to_path_buf(),
-        source: Box::new(source),
-    })?;
+    let header = builder.into_header().map_err(las_err(path))?;
     Ok((header, layout))
 }
 
@@ -258,10 +231,7 @@ pub(crate) fn with_normal_fields(
     path: &Path,
 ) -> Result<(las::Header, Vec<std::ops::Range<usize>>)> {
     let (builder, layout) = normal_builder(input, path)?;
-    let header = builder.into_header().map_err(|source| Error::Las {
-        path: path.to_path_buf(),
-        source: Box::new(source),
-    })?;
+    let header = builder.into_header().map_err(las_err(path))?;
     Ok((header, layout.kept))
 }
 
@@ -384,41 +354,20 @@ fn build_records(
     Ok(bytes)
 }
 
-/// Quantises `p` with the header's `transforms` into the X, Y, Z integers
-/// that open every LAS record (its first 12 bytes, little-endian).
-///
-/// # Errors
-/// [`Error::Format`] naming `path` when a coordinate does not fit the
-/// scale/offset in `i32`.
+/// [`write_xyz`] with the error naming the position.
 fn write_position(
     record: &mut [u8],
     p: &Point3<f64>,
     transforms: &las::Vector<las::Transform>,
     path: &Path,
 ) -> Result<()> {
-    for (axis, (value, transform)) in [
-        (p.x, transforms.x),
-        (p.y, transforms.y),
-        (p.z, transforms.z),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let quantised = transform.inverse(value).map_err(|e| {
-            Error::format(
-                path,
-                format!("position {value} does not fit the LAS scale/offset: {e}"),
-            )
-        })?;
-        record[4 * axis..4 * axis + 4].copy_from_slice(&quantised.to_le_bytes());
-    }
-    Ok(())
+    write_xyz(record, p, transforms, path, |v| format!("position {v}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::tiles::read_las_tile;
+    use crate::io::las::records::{LasTile, read_las_tile};
 
     /// A LAS 1.4 format-3 header whose records carry `fields` as extra bytes.
     fn header_with(fields: &[ExtraBytesField]) -> las::Header {
@@ -440,7 +389,7 @@ mod tests {
         header: &las::Header,
         extra: [&[u8]; 2],
         normals: [Vector3<f64>; 2],
-    ) -> crate::batch::tiles::LasTile {
+    ) -> LasTile {
         let len = usize::from(header.point_format().len());
         let core = len - extra[0].len();
         let mut bytes = vec![0u8; 2 * len];
@@ -464,7 +413,7 @@ mod tests {
         read_las_tile(&path).unwrap()
     }
 
-    fn names(tile: &crate::batch::tiles::LasTile) -> Vec<String> {
+    fn names(tile: &LasTile) -> Vec<String> {
         read_extra_bytes_fields(&tile.header, Path::new("t"))
             .unwrap()
             .into_iter()
@@ -473,7 +422,7 @@ mod tests {
     }
 
     /// The last [`NORMAL_FIELDS_LEN`] bytes of record `j`, as four `f32`.
-    fn normal_bytes(tile: &crate::batch::tiles::LasTile, j: usize) -> [f32; 4] {
+    fn normal_bytes(tile: &LasTile, j: usize) -> [f32; 4] {
         let len = tile.records.record_len();
         let r = &tile.records.raw_bytes()[j * len..(j + 1) * len];
         std::array::from_fn(|k| {
