@@ -165,7 +165,13 @@ impl GeoIndex {
     /// [`Error::InvalidParameter`] naming the first point whose longitude is
     /// outside [-180, 180] or latitude outside [-90, 90] (or not finite).
     pub fn build(lon_lat: Vec<[f64; 2]>) -> Result<GeoIndex> {
-        for (i, &[lon, lat]) in lon_lat.iter().enumerate() {
+        use rayon::prelude::*;
+        let bad = lon_lat
+            .par_iter()
+            .with_min_len(1 << 14)
+            .position_first(|&[lon, lat]| check_lon_lat(lon, lat).is_err());
+        if let Some(i) = bad {
+            let [lon, lat] = lon_lat[i];
             check_lon_lat(lon, lat).map_err(|e| match e {
                 Error::InvalidParameter {
                     name,
@@ -180,7 +186,8 @@ impl GeoIndex {
             })?;
         }
         let on_sphere: Vec<Point3<f64>> = lon_lat
-            .iter()
+            .par_iter()
+            .with_min_len(1 << 14)
             .map(|&[lon, lat]| unit_vector(lon, lat))
             .collect();
         let tree = KdTree::build(&on_sphere)?;

@@ -201,6 +201,17 @@ impl TextBuilder {
         }
     }
 
+    /// Appends the values of `other`.
+    pub(crate) fn append(&mut self, other: TextBuilder) {
+        let base = self.text.len();
+        if self.ends.is_empty() {
+            *self = other;
+            return;
+        }
+        self.text.push_str(&other.text);
+        self.ends.extend(other.ends.iter().map(|&e| base + e));
+    }
+
     pub(crate) fn push(&mut self, value: &str) {
         self.text.push_str(value);
         self.ends.push(self.text.len());
