@@ -299,7 +299,8 @@ impl Layer {
         };
         // Why: the attributes were rendered at build time, so a feature is
         // mostly a copy of its row.
-        out.reserve(160 + answer.hits.len() * 200);
+        let rows_len: usize = answer.hits.iter().map(|h| rows.get(h.id).len()).sum();
+        out.reserve(128 + answer.hits.len() * 192 + rows_len);
         out.extend_from_slice(br#"{"type":"FeatureCollection","features":["#);
         for (j, hit) in answer.hits.iter().enumerate() {
             if j > 0 {

@@ -327,17 +327,24 @@ impl Attributes {
 /// (one cache miss per point instead of one per cell).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Rows {
+    /// [`ROWS_PER_BLOCK`] points each (the last one fewer).
+    blocks: Vec<RowBlock>,
+}
+
+/// The rendered rows of consecutive points: their bytes and where each ends.
+#[derive(Debug, Clone, Default)]
+struct RowBlock {
     bytes: Vec<u8>,
     ends: Vec<u32>,
 }
 
-/// Points rendered per parallel task.
-const ROWS_PER_TASK: usize = 16_384;
+/// Points per block (and per parallel task).
+const ROWS_PER_BLOCK: usize = 1 << 14;
 
 impl Rows {
-    /// Renders the `n` points of `attributes`; `None` when the rendering
-    /// would pass 4 GiB or a value does not serialise (answers then read the
-    /// columns). Parallel in the current rayon pool.
+    /// Renders the `n` points of `attributes`; `None` when a value does not
+    /// serialise (answers then read the columns). Parallel in the current
+    /// rayon pool.
     pub(crate) fn render(attributes: &Attributes, n: usize) -> Option<Rows> {
         use rayon::prelude::*;
         let prefixes: Vec<Vec<u8>> = attributes
@@ -354,34 +361,26 @@ impl Rows {
         if prefixes.is_empty() {
             return Some(Rows::default());
         }
-        let tasks: Vec<(Vec<u8>, Vec<u32>)> = (0..n.div_ceil(ROWS_PER_TASK))
+        let blocks = (0..n.div_ceil(ROWS_PER_BLOCK))
             .into_par_iter()
-            .map(|t| {
-                let rows = t * ROWS_PER_TASK..n.min((t + 1) * ROWS_PER_TASK);
-                let mut bytes = Vec::with_capacity(rows.len() * 16 * prefixes.len());
-                let mut ends = Vec::with_capacity(rows.len());
+            .map(|b| {
+                let rows = b * ROWS_PER_BLOCK..n.min((b + 1) * ROWS_PER_BLOCK);
+                let mut block = RowBlock {
+                    bytes: Vec::new(),
+                    ends: Vec::with_capacity(rows.len()),
+                };
                 for i in rows {
                     for (prefix, column) in prefixes.iter().zip(&attributes.columns) {
-                        bytes.extend_from_slice(prefix);
-                        column.write_json(i, &mut bytes).ok()?;
+                        block.bytes.extend_from_slice(prefix);
+                        column.write_json(i, &mut block.bytes).ok()?;
                     }
-                    ends.push(u32::try_from(bytes.len()).ok()?);
+                    block.ends.push(u32::try_from(block.bytes.len()).ok()?);
                 }
-                Some((bytes, ends))
+                block.bytes.shrink_to_fit();
+                Some(block)
             })
             .collect::<Option<_>>()?;
-        let total: usize = tasks.iter().map(|(b, _)| b.len()).sum();
-        u32::try_from(total).ok()?;
-        let mut rows = Rows {
-            bytes: Vec::with_capacity(total),
-            ends: Vec::with_capacity(n),
-        };
-        for (bytes, ends) in tasks {
-            let base = rows.bytes.len() as u32;
-            rows.bytes.extend_from_slice(&bytes);
-            rows.ends.extend(ends.iter().map(|&e| base + e));
-        }
-        Some(rows)
+        Some(Rows { blocks })
     }
 
     /// The members of point `i` (empty when the layer has no attributes).
@@ -389,16 +388,25 @@ impl Rows {
     /// # Panics
     /// When `i` is not a rendered point (a programming error).
     pub(crate) fn get(&self, i: usize) -> &[u8] {
-        if self.ends.is_empty() {
+        if self.blocks.is_empty() {
             return &[];
         }
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        &self.bytes[start..self.ends[i] as usize]
+        let block = &self.blocks[i / ROWS_PER_BLOCK];
+        let j = i % ROWS_PER_BLOCK;
+        let start = if j == 0 {
+            0
+        } else {
+            block.ends[j - 1] as usize
+        };
+        &block.bytes[start..block.ends[j] as usize]
     }
 
     /// Heap bytes held.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.bytes.capacity() + self.ends.capacity() * 4
+        self.blocks
+            .iter()
+            .map(|b| b.bytes.capacity() + b.ends.capacity() * 4)
+            .sum()
     }
 }
 

@@ -7,9 +7,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{
-    DefaultBodyLimit, FromRequest, FromRequestParts, Path, RawQuery, Request, State,
-};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -54,8 +52,16 @@ pub(crate) fn router(state: Shared, timeout: Duration, max_body_bytes: usize) ->
 /// `readyz`, `metrics`), `layer` for `PUT /v1/layers/{name}`, `points` for
 /// the points routes, `other` for anything else.
 fn route_of(path: &str) -> &'static str {
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    match segments.as_slice() {
+    let mut segments = [""; 6];
+    let mut n = 0;
+    for segment in path.trim_start_matches('/').split('/') {
+        if n == segments.len() {
+            return "other";
+        }
+        segments[n] = segment;
+        n += 1;
+    }
+    match &segments[..n] {
         ["healthz"] => "healthz",
         ["readyz"] => "readyz",
         ["metrics"] => "metrics",
@@ -188,23 +194,39 @@ struct LayerQuery<P> {
 
 /// How a query type is read from a query string.
 trait FromQuery: Sized {
-    fn from_query(fields: &QueryFields, layer: &Layer, state: &AppState) -> Result<Self, Problem>;
+    fn from_query(
+        fields: &QueryFields<'_>,
+        layer: &Layer,
+        state: &AppState,
+    ) -> Result<Self, Problem>;
 }
 
 impl FromQuery for KnnParams {
-    fn from_query(fields: &QueryFields, layer: &Layer, state: &AppState) -> Result<Self, Problem> {
+    fn from_query(
+        fields: &QueryFields<'_>,
+        layer: &Layer,
+        state: &AppState,
+    ) -> Result<Self, Problem> {
         params::knn(fields, layer.kind, &state.limits)
     }
 }
 
 impl FromQuery for RadiusParams {
-    fn from_query(fields: &QueryFields, layer: &Layer, state: &AppState) -> Result<Self, Problem> {
+    fn from_query(
+        fields: &QueryFields<'_>,
+        layer: &Layer,
+        state: &AppState,
+    ) -> Result<Self, Problem> {
         params::radius(fields, layer.kind, &state.limits)
     }
 }
 
 impl FromQuery for StatsParams {
-    fn from_query(fields: &QueryFields, layer: &Layer, state: &AppState) -> Result<Self, Problem> {
+    fn from_query(
+        fields: &QueryFields<'_>,
+        layer: &Layer,
+        state: &AppState,
+    ) -> Result<Self, Problem> {
         params::stats(fields, layer.kind, &state.limits)
     }
 }
@@ -226,10 +248,7 @@ impl<P: FromQuery + Send> FromRequestParts<Shared> for LayerQuery<P> {
 
     async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, Problem> {
         let (layer, metrics) = layer_of(parts, state).await?;
-        let RawQuery(raw) = RawQuery::from_request_parts(parts, state)
-            .await
-            .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, e.to_string()))?;
-        let fields = QueryFields::parse(raw.as_deref())?;
+        let fields = QueryFields::parse(parts.uri.query())?;
         let params = P::from_query(&fields, &layer, state)?;
         Ok(LayerQuery {
             layer,
