@@ -29,14 +29,14 @@ for _ in $(seq 1 3000); do
   sleep 0.05
 done
 curl -fs "$base/readyz" >/dev/null || { cat "$work/serve.err"; exit 1; }
-field() { curl -fs "$base/v1/layers" | tr ',{}' '\n\n\n' | awk -F: -v k="\"$1\"" '$1 == k {print $2; exit}'; }
+field() { curl -fs "$base/v1/layers" | tr ',{}' '\n\n\n' | awk -F: -v k="\"$1\"" '$1 == k && !found {print $2; found = 1}'; }
 n=$(field points)
 rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$server/status")
 echo "layer $LAYER: $n points, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "first load: read $(field load_ms) ms, index $(field build_ms) ms (all cores)"
 awk -v i="$(field index_bytes)" -v a="$(field attribute_bytes)" -v n="$n" -v r="$rss_kb" 'BEGIN {
   printf "index %.1f B/point, attributes %.1f B/point, RSS %.0f MiB\n", i / n, a / n, r / 1024 }'
-metric() { curl -fs "$base/metrics" | awk -v m="$1" '$1 ~ "^"m"[{ ]" {print $NF; exit}'; }
+metric() { curl -fs "$base/metrics" | awk -v m="$1" '$1 ~ "^"m"[{ ]" && !found {print $NF; found = 1}'; }
 for i in $(seq 1 "$RELOADS"); do
   g=$(field generation)
   curl -fs -o /dev/null -X POST -H "Authorization: Bearer $token" "$base/v1/layers/s/reload"

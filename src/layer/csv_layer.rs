@@ -245,10 +245,10 @@ const MIN_CHUNK_BYTES: usize = 1 << 20;
 fn chunk_bounds(data: &[u8], threads: usize, min_bytes: usize) -> Vec<std::ops::Range<usize>> {
     let pieces = (4 * threads.max(1)).min(data.len() / min_bytes.max(1));
     if pieces < 2 {
-        return vec![0..data.len()];
+        return std::iter::once(0..data.len()).collect();
     }
     let Some(quoted) = quoted_spans(data) else {
-        return vec![0..data.len()];
+        return std::iter::once(0..data.len()).collect();
     };
     let mut bounds = vec![0];
     let mut spans = quoted.iter().peekable();
@@ -331,11 +331,11 @@ mod tests {
 
     use super::*;
 
+    type Parsed = (Vec<[f64; 2]>, Vec<super::super::Column>);
+
     /// The parse of `text` in one piece and in many: points, columns, or
     /// the error message.
-    fn both(
-        text: &str,
-    ) -> [std::result::Result<(Vec<[f64; 2]>, Vec<super::super::Column>), String>; 2] {
+    fn both(text: &str) -> [std::result::Result<Parsed, String>; 2] {
         let spec: LayerSpec = "t=t.csv".parse().unwrap();
         [usize::MAX, 1].map(|min| {
             parse_in_chunks(text.as_bytes(), &spec, min).map(|raw| {
