@@ -58,9 +58,8 @@
 //!   cartesian layer (point cloud files change only by reload) and during a
 //!   pending reload.
 //!
-//! Rebuilds run on their own threads (one per core) at a lower priority
-//! (nice +10 on Linux), so queries preempt them; the replaced snapshot is
-//! freed on the rebuild thread.
+//! Rebuilds run on one thread at a lower priority (nice +10 on Linux), so
+//! queries keep the cores; the replaced snapshot is freed on that thread.
 //!
 //! Geographic answers are GeoJSON FeatureCollections (`application/geo+json`);
 //! see [`crate::layer::Layer::answer_document`]. Every error is an RFC 9457

@@ -109,9 +109,9 @@ fn rebuild(state: &AppState, slot: usize) {
         changes.building = Some(generation);
         (batch, current, generation)
     };
-    // The build's own pool, one thread per core: its threads inherit this
-    // thread's nice +10 (Linux), so queries preempt them.
-    let built = match rayon::ThreadPoolBuilder::new().build() {
+    // One thread for the build: queries keep the other cores (the k-d tree
+    // build would otherwise take every core of the global rayon pool).
+    let built = match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
         Ok(pool) => pool.install(|| batch.build(&current, &s.spec, generation)),
         Err(_) => batch.build(&current, &s.spec, generation),
     };
