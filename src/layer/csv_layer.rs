@@ -54,13 +54,14 @@ pub(crate) struct CsvRaw {
 /// current rayon pool); the result and the first error are those of a
 /// serial parse.
 pub(crate) fn parse(bytes: &[u8], spec: &LayerSpec) -> std::result::Result<CsvRaw, String> {
-    parse_in_chunks(bytes, spec, MIN_CHUNK_BYTES)
+    parse_in_chunks(bytes, spec, rayon::current_num_threads(), MIN_CHUNK_BYTES)
 }
 
-/// [`parse`] with chunks of at least `min_chunk_bytes`.
+/// [`parse`] in chunks for `threads` threads, of at least `min_chunk_bytes`.
 fn parse_in_chunks(
     bytes: &[u8],
     spec: &LayerSpec,
+    threads: usize,
     min_chunk_bytes: usize,
 ) -> std::result::Result<CsvRaw, String> {
     let mut reader = csv::ReaderBuilder::new()
@@ -101,7 +102,7 @@ fn parse_in_chunks(
         .filter(|&c| c != table.lat_col && c != table.lon_col)
         .collect();
     let data = &bytes[data_start..];
-    let chunks: Vec<Chunk> = chunk_bounds(data, rayon::current_num_threads(), min_chunk_bytes)
+    let chunks: Vec<Chunk> = chunk_bounds(data, threads, min_chunk_bytes)
         .into_par_iter()
         .map(|range| table.parse_chunk(&data[range], &attribute_cols))
         .collect();
@@ -239,11 +240,14 @@ impl Table<'_> {
 const MIN_CHUNK_BYTES: usize = 1 << 20;
 
 /// Splits CSV records into about `4 × threads` byte ranges of at least
-/// `min_bytes` that start and end at record boundaries: newlines outside quoted fields. One range when
-/// the input is small, or when a quote stands where RFC 4180 does not put
+/// `min_bytes` that start and end at record boundaries: newlines outside
+/// quoted fields. One range for one thread, when the input is small, or when a quote stands where RFC 4180 does not put
 /// one (the boundaries could not be told without parsing).
 fn chunk_bounds(data: &[u8], threads: usize, min_bytes: usize) -> Vec<std::ops::Range<usize>> {
-    let pieces = (4 * threads.max(1)).min(data.len() / min_bytes.max(1));
+    if threads < 2 {
+        return std::iter::once(0..data.len()).collect();
+    }
+    let pieces = (4 * threads).min(data.len() / min_bytes.max(1));
     if pieces < 2 {
         return std::iter::once(0..data.len()).collect();
     }
@@ -338,7 +342,7 @@ mod tests {
     fn both(text: &str) -> [std::result::Result<Parsed, String>; 2] {
         let spec: LayerSpec = "t=t.csv".parse().unwrap();
         [usize::MAX, 1].map(|min| {
-            parse_in_chunks(text.as_bytes(), &spec, min).map(|raw| {
+            parse_in_chunks(text.as_bytes(), &spec, 8, min).map(|raw| {
                 (
                     raw.lon_lat,
                     raw.columns.into_iter().map(TextBuilder::into_raw).collect(),
