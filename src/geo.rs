@@ -165,7 +165,11 @@ impl GeoIndex {
     /// [`Error::InvalidParameter`] naming the first point whose longitude is
     /// outside [-180, 180] or latitude outside [-90, 90] (or not finite).
     pub fn build(lon_lat: Vec<[f64; 2]>) -> Result<GeoIndex> {
-        for (i, &[lon, lat]) in lon_lat.iter().enumerate() {
+        let bad = lon_lat
+            .iter()
+            .position(|&[lon, lat]| check_lon_lat(lon, lat).is_err());
+        if let Some(i) = bad {
+            let [lon, lat] = lon_lat[i];
             check_lon_lat(lon, lat).map_err(|e| match e {
                 Error::InvalidParameter {
                     name,
@@ -255,24 +259,21 @@ impl GeoIndex {
         } = self
             .tree
             .gather_where(&q, k, k / 4 + 4, &keep, &mut tree_stats);
-        let seeds: Vec<usize> = sphere
+        // 2. Their geodesic distances bound the answer: D = the largest.
+        let mut known: Vec<GeoNeighbor> = sphere
             .iter()
             .map(|n| n.index)
             .filter(|&i| keep(i))
             .take(k)
-            .collect();
-        if seeds.is_empty() {
-            stats.nodes_visited = tree_stats.nodes_visited;
-            return stats;
-        }
-        // 2. Their geodesic distances bound the answer: D = the largest.
-        let mut known: Vec<GeoNeighbor> = seeds
-            .iter()
-            .map(|&i| GeoNeighbor {
+            .map(|i| GeoNeighbor {
                 index: i,
                 distance_m: self.distance_m(lon, lat, i),
             })
             .collect();
+        if known.is_empty() {
+            stats.nodes_visited = tree_stats.nodes_visited;
+            return stats;
+        }
         stats.geodesics += known.len() as u64;
         let mut bound = known.iter().fold(0.0f64, |m, n| m.max(n.distance_m));
         if let Some(r) = max_radius_m {

@@ -60,7 +60,7 @@ for _ in $(seq 1 600); do
 done
 curl -fs "$base/readyz" >/dev/null || { cat "$work/serve.err"; exit 1; }
 
-metric() { curl -fs "$base/metrics" | awk -v m="$1" '$1 ~ "^"m"[{ ]" {print $NF; exit}'; }
+metric() { curl -fs "$base/metrics" | awk -v m="$1" '$1 ~ "^"m"[{ ]" && !found {print $NF; found = 1}'; }
 to_ms() { awk '{ v = $1; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 } printf "%.3f", v }'; }
 
 rebuild_loop() {

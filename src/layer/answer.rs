@@ -281,6 +281,65 @@ impl Layer {
         }
     }
 
+    /// Writes the document of `answer` ([`Layer::answer_document`]) to
+    /// `out`, byte for byte what `serde_json` makes of it.
+    ///
+    /// # Errors
+    /// When `serde_json` cannot serialise a stored JSON attribute.
+    pub fn write_answer(
+        &self,
+        answer: &Answer,
+        took_us: u64,
+        with_truncated: bool,
+        out: &mut Vec<u8>,
+    ) -> serde_json::Result<()> {
+        let (LayerIndex::Geographic(index), Some(rows)) = (&self.index, &self.rows) else {
+            let doc = self.answer_document(answer, took_us, with_truncated);
+            return serde_json::to_writer(out, &doc);
+        };
+        // Why: the attributes were rendered at build time, so a feature is
+        // mostly a copy of its row.
+        let rows_len: usize = answer.hits.iter().map(|h| rows.get(h.id).len()).sum();
+        out.reserve(128 + answer.hits.len() * 192 + rows_len);
+        out.extend_from_slice(br#"{"type":"FeatureCollection","features":["#);
+        for (j, hit) in answer.hits.iter().enumerate() {
+            if j > 0 {
+                out.push(b',');
+            }
+            let id = self.point_id(hit.id);
+            let [lon, lat] = index.lon_lat(hit.id);
+            out.extend_from_slice(br#"{"type":"Feature","id":"#);
+            serde_json::to_writer(&mut *out, &id)?;
+            out.extend_from_slice(br#","geometry":{"type":"Point","coordinates":["#);
+            serde_json::to_writer(&mut *out, &lon)?;
+            out.push(b',');
+            serde_json::to_writer(&mut *out, &lat)?;
+            out.extend_from_slice(br#"]},"properties":{"#);
+            let row = rows.get(hit.id);
+            out.extend_from_slice(row);
+            if !row.is_empty() {
+                out.push(b',');
+            }
+            out.extend_from_slice(br#""id":"#);
+            serde_json::to_writer(&mut *out, &id)?;
+            out.extend_from_slice(br#","distance_m":"#);
+            serde_json::to_writer(&mut *out, &hit.distance)?;
+            out.extend_from_slice(b"}}");
+        }
+        out.extend_from_slice(br#"],"generation":"#);
+        serde_json::to_writer(&mut *out, &self.generation)?;
+        out.extend_from_slice(br#","nodes_visited":"#);
+        serde_json::to_writer(&mut *out, &answer.nodes_visited)?;
+        out.extend_from_slice(br#","took_us":"#);
+        serde_json::to_writer(&mut *out, &took_us)?;
+        if with_truncated {
+            out.extend_from_slice(br#","truncated":"#);
+            serde_json::to_writer(&mut *out, &answer.truncated)?;
+        }
+        out.push(b'}');
+        Ok(())
+    }
+
     /// The document of a `stats` answer: `{"count", "by", "counts",
     /// "generation", "nodes_visited", "took_us"}`.
     pub fn stats_document(&self, stats: &StatsAnswer, took_us: u64) -> AnswerDocument<'static> {
@@ -292,5 +351,79 @@ impl Layer {
             "nodes_visited": stats.nodes_visited,
             "took_us": took_us,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::layer::{LayerSpec, Position};
+
+    fn layer(attributes: Attributes, n: usize) -> Layer {
+        let spec: LayerSpec = "t=t.csv".parse().unwrap();
+        let lon_lat = (0..n)
+            .map(|i| [-179.5 + i as f64 * 0.37, -60.0 + i as f64 * 0.11])
+            .collect();
+        Layer::from_lon_lat(&spec, lon_lat, attributes, 7).unwrap()
+    }
+
+    fn same_bytes(layer: &Layer) {
+        for (k, trunc) in [(1, false), (5, true), (40, false)] {
+            let answer = layer
+                .knn(Position::LonLat(-170.0, -58.0), k, None, None)
+                .unwrap();
+            let mut fast = Vec::new();
+            layer.write_answer(&answer, 42, trunc, &mut fast).unwrap();
+            let doc = serde_json::to_vec(&layer.answer_document(&answer, 42, trunc)).unwrap();
+            assert_eq!(
+                String::from_utf8(fast).unwrap(),
+                String::from_utf8(doc).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn written_answers_equal_the_serialised_documents() {
+        let n = 40;
+        let text = |i: usize| match i % 4 {
+            0 => "plain".to_string(),
+            1 => "quote \" backslash \\ tab \t ctrl \u{1}".to_string(),
+            2 => "ünïcødé ✓ 東京".to_string(),
+            _ => String::new(),
+        };
+        let mut t = super::super::attributes::TextBuilder::default();
+        for i in 0..n {
+            t.push(&text(i));
+        }
+        let numbers = (0..n)
+            .map(|i| match i % 6 {
+                0 => f64::NAN,
+                1 => -0.0,
+                2 => 1e300,
+                3 => 2.5,
+                4 => 3.0,
+                _ => -1.25e-7,
+            })
+            .collect();
+        let values = (0..n)
+            .map(|i| match i % 3 {
+                0 => json!({"a": [1, 2.5, null], "b\"": "x"}),
+                1 => Value::Null,
+                _ => json!(i),
+            })
+            .collect();
+        let attributes = Attributes {
+            names: vec!["na\"me".into(), "id".into(), "value".into(), "props".into()],
+            columns: vec![
+                t.into_raw(),
+                Column::Number((0..n).map(|i| i as f64).collect()),
+                Column::Number(numbers),
+                Column::Json(values),
+            ],
+        };
+        same_bytes(&layer(attributes, n));
+        same_bytes(&layer(Attributes::default(), n));
     }
 }

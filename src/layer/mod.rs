@@ -99,7 +99,9 @@ pub struct Layer {
     /// The spatial index.
     pub index: LayerIndex,
     /// Per-point attributes, returned with each answer.
-    pub attributes: Attributes,
+    attributes: Attributes,
+    /// The attributes rendered row-major for answers (geographic layers).
+    rows: Option<attributes::Rows>,
     /// Index into `attributes` of the category column, if any.
     pub category: Option<usize>,
     /// Bounding box: `[min lon, min lat, max lon, max lat]` (geographic) or
@@ -234,6 +236,10 @@ impl Layer {
                 *name = format!("source_{name}");
             }
         }
+        let rows = match kind {
+            LayerKind::Geographic => attributes::Rows::render(&attributes, n),
+            LayerKind::Cartesian => None,
+        };
         let category = match &spec.category_column {
             Some(col) => Some(attributes.find(col).ok_or_else(|| {
                 Error::invalid(
@@ -259,6 +265,7 @@ impl Layer {
             crs,
             index,
             attributes,
+            rows,
             category,
             bbox,
             generation,
@@ -269,6 +276,11 @@ impl Layer {
             next_id: n as u64,
             tombstones: Tombstones::new(n),
         })
+    }
+
+    /// Per-point attributes, returned with each answer.
+    pub fn attributes(&self) -> &Attributes {
+        &self.attributes
     }
 
     /// The stable id of the point at position `pos` (its index in the file
@@ -327,6 +339,12 @@ impl Layer {
         };
         // indices (4) + padded x/y/z (24) per point; start, end, box per node.
         coords + 28 * n + tree.node_count() * (8 + 48)
+    }
+
+    /// Approximate heap bytes of the stored attributes: the columns and
+    /// their row-major rendering for answers.
+    pub fn attribute_bytes(&self) -> usize {
+        self.attributes.heap_bytes() + self.rows.as_ref().map_or(0, |r| r.heap_bytes())
     }
 
     /// The category column's name, if the layer has one.

@@ -14,6 +14,7 @@
 //! | `pointpipe_rebuilds_total` | counter | `layer` |
 //! | `pointpipe_reload_failures_total` | counter | `layer` |
 
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::layer::Layer;
@@ -44,17 +45,66 @@ pub(crate) fn install() -> crate::Result<PrometheusHandle> {
         .map_err(|e| crate::Error::invalid("metrics", "prometheus", e.to_string()))
 }
 
-/// Records one HTTP answer.
-pub(crate) fn request(route: &'static str, status: u16) {
-    metrics::counter!("pointpipe_http_requests_total", "route" => route, "status" => status.to_string()).increment(1);
+/// The `route` labels of `pointpipe_http_requests_total`.
+pub(crate) const ROUTES: [&str; 12] = [
+    "knn", "radius", "stats", "batch", "reload", "layer", "points", "layers", "healthz", "readyz",
+    "metrics", "other",
+];
+
+/// Handles of the per-request metrics, registered once.
+///
+/// Why: a lookup by labels allocates and hashes on every request.
+pub(crate) struct Handles {
+    /// `pointpipe_http_requests_total{status="200"}`, one per [`ROUTES`].
+    ok: Vec<Counter>,
 }
 
-/// Records one query's duration and work.
-pub(crate) fn query(layer: &str, route: &'static str, seconds: f64, nodes_visited: u64) {
-    metrics::histogram!("pointpipe_query_duration_seconds", "layer" => layer.to_string(), "route" => route)
-        .record(seconds);
-    metrics::histogram!("pointpipe_nodes_visited_per_query", "layer" => layer.to_string())
-        .record(nodes_visited as f64);
+impl Handles {
+    /// Registers the handles in the installed recorder (no-ops without one).
+    pub(crate) fn new() -> Handles {
+        Handles {
+            ok: ROUTES
+                .iter()
+                .map(|&route| metrics::counter!("pointpipe_http_requests_total", "route" => route, "status" => "200"))
+                .collect(),
+        }
+    }
+
+    /// Records one HTTP answer.
+    pub(crate) fn request(&self, route: &'static str, status: u16) {
+        match ROUTES.iter().position(|&r| r == route) {
+            Some(i) if status == 200 => self.ok[i].increment(1),
+            _ => metrics::counter!("pointpipe_http_requests_total", "route" => route, "status" => status.to_string()).increment(1),
+        }
+    }
+}
+
+/// Handles of one layer's query metrics, registered once (see [`Handles`]).
+pub(crate) struct QueryHandles {
+    knn_seconds: Histogram,
+    radius_seconds: Histogram,
+    nodes: Histogram,
+}
+
+impl QueryHandles {
+    /// Registers the handles of layer `layer` (no-ops without a recorder).
+    pub(crate) fn new(layer: &str) -> QueryHandles {
+        let seconds = |route: &'static str| metrics::histogram!("pointpipe_query_duration_seconds", "layer" => layer.to_string(), "route" => route);
+        QueryHandles {
+            knn_seconds: seconds("knn"),
+            radius_seconds: seconds("radius"),
+            nodes: metrics::histogram!("pointpipe_nodes_visited_per_query", "layer" => layer.to_string()),
+        }
+    }
+
+    /// Records one query's duration and work; `route` is `knn` or `radius`.
+    pub(crate) fn query(&self, route: &'static str, seconds: f64, nodes_visited: u64) {
+        match route {
+            "knn" => self.knn_seconds.record(seconds),
+            _ => self.radius_seconds.record(seconds),
+        }
+        self.nodes.record(nodes_visited as f64);
+    }
 }
 
 /// Records a (re)loaded layer's gauges and one more rebuild.

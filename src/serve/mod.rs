@@ -204,6 +204,8 @@ pub(crate) struct Slot {
     pub(crate) changes: Mutex<Changes>,
     /// A delayed rebuild (for accepted changes) is scheduled.
     pub(crate) scheduled: AtomicBool,
+    /// The layer's query metrics.
+    pub(crate) metrics: Arc<metrics::QueryHandles>,
 }
 
 /// The change log of a slot (none before the first load) and the
@@ -221,6 +223,8 @@ pub(crate) struct AppState {
     pub(crate) ready: AtomicBool,
     pub(crate) admin_token: Option<String>,
     pub(crate) metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// Per-request metric handles (registered after the recorder).
+    pub(crate) metrics_handles: metrics::Handles,
     pub(crate) rebuild_interval: Duration,
 }
 
@@ -272,6 +276,9 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(SocketAddr) + Send) ->
     let bound = listener
         .local_addr()
         .map_err(|e| Error::io(config.addr.to_string(), e))?;
+    let prometheus = metrics::install()
+        .map_err(|e| log::warn!("no /metrics: {e}"))
+        .ok();
     let state = Arc::new(AppState {
         slots: config
             .layers
@@ -285,14 +292,14 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(SocketAddr) + Send) ->
                 last_reload_error: Mutex::new(None),
                 changes: Mutex::new(Changes::default()),
                 scheduled: AtomicBool::new(false),
+                metrics: Arc::new(metrics::QueryHandles::new(&spec.name)),
             })
             .collect(),
         limits: config.limits,
         ready: AtomicBool::new(false),
         admin_token: config.admin_token.clone(),
-        metrics: metrics::install()
-            .map_err(|e| log::warn!("no /metrics: {e}"))
-            .ok(),
+        metrics: prometheus,
+        metrics_handles: metrics::Handles::new(),
         rebuild_interval: config.rebuild_interval,
     });
     if let Some(handle) = state.metrics.clone() {

@@ -1,7 +1,8 @@
 //! Validation of query strings and JSON bodies into typed queries. Every rule
 //! lives here; a failure is a 400 problem naming the field and the rule.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
@@ -43,7 +44,7 @@ pub(crate) trait Fields {
     /// The full name of `name` for messages (`k`, or `queries[3].k`).
     fn label(&self, name: &str) -> String;
     /// The names present, for the unknown-field check.
-    fn names(&self) -> Vec<String>;
+    fn names(&self) -> Vec<&str>;
     /// A number, if present.
     fn number(&self, name: &str) -> Result<Option<f64>, Problem>;
     /// A non-negative integer, if present.
@@ -53,19 +54,26 @@ pub(crate) trait Fields {
 }
 
 /// The pairs of a query string, duplicates refused.
-pub(crate) struct QueryFields {
-    values: HashMap<String, String>,
+pub(crate) struct QueryFields<'a> {
+    values: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
 
-impl QueryFields {
+impl<'a> QueryFields<'a> {
     /// Parses `raw` (`a=1&b=2`, percent-decoded).
     ///
     /// # Errors
     /// A 400 naming a parameter given twice.
-    pub(crate) fn parse(raw: Option<&str>) -> Result<QueryFields, Problem> {
-        let mut values = HashMap::new();
-        for (key, value) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
-            if values.insert(key.to_string(), value.to_string()).is_some() {
+    pub(crate) fn parse(raw: Option<&'a str>) -> Result<QueryFields<'a>, Problem> {
+        let values: Vec<(Cow<'a, str>, Cow<'a, str>)> =
+            form_urlencoded::parse(raw.unwrap_or("").as_bytes()).collect();
+        let mut seen = HashSet::new();
+        for (i, (key, _)) in values.iter().enumerate() {
+            let repeated = if values.len() <= 16 {
+                values[..i].iter().any(|(k, _)| k == key)
+            } else {
+                !seen.insert(key)
+            };
+            if repeated {
                 return Err(Problem::invalid(
                     key.to_string(),
                     "given at most once",
@@ -75,21 +83,28 @@ impl QueryFields {
         }
         Ok(QueryFields { values })
     }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.values
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_ref())
+    }
 }
 
-impl Fields for QueryFields {
+impl Fields for QueryFields<'_> {
     fn label(&self, name: &str) -> String {
         name.to_string()
     }
 
-    fn names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.values.keys().cloned().collect();
-        names.sort();
+    fn names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.values.iter().map(|(k, _)| k.as_ref()).collect();
+        names.sort_unstable();
         names
     }
 
     fn number(&self, name: &str) -> Result<Option<f64>, Problem> {
-        let Some(text) = self.values.get(name) else {
+        let Some(text) = self.get(name) else {
             return Ok(None);
         };
         match text.trim().parse::<f64>() {
@@ -103,7 +118,7 @@ impl Fields for QueryFields {
     }
 
     fn integer(&self, name: &str) -> Result<Option<u64>, Problem> {
-        let Some(text) = self.values.get(name) else {
+        let Some(text) = self.get(name) else {
             return Ok(None);
         };
         text.trim().parse::<u64>().map(Some).map_err(|_| {
@@ -116,7 +131,7 @@ impl Fields for QueryFields {
     }
 
     fn string(&self, name: &str) -> Result<Option<String>, Problem> {
-        Ok(self.values.get(name).cloned())
+        Ok(self.get(name).map(str::to_string))
     }
 }
 
@@ -156,8 +171,8 @@ impl Fields for JsonFields<'_> {
         format!("{}{name}", self.prefix)
     }
 
-    fn names(&self) -> Vec<String> {
-        self.object.keys().cloned().collect()
+    fn names(&self) -> Vec<&str> {
+        self.object.keys().map(String::as_str).collect()
     }
 
     fn number(&self, name: &str) -> Result<Option<f64>, Problem> {
@@ -211,8 +226,8 @@ impl Fields for JsonFields<'_> {
 /// Refuses any field not in `allowed`.
 pub(crate) fn check_known(fields: &dyn Fields, allowed: &[&str]) -> Result<(), Problem> {
     for name in fields.names() {
-        if !allowed.contains(&name.as_str()) {
-            let label = fields.label(&name);
+        if !allowed.contains(&name) {
+            let label = fields.label(name);
             return Err(Problem::invalid(
                 &label,
                 format!("one of: {}", allowed.join(", ")),

@@ -7,9 +7,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{
-    DefaultBodyLimit, FromRequest, FromRequestParts, Path, RawQuery, Request, State,
-};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -18,6 +16,7 @@ use axum::routing::{delete, get, post, put};
 use rayon::prelude::*;
 use serde_json::{Value, json};
 
+use super::metrics::QueryHandles;
 use super::params::{self, BatchQuery, KnnParams, QueryFields, RadiusParams, StatsParams};
 use super::{AppState, Problem};
 use crate::layer::{Answer, AnswerDocument, BodyFormat, Layer, LayerKind};
@@ -44,7 +43,7 @@ pub(crate) fn router(state: Shared, timeout: Duration, max_body_bytes: usize) ->
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(middleware::from_fn_with_state(timeout, deadline))
-        .layer(middleware::from_fn(count))
+        .layer(middleware::from_fn_with_state(state.clone(), count))
         .with_state(state)
 }
 
@@ -53,8 +52,16 @@ pub(crate) fn router(state: Shared, timeout: Duration, max_body_bytes: usize) ->
 /// `readyz`, `metrics`), `layer` for `PUT /v1/layers/{name}`, `points` for
 /// the points routes, `other` for anything else.
 fn route_of(path: &str) -> &'static str {
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    match segments.as_slice() {
+    let mut segments = [""; 6];
+    let mut n = 0;
+    for segment in path.trim_start_matches('/').split('/') {
+        if n == segments.len() {
+            return "other";
+        }
+        segments[n] = segment;
+        n += 1;
+    }
+    match &segments[..n] {
         ["healthz"] => "healthz",
         ["readyz"] => "readyz",
         ["metrics"] => "metrics",
@@ -71,14 +78,14 @@ fn route_of(path: &str) -> &'static str {
 }
 
 /// Counts every answer by route and status; logs it at debug level.
-async fn count(request: Request, next: Next) -> Response {
+async fn count(State(state): State<Shared>, request: Request, next: Next) -> Response {
     let route = route_of(request.uri().path());
     let started = Instant::now();
     let query = log::log_enabled!(log::Level::Debug)
         .then(|| request.uri().query().unwrap_or("").to_string());
     let response = next.run(request).await;
     let status = response.status().as_u16();
-    super::metrics::request(route, status);
+    state.metrics_handles.request(route, status);
     if let Some(query) = query {
         log::debug!("{route} {query} -> {status} in {} us", micros(started));
     }
@@ -172,7 +179,8 @@ fn describe(layer: &Layer) -> Value {
         "log2_n": log2_n,
         "tree_height_over_log2_n": if n > 1 { height as f64 / log2_n } else { 0.0 },
         "index_bytes": layer.index_bytes(),
-        "attributes": layer.attributes.names,
+        "attribute_bytes": layer.attribute_bytes(),
+        "attributes": layer.attributes().names,
         "category": layer.category_name(),
     })
 }
@@ -180,50 +188,73 @@ fn describe(layer: &Layer) -> Value {
 /// A validated query on a named layer, from the path and the query string.
 struct LayerQuery<P> {
     layer: Arc<Layer>,
+    metrics: Arc<QueryHandles>,
     params: P,
 }
 
 /// How a query type is read from a query string.
 trait FromQuery: Sized {
-    fn from_query(fields: &QueryFields, layer: &Layer, state: &AppState) -> Result<Self, Problem>;
+    fn from_query(
+        fields: &QueryFields<'_>,
+        layer: &Layer,
+        state: &AppState,
+    ) -> Result<Self, Problem>;
 }
 
 impl FromQuery for KnnParams {
-    fn from_query(fields: &QueryFields, layer: &Layer, state: &AppState) -> Result<Self, Problem> {
+    fn from_query(
+        fields: &QueryFields<'_>,
+        layer: &Layer,
+        state: &AppState,
+    ) -> Result<Self, Problem> {
         params::knn(fields, layer.kind, &state.limits)
     }
 }
 
 impl FromQuery for RadiusParams {
-    fn from_query(fields: &QueryFields, layer: &Layer, state: &AppState) -> Result<Self, Problem> {
+    fn from_query(
+        fields: &QueryFields<'_>,
+        layer: &Layer,
+        state: &AppState,
+    ) -> Result<Self, Problem> {
         params::radius(fields, layer.kind, &state.limits)
     }
 }
 
 impl FromQuery for StatsParams {
-    fn from_query(fields: &QueryFields, layer: &Layer, state: &AppState) -> Result<Self, Problem> {
+    fn from_query(
+        fields: &QueryFields<'_>,
+        layer: &Layer,
+        state: &AppState,
+    ) -> Result<Self, Problem> {
         params::stats(fields, layer.kind, &state.limits)
     }
 }
 
-async fn layer_of(parts: &mut Parts, state: &Shared) -> Result<Arc<Layer>, Problem> {
+/// The current snapshot of the layer named in the path and its metrics.
+async fn layer_of(
+    parts: &mut Parts,
+    state: &Shared,
+) -> Result<(Arc<Layer>, Arc<QueryHandles>), Problem> {
     let Path(name) = Path::<String>::from_request_parts(parts, state)
         .await
         .map_err(|e| Problem::new(StatusCode::NOT_FOUND, e.body_text()))?;
-    state.layer(&name)
+    let slot = state.slot(&name)?;
+    Ok((state.layer(&name)?, state.slots[slot].metrics.clone()))
 }
 
 impl<P: FromQuery + Send> FromRequestParts<Shared> for LayerQuery<P> {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, Problem> {
-        let layer = layer_of(parts, state).await?;
-        let RawQuery(raw) = RawQuery::from_request_parts(parts, state)
-            .await
-            .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, e.to_string()))?;
-        let fields = QueryFields::parse(raw.as_deref())?;
+        let (layer, metrics) = layer_of(parts, state).await?;
+        let fields = QueryFields::parse(parts.uri.query())?;
         let params = P::from_query(&fields, &layer, state)?;
-        Ok(LayerQuery { layer, params })
+        Ok(LayerQuery {
+            layer,
+            metrics,
+            params,
+        })
     }
 }
 
@@ -232,6 +263,7 @@ impl<P: FromQuery + Send> FromRequestParts<Shared> for LayerQuery<P> {
 /// 400).
 struct LayerJson {
     layer: Arc<Layer>,
+    metrics: Arc<QueryHandles>,
     body: Value,
     state: Shared,
 }
@@ -241,7 +273,7 @@ impl FromRequest<Shared> for LayerJson {
 
     async fn from_request(request: Request, state: &Shared) -> Result<Self, Problem> {
         let (mut parts, body) = request.into_parts();
-        let layer = layer_of(&mut parts, state).await?;
+        let (layer, metrics) = layer_of(&mut parts, state).await?;
         let json_type = parts
             .headers
             .get(header::CONTENT_TYPE)
@@ -263,6 +295,7 @@ impl FromRequest<Shared> for LayerJson {
             .map_err(|e| Problem::invalid("body", "valid JSON", format!("malformed JSON: {e}")))?;
         Ok(LayerJson {
             layer,
+            metrics,
             body,
             state: state.clone(),
         })
@@ -296,15 +329,10 @@ struct Timed {
     with_truncated: bool,
 }
 
-fn run_knn(layer: &Layer, q: &KnnParams) -> Result<Timed, Problem> {
+fn run_knn(layer: &Layer, metrics: &QueryHandles, q: &KnnParams) -> Result<Timed, Problem> {
     let started = Instant::now();
     let answer = layer.knn(q.at, q.k, q.max_radius, q.category.as_deref())?;
-    super::metrics::query(
-        &layer.name,
-        "knn",
-        started.elapsed().as_secs_f64(),
-        answer.nodes_visited,
-    );
+    metrics.query("knn", started.elapsed().as_secs_f64(), answer.nodes_visited);
     Ok(Timed {
         answer,
         took_us: micros(started),
@@ -312,11 +340,10 @@ fn run_knn(layer: &Layer, q: &KnnParams) -> Result<Timed, Problem> {
     })
 }
 
-fn run_radius(layer: &Layer, q: &RadiusParams) -> Result<Timed, Problem> {
+fn run_radius(layer: &Layer, metrics: &QueryHandles, q: &RadiusParams) -> Result<Timed, Problem> {
     let started = Instant::now();
     let answer = layer.radius(q.at, q.radius, q.limit)?;
-    super::metrics::query(
-        &layer.name,
+    metrics.query(
         "radius",
         started.elapsed().as_secs_f64(),
         answer.nodes_visited,
@@ -329,29 +356,53 @@ fn run_radius(layer: &Layer, q: &RadiusParams) -> Result<Timed, Problem> {
 }
 
 fn respond(layer: &Layer, result: Result<Timed, Problem>) -> Response {
-    match result {
-        Ok(t) => document(&layer.answer_document(&t.answer, t.took_us, t.with_truncated)),
-        Err(problem) => problem.into_response(),
+    let t = match result {
+        Ok(t) => t,
+        Err(problem) => return problem.into_response(),
+    };
+    let mut body = Vec::new();
+    match layer.write_answer(&t.answer, t.took_us, t.with_truncated, &mut body) {
+        Ok(()) => {
+            let mut response = body.into_response();
+            let media = layer.answer_document(&t.answer, 0, false).content_type();
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
+            response
+        }
+        Err(e) => Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }
 
-async fn knn_get(LayerQuery { layer, params }: LayerQuery<KnnParams>) -> Response {
-    respond(&layer, run_knn(&layer, &params))
+async fn knn_get(
+    LayerQuery {
+        layer,
+        metrics,
+        params,
+    }: LayerQuery<KnnParams>,
+) -> Response {
+    respond(&layer, run_knn(&layer, &metrics, &params))
 }
 
 async fn knn_post(request: LayerJson) -> Response {
     let params = params::knn_body(&request.body, request.layer.kind, &request.state.limits);
     respond(
         &request.layer,
-        params.and_then(|p| run_knn(&request.layer, &p)),
+        params.and_then(|p| run_knn(&request.layer, &request.metrics, &p)),
     )
 }
 
-async fn radius_get(LayerQuery { layer, params }: LayerQuery<RadiusParams>) -> Response {
-    respond(&layer, run_radius(&layer, &params))
+async fn radius_get(
+    LayerQuery {
+        layer,
+        metrics,
+        params,
+    }: LayerQuery<RadiusParams>,
+) -> Response {
+    respond(&layer, run_radius(&layer, &metrics, &params))
 }
 
-async fn stats_get(LayerQuery { layer, params }: LayerQuery<StatsParams>) -> Response {
+async fn stats_get(LayerQuery { layer, params, .. }: LayerQuery<StatsParams>) -> Response {
     let started = Instant::now();
     match layer.stats(params.at, params.radius, params.by.as_deref()) {
         Ok(stats) => document(&layer.stats_document(&stats, micros(started))),
@@ -365,21 +416,26 @@ async fn batch_post(request: LayerJson) -> Response {
         Ok(q) => q,
         Err(p) => return p.into_response(),
     };
-    let layer = request.layer;
+    let (layer, metrics) = (request.layer, request.metrics);
     let answered = tokio::task::spawn_blocking(move || {
         let answers = queries
             .par_iter()
             .map(|q| match q {
-                BatchQuery::Knn(p) => run_knn(&layer, p),
-                BatchQuery::Radius(p) => run_radius(&layer, p),
+                BatchQuery::Knn(p) => run_knn(&layer, &metrics, p),
+                BatchQuery::Radius(p) => run_radius(&layer, &metrics, p),
             })
             .collect::<Result<Vec<Timed>, Problem>>()?;
-        let docs: Vec<AnswerDocument<'_>> = answers
-            .iter()
-            .map(|t| layer.answer_document(&t.answer, t.took_us, t.with_truncated))
-            .collect();
-        serde_json::to_vec(&docs)
-            .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+        let mut body = vec![b'['];
+        for (j, t) in answers.iter().enumerate() {
+            if j > 0 {
+                body.push(b',');
+            }
+            layer
+                .write_answer(&t.answer, t.took_us, t.with_truncated, &mut body)
+                .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        }
+        body.push(b']');
+        Ok::<_, Problem>(body)
     })
     .await;
     match answered {
