@@ -197,30 +197,18 @@ impl KdTree {
             Search::Radius { radius } => (radius, usize::MAX),
             Search::Hybrid { radius, max_nn } => (radius, max_nn),
         };
-        let position_of;
-        let qs: Vec<[f64; 3]>;
-        let sources = match queries {
-            Queries::All => {
-                position_of = self.position_of();
-                Sources::Own {
-                    position_of: &position_of,
-                }
-            }
-            Queries::Points(q) => {
-                qs = q.iter().map(|q| [q.x, q.y, q.z]).collect();
-                Sources::Given(&qs)
-            }
-        };
         let mut rows = rows;
-        rows.par_chunks_mut(CHUNK)
-            .enumerate()
-            .for_each_init(Vec::new, |buf, (c, slots)| {
-                for (j, slot) in slots.iter_mut().enumerate() {
-                    let (q, hint) = sources.get(self, c * CHUNK + j);
-                    self.hybrid_from(&q, radius, max_nn, &hint, buf, &mut NoStats);
-                    write(buf, slot);
-                }
-            });
+        self.with_sources(queries, |sources| {
+            rows.par_chunks_mut(CHUNK)
+                .enumerate()
+                .for_each_init(Vec::new, |buf, (c, slots)| {
+                    for (j, slot) in slots.iter_mut().enumerate() {
+                        let (q, hint) = sources.get(self, c * CHUNK + j);
+                        self.hybrid_from(&q, radius, max_nn, &hint, buf, &mut NoStats);
+                        write(buf, slot);
+                    }
+                });
+        });
         Ok(())
     }
 
@@ -249,38 +237,26 @@ impl KdTree {
             Search::Radius { radius } => (radius, usize::MAX),
             Search::Hybrid { radius, max_nn } => (radius, max_nn),
         };
-        let position_of;
-        let qs: Vec<[f64; 3]>;
-        let sources = match queries {
-            Queries::All => {
-                position_of = self.position_of();
-                Sources::Own {
-                    position_of: &position_of,
-                }
-            }
-            Queries::Points(q) => {
-                qs = q.iter().map(|q| [q.x, q.y, q.z]).collect();
-                Sources::Given(&qs)
-            }
-        };
-        let n = sources.len();
-        (0..n.div_ceil(CHUNK))
-            .into_par_iter()
-            .map_init(Vec::new, |buf, c| {
-                let mut stats = QueryStats::ZERO;
-                for i in c * CHUNK..((c + 1) * CHUNK).min(n) {
-                    stats.queries += 1;
-                    let (q, hint) = sources.get(self, i);
-                    if max_nn == usize::MAX {
-                        buf.clear();
-                        self.radius_from(&q, radius, &hint, buf, &mut stats);
-                    } else {
-                        self.hybrid_from(&q, radius, max_nn, &hint, buf, &mut stats);
+        self.with_sources(queries, |sources| {
+            let n = sources.len();
+            (0..n.div_ceil(CHUNK))
+                .into_par_iter()
+                .map_init(Vec::new, |buf, c| {
+                    let mut stats = QueryStats::ZERO;
+                    for i in c * CHUNK..((c + 1) * CHUNK).min(n) {
+                        stats.queries += 1;
+                        let (q, hint) = sources.get(self, i);
+                        if max_nn == usize::MAX {
+                            buf.clear();
+                            self.radius_from(&q, radius, &hint, buf, &mut stats);
+                        } else {
+                            self.hybrid_from(&q, radius, max_nn, &hint, buf, &mut stats);
+                        }
                     }
-                }
-                stats
-            })
-            .reduce(|| QueryStats::ZERO, QueryStats::combine)
+                    stats
+                })
+                .reduce(|| QueryStats::ZERO, QueryStats::combine)
+        })
     }
     /// kNN for many queries (parallel), each sorted by `(distance_sq, index)`,
     /// in query order; every finite query gets `min(k, len)` neighbours, a
@@ -390,6 +366,23 @@ impl KdTree {
             counts[self.indices[t] as usize] = c;
         }
         counts
+    }
+
+    /// Runs `f` on `queries` as batch sources (own points: their tree
+    /// positions; given points: their coordinates).
+    fn with_sources<R>(&self, queries: Queries<'_>, f: impl FnOnce(Sources<'_>) -> R) -> R {
+        match queries {
+            Queries::All => {
+                let position_of = self.position_of();
+                f(Sources::Own {
+                    position_of: &position_of,
+                })
+            }
+            Queries::Points(q) => {
+                let qs: Vec<[f64; 3]> = q.iter().map(|q| [q.x, q.y, q.z]).collect();
+                f(Sources::Given(&qs))
+            }
+        }
     }
 
     /// Tree position of every input point (the inverse of `indices`), e.g.
