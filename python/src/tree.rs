@@ -197,7 +197,7 @@ impl PyKdTree {
         let missing = self.tree.len() as i64;
         // Zeroed (lazily mapped) memory: `fill` writes every slot of a row.
         // Squared distances first, square roots in one vectorised pass after
-        // (per-slot roots cost 0.25 µs per row here).
+        // (faster than a root per slot: docs/performance.md).
         let mut d = vec![0.0f64; size];
         let mut idx = vec![0i64; size];
         let tree = &self.tree;
