@@ -50,7 +50,7 @@ use geographiclib_rs::{Geodesic, InverseGeodesic};
 use nalgebra::Point3;
 
 use crate::error::{Error, Result};
-use crate::kdtree::{Gathered, KdTree, QueryStats};
+use crate::kdtree::{Gathered, KdTree, KdTreeConfig, QueryStats};
 
 /// WGS84 semi-major axis `a`, metres.
 pub const WGS84_A: f64 = 6_378_137.0;
@@ -126,6 +126,11 @@ fn chord_covering(distance_m: f64) -> f64 {
     }
 }
 
+/// Leaf size of the k-d tree of a [`GeoIndex`]: twice the default, which
+/// halves the nodes (the index's memory bound) while a kNN query's cost is
+/// dominated by its geodesics (`docs/performance.md`, "Index memory").
+pub const LEAF_SIZE: usize = 64;
+
 /// One answer of a geographic query.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GeoNeighbor {
@@ -147,8 +152,10 @@ pub struct GeoQueryStats {
 /// A geographic point index: (lon, lat) in degrees on WGS84, exact geodesic
 /// kNN and radius search. See the [module docs](self).
 ///
-/// Memory: 16 bytes per point for the coordinates plus the k-d tree (about
-/// 32 bytes per point with the default leaf size).
+/// Memory: 16 bytes per point for the coordinates plus the k-d tree over
+/// the unit vectors (28 bytes per point and 60 per node, [`LEAF_SIZE`]
+/// points per leaf at most, so fewer than `4 ⌈n / 64⌉` nodes): under 48 bytes
+/// per point plus a fixed 192 bytes of padding for large `n`.
 #[derive(Debug)]
 pub struct GeoIndex {
     lon_lat: Vec<[f64; 2]>,
@@ -164,7 +171,7 @@ impl GeoIndex {
     /// # Errors
     /// [`Error::InvalidParameter`] naming the first point whose longitude is
     /// outside [-180, 180] or latitude outside [-90, 90] (or not finite).
-    pub fn build(lon_lat: Vec<[f64; 2]>) -> Result<GeoIndex> {
+    pub fn build(mut lon_lat: Vec<[f64; 2]>) -> Result<GeoIndex> {
         let bad = lon_lat
             .iter()
             .position(|&[lon, lat]| check_lon_lat(lon, lat).is_err());
@@ -187,7 +194,12 @@ impl GeoIndex {
             .iter()
             .map(|&[lon, lat]| unit_vector(lon, lat))
             .collect();
-        let tree = KdTree::build(&on_sphere)?;
+        let config = KdTreeConfig {
+            leaf_size: LEAF_SIZE,
+            ..KdTreeConfig::default()
+        };
+        let tree = KdTree::build_with(&on_sphere, &config)?;
+        lon_lat.shrink_to_fit();
         Ok(GeoIndex {
             lon_lat,
             tree,
@@ -212,6 +224,12 @@ impl GeoIndex {
     /// When `i >= self.len()` (a programming error).
     pub fn lon_lat(&self, i: usize) -> [f64; 2] {
         self.lon_lat[i]
+    }
+
+    /// Heap bytes held by the index (coordinates and tree, allocated
+    /// capacity).
+    pub fn heap_bytes(&self) -> usize {
+        self.lon_lat.capacity() * size_of::<[f64; 2]>() + self.tree.heap_bytes()
     }
 
     /// The k-d tree over the unit-sphere points (for its height and size).
@@ -399,6 +417,27 @@ mod tests {
         index.knn(0.0, 0.0, 10, Some(2_500.0), None, &mut out);
         // 0.01° of longitude at the equator is about 1,113 m.
         assert_eq!(out.iter().map(|n| n.index).collect::<Vec<_>>(), [0, 1, 2]);
+    }
+
+    #[test]
+    fn index_memory_stays_under_48_bytes_per_point() {
+        // 65,537 points is the worst case of the leaf count: 2,049 → 4,096 leaves.
+        for n in [65_537usize, 100_000, 144_563] {
+            let mut state = 0x2545_f491_4f6c_dd1d_u64;
+            let mut next = move || {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 11) as f64 / (1u64 << 53) as f64
+            };
+            let mut lon_lat = Vec::new();
+            for _ in 0..n {
+                lon_lat.push([360.0 * next() - 180.0, 180.0 * next() - 90.0]);
+            }
+            let index = GeoIndex::build(lon_lat).unwrap();
+            let per_point = index.heap_bytes() as f64 / n as f64;
+            assert!(per_point <= 48.0, "{n} points: {per_point:.2} B/point");
+        }
     }
 
     #[test]

@@ -93,6 +93,12 @@ fn layers_health_and_readiness() {
         height <= log2_n,
         "balanced tree: height {height} vs log2 n {log2_n}"
     );
+    let index_bytes = cities["index_bytes"].as_f64().unwrap();
+    assert!(
+        index_bytes / 144_563.0 <= 48.0,
+        "index memory {:.1} B/point",
+        index_bytes / 144_563.0
+    );
     let frame = &layers["layers"][1];
     assert_eq!(frame["kind"], "cartesian");
     assert_eq!(frame["bbox"].as_array().unwrap().len(), 6);

@@ -477,6 +477,13 @@ pub(super) struct BuildScratch {
     items: Vec<Item>,
 }
 
+impl BuildScratch {
+    /// Heap bytes held by the partition buffer.
+    pub(super) fn heap_bytes(&self) -> usize {
+        self.items.capacity() * size_of::<Item>()
+    }
+}
+
 impl Clone for BuildScratch {
     fn clone(&self) -> Self {
         BuildScratch::default()

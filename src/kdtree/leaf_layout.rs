@@ -54,6 +54,11 @@ impl LeafLayout {
         }
     }
 
+    /// Heap bytes held by the three arrays (their capacity).
+    pub(super) fn heap_bytes(&self) -> usize {
+        (self.x.capacity() + self.y.capacity() + self.z.capacity()) * size_of::<f64>()
+    }
+
     /// The point at tree position `position`, metres.
     ///
     /// # Panics

@@ -306,6 +306,20 @@ impl KdTree {
         self.node_start.len()
     }
 
+    /// Heap bytes the tree holds (allocated capacity): 4 (permutation) + 24
+    /// (coordinates) per point, 60 per node, and the partition buffer kept by
+    /// [`KdTree::rebuild_with`].
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.indices.capacity() * size_of::<u32>()
+            + self.layout.heap_bytes()
+            + (self.node_start.capacity()
+                + self.node_end.capacity()
+                + self.node_min_index.capacity())
+                * size_of::<u32>()
+            + self.node_bounds.capacity() * size_of::<NodeBox>()
+            + self.scratch.heap_bytes()
+    }
+
     /// The tight axis-aligned bounding box of all points, `(min, max)` in
     /// metres, or `None` for an empty tree. O(1) (the root's box).
     pub fn bounding_box(&self) -> Option<([f64; 3], [f64; 3])> {

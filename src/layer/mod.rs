@@ -328,17 +328,15 @@ impl Layer {
         }
     }
 
-    /// Approximate heap bytes of the index (coordinates and tree), without
-    /// the attributes.
+    /// Heap bytes of the index (allocated capacity of the coordinates and
+    /// the tree), without the attributes.
     pub fn index_bytes(&self) -> usize {
-        let n = self.len();
-        let tree = self.tree();
-        let coords = match self.kind {
-            LayerKind::Geographic => 16 * n,
-            LayerKind::Cartesian => 24 * n,
-        };
-        // indices (4) + padded x/y/z (24) per point; start, end, box per node.
-        coords + 28 * n + tree.node_count() * (8 + 48)
+        match &self.index {
+            LayerIndex::Geographic(g) => g.heap_bytes(),
+            LayerIndex::Cartesian { points, tree } => {
+                points.capacity() * size_of::<Point3<f64>>() + tree.heap_bytes()
+            }
+        }
     }
 
     /// Approximate heap bytes of the stored attributes: the columns and
