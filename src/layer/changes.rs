@@ -386,10 +386,15 @@ impl Batch {
                         "cartesian layers cannot change incrementally",
                     ));
                 };
-                let keep = |pos: usize| {
-                    !current.tombstones.contains(pos)
-                        && !self.deleted.contains(&current.point_id(pos))
-                };
+                // Decided once: a DELETE may tombstone `current` meanwhile, and
+                // the points and every column must keep the same positions.
+                let kept_mask: Vec<bool> = (0..current.len())
+                    .map(|pos| {
+                        !current.tombstones.contains(pos)
+                            && !self.deleted.contains(&current.point_id(pos))
+                    })
+                    .collect();
+                let keep = |pos: usize| kept_mask[pos];
                 let kept: Vec<usize> = (0..current.len()).filter(|&p| keep(p)).collect();
                 NewPoints {
                     ids: kept.iter().map(|&p| current.point_id(p)).collect(),
