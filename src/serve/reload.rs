@@ -78,7 +78,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Rebuilds while requests are pending, then releases the slot.
 fn rebuild_until_idle(state: &AppState, slot: usize) {
     let s = &state.slots[slot];
-    lower_priority();
+    lower_priority(); // the fallback build of `rebuild` runs here
     loop {
         while s.pending.swap(false, Ordering::AcqRel) {
             rebuild(state, slot);
@@ -111,7 +111,13 @@ fn rebuild(state: &AppState, slot: usize) {
     };
     // One thread for the build: queries keep the other cores (the k-d tree
     // build would otherwise take every core of the global rayon pool).
-    let built = match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
+    // Its worker, which runs the build, is the thread whose priority counts.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .thread_name(|_| "pointpipe-rebuild".to_owned())
+        .start_handler(|_| lower_priority())
+        .build();
+    let built = match pool {
         Ok(pool) => pool.install(|| batch.build(&current, &s.spec, generation)),
         Err(_) => batch.build(&current, &s.spec, generation),
     };
@@ -161,16 +167,20 @@ fn rebuild(state: &AppState, slot: usize) {
     }
 }
 
-/// Gives the calling (rebuild) thread a lower scheduling priority (nice
-/// +10, Linux) so that queries keep the cores while a layer is rebuilt.
+/// Gives the calling (rebuild) thread the lowest scheduling priority
+/// (`SCHED_IDLE`, Linux; nice +19 where that is refused): it runs on cores
+/// the queries leave idle, and a waking query preempts it at once.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
-    // SAFETY: plain syscalls on the calling thread's own id; no memory is
-    // passed.
+    // SAFETY: plain syscalls on the calling thread (pid 0 = this thread);
+    // `param` outlives the call.
     unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        if libc::setpriority(libc::PRIO_PROCESS, tid, 10) != 0 {
-            log::debug!("could not lower the rebuild thread's priority");
+        let param = libc::sched_param { sched_priority: 0 };
+        if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) != 0 {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            if libc::setpriority(libc::PRIO_PROCESS, tid, 19) != 0 {
+                log::debug!("could not lower the rebuild thread's priority");
+            }
         }
     }
 }
