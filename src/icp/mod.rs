@@ -215,7 +215,7 @@ impl IcpConfig {
         for (index, stage) in self.coarse_stages.iter().enumerate() {
             stage
                 .validate()
-                .map_err(|error| in_coarse_stage(error, index))?;
+                .map_err(|error| error.in_context(format_args!("coarse_stages[{index}]")))?;
         }
         Ok(())
     }
@@ -277,22 +277,6 @@ impl IcpStage {
             positive("coarse_stages.kernel_scale", scale)?;
         }
         positive("coarse_stages.tolerance_factor", self.tolerance_factor)
-    }
-}
-
-/// `error` of `coarse_stages[index]` with the index in its reason.
-fn in_coarse_stage(error: Error, index: usize) -> Error {
-    match error {
-        Error::InvalidParameter {
-            name,
-            value,
-            reason,
-        } => Error::InvalidParameter {
-            name,
-            value,
-            reason: format!("{reason} (coarse_stages[{index}])"),
-        },
-        other => other,
     }
 }
 
@@ -542,29 +526,23 @@ pub fn register(
         }
     }
     // The final stage used every source point: `hints` are theirs.
-    let correspondences = associate(
+    let Some(scored) = score(
         source,
-        &target_from_source,
-        &origin,
         target,
         target_tree,
-        config.max_correspondence_distance,
-        config.method == IcpMethod::PointToPlane,
+        &target_from_source,
+        &origin,
+        config,
         &mut hints,
-    );
-    if correspondences.is_empty() {
+    ) else {
         let error = no_correspondences(config.max_correspondence_distance, iterations);
         return Err(in_stage(error, StageName::Final));
-    }
-    Ok(summarize(
-        source.len(),
-        &correspondences,
-        target_from_source,
-        origin,
+    };
+    Ok(RegistrationResult {
         iterations,
         converged,
-        config,
-    ))
+        ..scored
+    })
 }
 
 /// Scores a given `target_from_source` without moving it: the statistics
@@ -596,26 +574,49 @@ pub fn evaluate_registration(
     )?;
     let origin = local_origin(target_tree);
     let mut hints = vec![SearchHint::default(); source.len()];
+    score(
+        source,
+        target,
+        target_tree,
+        target_from_source,
+        &origin,
+        config,
+        &mut hints,
+    )
+    .ok_or_else(|| no_correspondences(config.max_correspondence_distance, 0))
+}
+
+/// The statistics at `target_from_source` (unchanged) on every source
+/// point, matched within the config's `max_correspondence_distance` and
+/// weighted with its kernel; `iterations` 0 and `converged` false. `None`
+/// when no source point has a match.
+fn score(
+    source: &[Point3<f64>],
+    target: &PointCloud,
+    target_tree: &KdTree,
+    target_from_source: &Isometry3<f64>,
+    origin: &Vector3<f64>,
+    config: &IcpConfig,
+    hints: &mut [SearchHint],
+) -> Option<RegistrationResult> {
     let correspondences = associate(
         source,
         target_from_source,
-        &origin,
+        origin,
         target,
         target_tree,
         config.max_correspondence_distance,
         config.method == IcpMethod::PointToPlane,
-        &mut hints,
+        hints,
     );
     if correspondences.is_empty() {
-        return Err(no_correspondences(config.max_correspondence_distance, 0));
+        return None;
     }
-    Ok(summarize(
+    Some(summarize(
         source.len(),
         &correspondences,
         *target_from_source,
-        origin,
-        0,
-        false,
+        *origin,
         config,
     ))
 }
@@ -764,15 +765,13 @@ fn local_origin(target_tree: &KdTree) -> Vector3<f64> {
     }
 }
 
-/// The result at the final estimate from its correspondences (in the frame
-/// shifted by `origin`).
+/// The result at `target_from_source` from its correspondences (in the
+/// frame shifted by `origin`); `iterations` 0 and `converged` false.
 fn summarize(
     num_source: usize,
     correspondences: &[Correspondence],
     target_from_source: Isometry3<f64>,
     origin: Vector3<f64>,
-    iterations: usize,
-    converged: bool,
     config: &IcpConfig,
 ) -> RegistrationResult {
     let information = match config.method {
@@ -799,8 +798,8 @@ fn summarize(
     let degeneracy = analyse_degeneracy(&geometry, compute_radius_of_gyration(correspondences));
     RegistrationResult {
         target_from_source,
-        converged,
-        iterations,
+        converged: false,
+        iterations: 0,
         num_inliers,
         fitness: num_inliers as f64 / num_source as f64,
         inlier_rmse: (sum_distance_sq * inverse_count).sqrt(),
