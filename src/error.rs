@@ -164,6 +164,24 @@ impl Error {
         }
     }
 
+    /// The same error with ` (context)` appended to the reason of an
+    /// [`Error::InvalidParameter`] (which element of a list was invalid);
+    /// other errors unchanged.
+    pub(crate) fn in_context(self, context: impl std::fmt::Display) -> Self {
+        match self {
+            Error::InvalidParameter {
+                name,
+                value,
+                reason,
+            } => Error::InvalidParameter {
+                name,
+                value,
+                reason: format!("{reason} ({context})"),
+            },
+            other => other,
+        }
+    }
+
     /// Shorthand for [`Error::InvalidParameter`].
     pub fn invalid(
         name: &'static str,

@@ -177,18 +177,7 @@ impl GeoIndex {
             .position(|&[lon, lat]| check_lon_lat(lon, lat).is_err());
         if let Some(i) = bad {
             let [lon, lat] = lon_lat[i];
-            check_lon_lat(lon, lat).map_err(|e| match e {
-                Error::InvalidParameter {
-                    name,
-                    value,
-                    reason,
-                } => Error::InvalidParameter {
-                    name,
-                    value,
-                    reason: format!("{reason} (point {i})"),
-                },
-                other => other,
-            })?;
+            check_lon_lat(lon, lat).map_err(|e| e.in_context(format_args!("point {i}")))?;
         }
         let on_sphere: Vec<Point3<f64>> = lon_lat
             .iter()

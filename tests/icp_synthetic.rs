@@ -2,7 +2,7 @@
 //! honesty, robustness, degeneracy, determinism and error cases.
 
 use nalgebra::{Isometry3, Point3, Vector3};
-use pointpipe::icp::{IcpConfig, IcpMethod, RegistrationResult, RobustKernel, register};
+use pointpipe::icp::{IcpConfig, IcpMethod, IcpStage, RegistrationResult, RobustKernel, register};
 use pointpipe::kdtree::KdTree;
 use pointpipe::{Error, PointCloud};
 
@@ -192,11 +192,14 @@ fn coarse_to_fine_recovers_the_same_motion_and_reports_on_the_full_source() {
     let source = to_source(&room(0.1, 0.05), &truth());
     assert!(source.len() >= 4 * 1000, "the coarse phase must be active");
     let all_points = IcpConfig {
-        coarse_stride: 1,
+        coarse_stages: Vec::new(),
         ..IcpConfig::default()
     };
     let coarse = IcpConfig {
-        coarse_stride: 4,
+        coarse_stages: vec![IcpStage {
+            stride: 4,
+            ..IcpStage::default()
+        }],
         ..IcpConfig::default()
     };
     let a = run(&source, &target, &all_points).unwrap();
@@ -213,7 +216,10 @@ fn coarse_to_fine_recovers_the_same_motion_and_reports_on_the_full_source() {
     let (rot_deg, trans_m) = errors(&a.target_from_source, &b.target_from_source);
     assert!(rot_deg < 0.01 && trans_m < 1e-3, "{rot_deg}° {trans_m} m");
     let zero = IcpConfig {
-        coarse_stride: 0,
+        coarse_stages: vec![IcpStage {
+            stride: 0,
+            ..IcpStage::default()
+        }],
         ..IcpConfig::default()
     };
     assert!(matches!(
@@ -296,13 +302,202 @@ fn every_kernel_rejects_outliers() {
 fn converged_is_false_when_iterations_run_out() {
     let target = room(0.1, 0.0);
     let source = to_source(&room(0.1, 0.05), &truth());
-    let config = IcpConfig {
+    let single_stage = IcpConfig {
         max_iterations: 2,
+        coarse_stages: Vec::new(),
+        ..IcpConfig::default()
+    };
+    let r = run(&source, &target, &single_stage).unwrap();
+    assert_eq!(r.iterations, 2);
+    assert!(!r.converged);
+    // The default schedule: one iteration on every 4th point, then one on
+    // all points (each stage has its own budget).
+    assert!(source.len() >= 4 * 1000, "the coarse stage must be active");
+    let config = IcpConfig {
+        max_iterations: 1,
         ..IcpConfig::default()
     };
     let r = run(&source, &target, &config).unwrap();
     assert_eq!(r.iterations, 2);
     assert!(!r.converged);
+}
+
+/// A schedule runs its stages on one estimate: the same pose, bit for bit,
+/// as one single-stage `register` per stage, each from the pose the
+/// previous one returned (the first on the stage's subsample); the
+/// statistics are those of the last call.
+#[test]
+fn a_schedule_equals_its_stages_run_one_after_the_other() {
+    let target = room(0.1, 0.0);
+    let tree = KdTree::build(&target.points).unwrap();
+    let source = to_source(&room(0.1, 0.05), &truth());
+    assert!(
+        source.len() >= 4 * 1000,
+        "the stride-4 stage must be active"
+    );
+    let fine = IcpConfig {
+        max_correspondence_distance: 0.3,
+        kernel: RobustKernel::GemanMcClure,
+        kernel_scale: 0.1,
+        max_iterations: 20,
+        coarse_stages: Vec::new(),
+        ..IcpConfig::default()
+    };
+    let wide = IcpStage {
+        stride: 1,
+        max_correspondence_distance: Some(1.5),
+        kernel_scale: Some(0.5),
+        tolerance_factor: 10.0,
+        max_iterations: Some(6),
+    };
+    let as_single_stage = |stage: &IcpStage| IcpConfig {
+        max_correspondence_distance: stage.max_correspondence_distance.unwrap(),
+        kernel_scale: stage.kernel_scale.unwrap(),
+        max_iterations: stage.max_iterations.unwrap(),
+        translation_tolerance: fine.translation_tolerance * stage.tolerance_factor,
+        rotation_tolerance: fine.rotation_tolerance * stage.tolerance_factor,
+        ..fine.clone()
+    };
+    let subsample =
+        |stride: usize| -> Vec<Point3<f64>> { source.iter().step_by(stride).copied().collect() };
+    // Two stages on all points (the odometry's shape), and the default
+    // shape: every 4th point, then all of them.
+    let strided = IcpStage {
+        stride: 4,
+        max_correspondence_distance: Some(1.0),
+        kernel_scale: Some(0.2),
+        tolerance_factor: 10.0,
+        max_iterations: Some(30),
+    };
+    for coarse in [wide, strided] {
+        let schedule = IcpConfig {
+            coarse_stages: vec![coarse],
+            ..fine.clone()
+        };
+        let together = run(&source, &target, &schedule).unwrap();
+        let first = register(
+            &subsample(coarse.stride),
+            &target,
+            &tree,
+            &Isometry3::identity(),
+            &as_single_stage(&coarse),
+        )
+        .unwrap();
+        let second = register(&source, &target, &tree, &first.target_from_source, &fine).unwrap();
+        assert_eq!(together.target_from_source, second.target_from_source);
+        assert_eq!(together.iterations, first.iterations + second.iterations);
+        assert_eq!(
+            RegistrationResult {
+                iterations: second.iterations,
+                ..together
+            },
+            second
+        );
+        let (rot_deg, trans_m) = errors(&together.target_from_source, &truth());
+        assert!(rot_deg < 0.01 && trans_m < 1e-3, "{rot_deg}° {trans_m} m");
+    }
+    // A strided stage on a source under stride × 1000 points is skipped.
+    let small = subsample(8);
+    assert!(small.len() < 4 * 1000);
+    let skipped = IcpConfig {
+        coarse_stages: vec![IcpStage::default()],
+        ..fine.clone()
+    };
+    assert_eq!(
+        run(&small, &target, &skipped).unwrap(),
+        run(&small, &target, &fine).unwrap()
+    );
+}
+
+/// A stage in which no source point finds a match is an error naming the
+/// stage (no silent fall-through to the next stage).
+#[test]
+fn a_stage_without_correspondences_is_an_error_naming_it() {
+    let target = room(0.1, 0.0);
+    // Sampled 5 cm off the target's grid: at the truth, and from the
+    // identity, no source point lies within 0.1 mm of a target point.
+    let source = to_source(&room(0.1, 0.05), &truth());
+    let reason = |config: &IcpConfig| match run(&source, &target, config) {
+        Err(Error::Registration { reason }) => reason,
+        other => panic!("expected a registration error, got {other:?}"),
+    };
+    let narrow = IcpStage {
+        max_correspondence_distance: Some(1e-4),
+        ..IcpStage::default()
+    };
+    let two_coarse = IcpConfig {
+        coarse_stages: vec![IcpStage::default(), narrow],
+        ..IcpConfig::default()
+    };
+    let r = reason(&two_coarse);
+    assert!(r.starts_with("coarse_stages[1]: no correspondences"), "{r}");
+    let strided_narrow = IcpConfig {
+        coarse_stages: vec![narrow],
+        ..IcpConfig::default()
+    };
+    let r = reason(&strided_narrow);
+    assert!(r.starts_with("coarse_stages[0]: no correspondences"), "{r}");
+    let final_narrow = IcpConfig {
+        max_correspondence_distance: 1e-4,
+        coarse_stages: Vec::new(),
+        ..IcpConfig::default()
+    };
+    let r = reason(&final_narrow);
+    assert!(r.starts_with("final stage: no correspondences"), "{r}");
+}
+
+/// An invalid stage makes the whole config invalid, naming the field and
+/// the stage.
+#[test]
+fn a_schedule_with_an_invalid_stage_is_rejected() {
+    let target = room(0.2, 0.0);
+    for (bad, field) in [
+        (
+            IcpStage {
+                stride: 0,
+                ..IcpStage::default()
+            },
+            "coarse_stages.stride",
+        ),
+        (
+            IcpStage {
+                max_correspondence_distance: Some(-1.0),
+                ..IcpStage::default()
+            },
+            "coarse_stages.max_correspondence_distance",
+        ),
+        (
+            IcpStage {
+                kernel_scale: Some(f64::NAN),
+                ..IcpStage::default()
+            },
+            "coarse_stages.kernel_scale",
+        ),
+        (
+            IcpStage {
+                tolerance_factor: 0.0,
+                ..IcpStage::default()
+            },
+            "coarse_stages.tolerance_factor",
+        ),
+    ] {
+        let config = IcpConfig {
+            coarse_stages: vec![IcpStage::default(), bad],
+            ..IcpConfig::default()
+        };
+        for result in [
+            config.validate().map(|_| ()),
+            run(&target.points, &target, &config).map(|_| ()),
+        ] {
+            match result {
+                Err(Error::InvalidParameter { name, reason, .. }) => {
+                    assert_eq!(name, field);
+                    assert!(reason.ends_with("(coarse_stages[1])"), "{reason}");
+                }
+                other => panic!("{field}: expected InvalidParameter, got {other:?}"),
+            }
+        }
+    }
 }
 
 #[test]

@@ -252,6 +252,12 @@ def register(
     method : {"point_to_plane", "point_to_point"}
     kernel : {"huber", "cauchy", "geman_mcclure", "tukey", "none"}
         Robust kernel, of scale ``kernel_scale`` metres.
+    max_iterations : int
+        Iteration budget of each ICP stage (>= 0).
+    coarse_stride : int
+        Coarse-to-fine: a first stage on every ``coarse_stride``-th source
+        point (tolerances x10, its own ``max_iterations``) before the stage
+        on all points; 1 turns it off (>= 1).
     target_normals : array_like, shape (m, 3), optional
         For point-to-plane; estimated from ``target`` (radius
         ``normal_radius`` m, up to ``normal_max_nn`` neighbours) when omitted.

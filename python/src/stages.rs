@@ -5,7 +5,7 @@
 use nalgebra::{Isometry3, Point3};
 use numpy::{PyArray1, PyArray2, PyReadonlyArray2, PyReadonlyArray3};
 use pointpipe::PointCloud;
-use pointpipe::icp::{self, IcpConfig, IcpMethod, RegistrationResult, RobustKernel};
+use pointpipe::icp::{self, IcpConfig, IcpMethod, IcpStage, RegistrationResult, RobustKernel};
 use pointpipe::kdtree::KdTree;
 use pointpipe::normals::{self, NeighborSearch, NormalConfig};
 use pointpipe::voxel::{self, VoxelConfig, VoxelMode};
@@ -201,7 +201,14 @@ fn register<'py>(
         translation_tolerance,
         rotation_tolerance,
         degeneracy_threshold,
-        coarse_stride,
+        // 1: no coarse stage, as the CLI's --coarse-stride.
+        coarse_stages: (coarse_stride != 1)
+            .then_some(IcpStage {
+                stride: coarse_stride,
+                ..IcpStage::default()
+            })
+            .into_iter()
+            .collect(),
     };
     config.validate().map_err(to_py_err)?;
     let init = pose_from_view(init.as_array(), "init")?;

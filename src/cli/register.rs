@@ -15,7 +15,8 @@ use std::time::Instant;
 use anyhow::Context as _;
 use nalgebra::{Isometry3, Matrix4};
 use pointpipe::icp::{
-    IcpConfig, IcpMethod, RegistrationResult, RobustKernel, evaluate_registration, register,
+    IcpConfig, IcpMethod, IcpStage, RegistrationResult, RobustKernel, evaluate_registration,
+    register,
 };
 use pointpipe::io;
 use pointpipe::normals::{NeighborSearch, NormalConfig};
@@ -87,7 +88,8 @@ pub struct Args {
         allow_hyphen_values = true
     )]
     kernel_scale: f64,
-    /// Maximum number of ICP iterations.
+    /// Maximum number of ICP iterations of each stage (the coarse stage, see
+    /// --coarse-stride, and the stage on all points).
     #[arg(
         long,
         value_name = "N",
@@ -95,8 +97,9 @@ pub struct Args {
         allow_hyphen_values = true
     )]
     max_iterations: usize,
-    /// Coarse-to-fine: the first iterations use every N-th source point
-    /// (1 = all points throughout).
+    /// Coarse-to-fine: a first ICP stage on every N-th source point, with
+    /// tolerances ×10 and its own --max-iterations, before the stage on all
+    /// points (1 = all points throughout).
     #[arg(long, value_name = "N", default_value_t = 4)]
     coarse_stride: usize,
     /// Initial target_from_source, a text file with a 4×4 matrix or its 3×4
@@ -206,7 +209,14 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
         },
         kernel_scale: args.kernel_scale,
         max_iterations: args.max_iterations,
-        coarse_stride: args.coarse_stride,
+        // 1: no coarse stage (a stride-1 stage would still run a loose first pass).
+        coarse_stages: (args.coarse_stride != 1)
+            .then_some(IcpStage {
+                stride: args.coarse_stride,
+                ..IcpStage::default()
+            })
+            .into_iter()
+            .collect(),
         ..IcpConfig::default()
     };
     config.validate()?;

@@ -7,19 +7,25 @@
 //! # Algorithm (Besl & McKay 1992; Chen & Medioni 1991)
 //! ```text
 //! T ← initial_guess
-//! S ← every coarse_stride-th source point      coarse phase (IcpConfig::coarse_stride)
-//! repeat
-//!     if converged or max_iterations reached:
-//!         if S is coarse: S ← source; converged ← false; continue     refine on all points
-//!         C ← associate(source, T); break                             nearest target point within d_max
-//!     Δ ← point-to-plane: solve(associate_into_linear_system(S, T))   Gauss–Newton, Low 2004
-//!         point-to-point: Kabsch/Umeyama on associate(S, T)           closed form, SVD
-//!     (no match at all: if S is coarse, S ← source; else an error)
-//!     T ← Δ · T
-//!     converged ← |Δ.translation| < f·translation_tolerance and angle(Δ) < f·rotation_tolerance
-//!                 (f = 10 in the coarse phase, else 1)
+//! for each stage s of the schedule (IcpConfig::coarse_stages, then the final stage):
+//!     S ← every s.stride-th source point         (stride > 1 needs ≥ stride·1000 source points, else s is skipped)
+//!     repeat at most s.max_iterations times:
+//!         Δ ← point-to-plane: solve(associate_into_linear_system(S, T))   Gauss–Newton, Low 2004
+//!             point-to-point: Kabsch/Umeyama on associate(S, T)           closed form, SVD
+//!             (matches: nearest target point within s.max_correspondence_distance,
+//!              robust kernel of scale s.kernel_scale; no match at all: an error naming s)
+//!         T ← Δ · T
+//!         converged ← |Δ.translation| < s.tolerance_factor · translation_tolerance
+//!                     and angle(Δ) < s.tolerance_factor · rotation_tolerance
+//!         if converged: next stage
+//! C ← associate(source, T) with the final stage's distance           all source points
 //! summarise C at the final T: inliers, fitness, inlier RMSE, information, degeneracy
 //! ```
+//! The final stage is the config's own fields (all source points, tolerance
+//! factor 1), and the reported `converged` is its own; the default schedule puts one stage on every 4th source point
+//! with tolerances ×10 before it (coarse-to-fine over the source, Jost &
+//! Hügli 2003). The odometry runs a wide, loose stage and a narrow one
+//! (`crate::odometry`).
 //!
 //! # Local frame
 //! The normal equations, the updates and the degeneracy analysis are
@@ -83,44 +89,92 @@ pub enum IcpMethod {
 }
 
 /// Parameters of [`register`]. Check with [`IcpConfig::validate`].
+///
+/// The fields describe the final stage of the registration (all source
+/// points); [`IcpConfig::coarse_stages`] lists the stages run before it (see
+/// the [module docs](self)).
 #[derive(Debug, Clone, PartialEq)]
 pub struct IcpConfig {
-    /// Error metric. Default [`IcpMethod::PointToPlane`].
+    /// Error metric (every stage). Default [`IcpMethod::PointToPlane`].
     pub method: IcpMethod,
     /// A source point is matched only to a target point within this distance,
-    /// metres (inclusive). Finite, > 0. Default 1.0 m.
+    /// metres (inclusive); also the distance of the final statistics. Finite,
+    /// > 0. Default 1.0 m.
     pub max_correspondence_distance: f64,
-    /// Robust kernel for the IRLS weights. Default [`RobustKernel::Huber`].
+    /// Robust kernel for the IRLS weights (every stage). Default
+    /// [`RobustKernel::Huber`].
     pub kernel: RobustKernel,
     /// Kernel scale `c`, metres: residuals beyond it are down-weighted
     /// (see [`RobustKernel`]). Finite, > 0. Default 0.1 m.
     pub kernel_scale: f64,
-    /// Maximum number of pose updates. 0 evaluates the initial guess only
-    /// (`converged` is then false). Default 30.
+    /// Maximum number of pose updates of the final stage (and of every
+    /// coarse stage whose own budget is `None`). 0 iterates no further than
+    /// the coarse stages (with the default schedule: not at all, the initial
+    /// guess is evaluated); `converged` is then false. Default 30.
     pub max_iterations: usize,
     /// Convergence needs the last update's translation norm below this,
-    /// metres. Finite, ≥ 0. Default 1e-4 m (0.1 mm).
+    /// metres (times [`IcpStage::tolerance_factor`] in a coarse stage).
+    /// Finite, ≥ 0. Default 1e-4 m (0.1 mm).
     pub translation_tolerance: f64,
     /// Convergence needs the last update's rotation angle below this,
-    /// radians. Finite, ≥ 0. Default 1e-4 rad (≈ 0.0057°).
+    /// radians (times [`IcpStage::tolerance_factor`] in a coarse stage).
+    /// Finite, ≥ 0. Default 1e-4 rad (≈ 0.0057°).
     pub rotation_tolerance: f64,
     /// The result is `degenerate` when the smallest over the largest
     /// eigenvalue of the (unit-normalised, see
     /// [`RegistrationResult::degeneracy_ratio`]) information matrix is below
     /// this. In `[0, 1]`. Default 1e-3.
     pub degeneracy_threshold: f64,
-    /// Coarse-to-fine over the source (the multi-resolution scheme of Jost &
-    /// Hügli 2003, "A multi-resolution ICP with heuristic closest point
-    /// search"): the first iterations use every `coarse_stride`-th source
-    /// point, until an update falls below 10× the tolerances (or matching
-    /// fails); then all source points are used until convergence. The
-    /// result (pose, fitness, RMSE, information) always comes from the full
-    /// source, and `iterations` counts both phases. Far from the solution,
-    /// where most iterations are spent, a quarter of the points steers the
-    /// estimate as well as all of them at a quarter of the cost. 1 (or a
-    /// source of fewer than `coarse_stride × 1000` points) uses every point
-    /// throughout. ≥ 1. Default 4.
-    pub coarse_stride: usize,
+    /// Stages run in order before the final stage, each from the estimate
+    /// the previous one reached (coarse-to-fine). Empty: the final stage
+    /// alone. Default: one [`IcpStage::default`], every 4th source point with
+    /// tolerances ×10 (the multi-resolution scheme of Jost & Hügli 2003, "A
+    /// multi-resolution ICP with heuristic closest point search"): far from
+    /// the solution, where most iterations are spent, a quarter of the points
+    /// steers the estimate as well as all of them at a quarter of the cost.
+    pub coarse_stages: Vec<IcpStage>,
+}
+
+/// One coarse stage of [`register`] (see [`IcpConfig::coarse_stages`]): ICP
+/// on a subsample of the source with its own correspondence distance,
+/// kernel scale, tolerances and iteration budget. `None` fields take the
+/// value of the [`IcpConfig`] (its final stage).
+///
+/// The stage ends when an update falls below `tolerance_factor` times the
+/// config's tolerances, or after `max_iterations` updates; the next stage
+/// then starts from its estimate (nearest-neighbour search hints start
+/// afresh). No correspondence at all is an [`Error::Registration`] naming the
+/// stage (`coarse_stages[i]`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct IcpStage {
+    /// The stage uses every `stride`-th source point (1: all of them). A
+    /// stage with `stride > 1` is skipped when the source has fewer than
+    /// `stride × 1000` points (its subsample would be too sparse to steer
+    /// the estimate). ≥ 1. Default 4.
+    pub stride: usize,
+    /// Correspondence distance, metres; `None`: the config's. Finite, > 0.
+    /// Default `None`.
+    pub max_correspondence_distance: Option<f64>,
+    /// Kernel scale, metres; `None`: the config's. Finite, > 0. Default `None`.
+    pub kernel_scale: Option<f64>,
+    /// The stage converges when an update is below this many times the
+    /// config's translation and rotation tolerances. Finite, > 0. Default 10.
+    pub tolerance_factor: f64,
+    /// Maximum number of pose updates of this stage; `None`: the config's
+    /// `max_iterations`. Default `None`.
+    pub max_iterations: Option<usize>,
+}
+
+impl Default for IcpStage {
+    fn default() -> Self {
+        IcpStage {
+            stride: 4,
+            max_correspondence_distance: None,
+            kernel_scale: None,
+            tolerance_factor: 10.0,
+            max_iterations: None,
+        }
+    }
 }
 
 impl Default for IcpConfig {
@@ -134,29 +188,16 @@ impl Default for IcpConfig {
             translation_tolerance: 1e-4,
             rotation_tolerance: 1e-4,
             degeneracy_threshold: 1e-3,
-            coarse_stride: 4,
+            coarse_stages: vec![IcpStage::default()],
         }
     }
 }
 
 impl IcpConfig {
-    /// Checks every field; errors with [`Error::InvalidParameter`] naming
-    /// the first invalid one.
+    /// Checks every field, those of each coarse stage included; errors with
+    /// [`Error::InvalidParameter`] naming the first invalid one (a stage's
+    /// field as `coarse_stages.<field>`, its index in the reason).
     pub fn validate(&self) -> Result<()> {
-        let positive = |name, value: f64| {
-            if value.is_finite() && value > 0.0 {
-                Ok(())
-            } else {
-                Err(Error::invalid(name, value, "must be finite and > 0"))
-            }
-        };
-        let non_negative = |name, value: f64| {
-            if value.is_finite() && value >= 0.0 {
-                Ok(())
-            } else {
-                Err(Error::invalid(name, value, "must be finite and >= 0"))
-            }
-        };
         positive(
             "max_correspondence_distance",
             self.max_correspondence_distance,
@@ -164,9 +205,6 @@ impl IcpConfig {
         positive("kernel_scale", self.kernel_scale)?;
         non_negative("translation_tolerance", self.translation_tolerance)?;
         non_negative("rotation_tolerance", self.rotation_tolerance)?;
-        if self.coarse_stride == 0 {
-            return Err(Error::invalid("coarse_stride", 0, "must be at least 1"));
-        }
         if !(0.0..=1.0).contains(&self.degeneracy_threshold) {
             return Err(Error::invalid(
                 "degeneracy_threshold",
@@ -174,7 +212,123 @@ impl IcpConfig {
                 "must be in [0, 1]",
             ));
         }
+        for (index, stage) in self.coarse_stages.iter().enumerate() {
+            stage
+                .validate()
+                .map_err(|error| error.in_context(format_args!("coarse_stages[{index}]")))?;
+        }
         Ok(())
+    }
+
+    /// The schedule [`register`] runs: the coarse stages with their `None`
+    /// fields filled in, then [`IcpConfig::final_stage`]. The one place
+    /// where stages are resolved.
+    fn schedule(&self) -> Vec<Stage> {
+        let coarse = self
+            .coarse_stages
+            .iter()
+            .enumerate()
+            .map(|(index, s)| Stage {
+                name: StageName::Coarse(index),
+                stride: s.stride,
+                method: self.method,
+                kernel: self.kernel,
+                max_correspondence_distance: s
+                    .max_correspondence_distance
+                    .unwrap_or(self.max_correspondence_distance),
+                kernel_scale: s.kernel_scale.unwrap_or(self.kernel_scale),
+                translation_tolerance: self.translation_tolerance * s.tolerance_factor,
+                rotation_tolerance: self.rotation_tolerance * s.tolerance_factor,
+                max_iterations: s.max_iterations.unwrap_or(self.max_iterations),
+            });
+        coarse.chain([self.final_stage()]).collect()
+    }
+
+    /// The last stage: the config's own fields on every source point.
+    fn final_stage(&self) -> Stage {
+        Stage {
+            name: StageName::Final,
+            stride: 1,
+            method: self.method,
+            kernel: self.kernel,
+            max_correspondence_distance: self.max_correspondence_distance,
+            kernel_scale: self.kernel_scale,
+            translation_tolerance: self.translation_tolerance,
+            rotation_tolerance: self.rotation_tolerance,
+            max_iterations: self.max_iterations,
+        }
+    }
+}
+
+impl IcpStage {
+    /// Checks the stage's fields (see [`IcpConfig::validate`]).
+    fn validate(&self) -> Result<()> {
+        if self.stride == 0 {
+            return Err(Error::invalid(
+                "coarse_stages.stride",
+                0,
+                "must be at least 1",
+            ));
+        }
+        if let Some(distance) = self.max_correspondence_distance {
+            positive("coarse_stages.max_correspondence_distance", distance)?;
+        }
+        if let Some(scale) = self.kernel_scale {
+            positive("coarse_stages.kernel_scale", scale)?;
+        }
+        positive("coarse_stages.tolerance_factor", self.tolerance_factor)
+    }
+}
+
+/// `Ok` when `value` is finite and > 0, else [`Error::InvalidParameter`].
+fn positive(name: &'static str, value: f64) -> Result<()> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::invalid(name, value, "must be finite and > 0"))
+    }
+}
+
+/// `Ok` when `value` is finite and ≥ 0, else [`Error::InvalidParameter`].
+fn non_negative(name: &'static str, value: f64) -> Result<()> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(Error::invalid(name, value, "must be finite and >= 0"))
+    }
+}
+
+/// A stage of the schedule with every value resolved
+/// ([`IcpConfig::schedule`]): what one run of iterations needs.
+#[derive(Debug, Clone, Copy)]
+struct Stage {
+    name: StageName,
+    stride: usize,
+    method: IcpMethod,
+    kernel: RobustKernel,
+    max_correspondence_distance: f64,
+    kernel_scale: f64,
+    /// The config's tolerance times the stage's factor.
+    translation_tolerance: f64,
+    rotation_tolerance: f64,
+    max_iterations: usize,
+}
+
+/// Which stage, for error messages.
+#[derive(Debug, Clone, Copy)]
+enum StageName {
+    /// `IcpConfig::coarse_stages[i]`.
+    Coarse(usize),
+    /// The config's own fields.
+    Final,
+}
+
+impl std::fmt::Display for StageName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StageName::Coarse(index) => write!(f, "coarse_stages[{index}]"),
+            StageName::Final => f.write_str("final stage"),
+        }
     }
 }
 
@@ -184,11 +338,13 @@ impl IcpConfig {
 pub struct RegistrationResult {
     /// The estimate: `p_target = target_from_source · p_source`.
     pub target_from_source: Isometry3<f64>,
-    /// True only when the last update was below both
+    /// True only when the final stage's last update was below both
     /// [`IcpConfig::translation_tolerance`] and
-    /// [`IcpConfig::rotation_tolerance`]; false when `max_iterations` ran out.
+    /// [`IcpConfig::rotation_tolerance`]; false when its `max_iterations`
+    /// ran out (coarse stages that run out of iterations just hand over).
     pub converged: bool,
-    /// Number of pose updates applied (≤ `max_iterations`).
+    /// Number of pose updates applied, all stages together (each stage at
+    /// most its own `max_iterations`).
     pub iterations: usize,
     /// Source points with a correspondence (within
     /// `max_correspondence_distance`; for point-to-plane, also with a target
@@ -244,24 +400,31 @@ pub struct RegistrationResult {
 /// - `config`: see [`IcpConfig`].
 ///
 /// # Returns
-/// A [`RegistrationResult`] whose `converged` is true only when the
-/// tolerances were met; not converging is not an error.
+/// A [`RegistrationResult`] whose `converged` is true only when the final
+/// stage met the tolerances; not converging is not an error. Its statistics
+/// are computed once, on every source point at the final estimate, with the
+/// config's own `max_correspondence_distance` and kernel.
 ///
 /// # Errors
 /// - [`Error::InvalidParameter`]: invalid `config`, a non-finite
 ///   `initial_guess`, or a tree whose size differs from the target's.
 /// - [`Error::EmptyCloud`]: empty source or target.
 /// - [`Error::NonFinite`]: a NaN/Inf source point.
-/// - [`Error::Registration`]: point-to-plane without target normals, no
-///   correspondence within `max_correspondence_distance` at some iterate, or
-///   an unsolvable update.
+/// - [`Error::Registration`]: point-to-plane without target normals; in
+///   some stage (named in the reason: `coarse_stages[i]` or `final stage`),
+///   no correspondence within its `max_correspondence_distance` at some
+///   iterate, or an unsolvable update.
 ///
 /// # Algorithm
-/// See the [module docs](self). Each iteration: match every source point to its nearest target point in
-/// parallel, build the 6×6 normal equations (point-to-plane) or the 3×3
-/// cross-covariance (point-to-point) with deterministic chunked reductions,
-/// solve, apply the update on the left, test convergence. Cost per iteration
-/// `O(n log m)` for `n` source and `m` target points.
+/// See the [module docs](self): the stages of
+/// [`IcpConfig::coarse_stages`], then the final stage, on one estimate.
+/// Each iteration: match every point of the stage's subsample to its
+/// nearest target point in parallel, build the 6×6 normal equations
+/// (point-to-plane) or the 3×3 cross-covariance (point-to-point) with
+/// deterministic chunked reductions, solve, apply the update on the left,
+/// test convergence. Cost per iteration `O((n / stride) log m)` for `n`
+/// source and `m` target points; at most the sum of the stages'
+/// `max_iterations` iterations.
 ///
 /// # Example
 /// ```
@@ -306,86 +469,80 @@ pub fn register(
 ) -> Result<RegistrationResult> {
     config.validate()?;
     check_inputs(source, target, target_tree, initial_guess, config.method)?;
-    let needs_normals = config.method == IcpMethod::PointToPlane;
     let origin = local_origin(target_tree);
     let mut target_from_source = *initial_guess;
     let mut iterations = 0;
     let mut converged = false;
-    let mut hints = vec![SearchHint::default(); source.len()];
-    let coarse = select_coarse_source(source, config.coarse_stride);
-    let mut coarse_hints = vec![SearchHint::default(); coarse.len()];
-    let mut in_coarse_phase = !coarse.is_empty();
-    loop {
-        let finishing = converged || iterations == config.max_iterations;
-        if in_coarse_phase && finishing {
-            // Refine on the full source (and summarise on it).
-            in_coarse_phase = false;
-            converged = false;
+    let mut hints = Vec::new();
+    for stage in config.schedule() {
+        if stage.stride > 1 && source.len() < stage.stride * COARSE_MIN_POINTS {
             continue;
         }
-        let (points, point_hints) = if in_coarse_phase {
-            (&coarse[..], &mut coarse_hints[..])
+        let subsample: Vec<Point3<f64>>;
+        let points = if stage.stride == 1 {
+            source
         } else {
-            (source, &mut hints[..])
+            subsample = source.iter().step_by(stage.stride).copied().collect();
+            &subsample
         };
-        if finishing {
-            let correspondences = associate(
+        hints.clear();
+        hints.resize(points.len(), SearchHint::default());
+        converged = false;
+        for _ in 0..stage.max_iterations {
+            let (update, matches) = compute_update(
                 points,
                 &target_from_source,
                 &origin,
                 target,
                 target_tree,
-                config.max_correspondence_distance,
-                needs_normals,
-                point_hints,
+                &stage,
+                &mut hints,
+            )
+            .and_then(|step| {
+                step.ok_or_else(|| {
+                    no_correspondences(stage.max_correspondence_distance, iterations)
+                })
+            })
+            .map_err(|error| in_stage(error, stage.name))?;
+            // Δ is a motion about `origin` (see the module docs).
+            target_from_source = Translation3::from(origin)
+                * update
+                * Translation3::from(-origin)
+                * target_from_source;
+            // Products of unit quaternions drift from unit norm by rounding; keep it exact.
+            target_from_source.rotation.renormalize();
+            iterations += 1;
+            converged = update.translation.vector.norm() < stage.translation_tolerance
+                && update.rotation.angle() < stage.rotation_tolerance;
+            log::trace!(
+                "icp {} iteration {iterations}: {matches} correspondences, update {:.3e} m / {:.3e} rad",
+                stage.name,
+                update.translation.vector.norm(),
+                update.rotation.angle()
             );
-            if correspondences.is_empty() {
-                return Err(no_correspondences(config, iterations));
+            if converged {
+                break;
             }
-            return Ok(summarize(
-                source.len(),
-                &correspondences,
-                target_from_source,
-                origin,
-                iterations,
-                converged,
-                config,
-            ));
         }
-        let step = compute_update(
-            points,
-            &target_from_source,
-            &origin,
-            target,
-            target_tree,
-            config,
-            point_hints,
-        )?;
-        let Some((update, matches)) = step else {
-            if in_coarse_phase {
-                in_coarse_phase = false;
-                continue;
-            }
-            return Err(no_correspondences(config, iterations));
-        };
-        // Δ is a motion about `origin` (see the module docs).
-        target_from_source =
-            Translation3::from(origin) * update * Translation3::from(-origin) * target_from_source;
-        // Products of unit quaternions drift from unit norm by rounding; keep it exact.
-        target_from_source.rotation.renormalize();
-        iterations += 1;
-        let loosening = if in_coarse_phase {
-            COARSE_TOLERANCE_FACTOR
-        } else {
-            1.0
-        };
-        converged = is_below_tolerances(&update, config, loosening);
-        log::trace!(
-            "icp iteration {iterations}: {matches} correspondences, update {:.3e} m / {:.3e} rad",
-            update.translation.vector.norm(),
-            update.rotation.angle()
-        );
     }
+    // The final stage used every source point: `hints` are theirs.
+    let Some(scored) = score(
+        source,
+        target,
+        target_tree,
+        &target_from_source,
+        &origin,
+        config,
+        &mut hints,
+    ) else {
+        let error = no_correspondences(config.max_correspondence_distance, iterations);
+        return Err(in_stage(error, StageName::Final));
+    };
+    Ok(RegistrationResult {
+        iterations,
+        converged,
+        ..scored
+    })
 }
 
 /// Scores a given `target_from_source` without moving it: the statistics
@@ -417,26 +574,49 @@ pub fn evaluate_registration(
     )?;
     let origin = local_origin(target_tree);
     let mut hints = vec![SearchHint::default(); source.len()];
+    score(
+        source,
+        target,
+        target_tree,
+        target_from_source,
+        &origin,
+        config,
+        &mut hints,
+    )
+    .ok_or_else(|| no_correspondences(config.max_correspondence_distance, 0))
+}
+
+/// The statistics at `target_from_source` (unchanged) on every source
+/// point, matched within the config's `max_correspondence_distance` and
+/// weighted with its kernel; `iterations` 0 and `converged` false. `None`
+/// when no source point has a match.
+fn score(
+    source: &[Point3<f64>],
+    target: &PointCloud,
+    target_tree: &KdTree,
+    target_from_source: &Isometry3<f64>,
+    origin: &Vector3<f64>,
+    config: &IcpConfig,
+    hints: &mut [SearchHint],
+) -> Option<RegistrationResult> {
     let correspondences = associate(
         source,
         target_from_source,
-        &origin,
+        origin,
         target,
         target_tree,
         config.max_correspondence_distance,
         config.method == IcpMethod::PointToPlane,
-        &mut hints,
+        hints,
     );
     if correspondences.is_empty() {
-        return Err(no_correspondences(config, 0));
+        return None;
     }
-    Ok(summarize(
+    Some(summarize(
         source.len(),
         &correspondences,
         *target_from_source,
-        origin,
-        0,
-        false,
+        *origin,
         config,
     ))
 }
@@ -494,21 +674,21 @@ fn check_inputs(
     Ok(())
 }
 
-/// One pose update from the matches of `points` at `target_from_source`:
-/// point-to-plane fuses association and the normal equations
-/// ([`associate_into_linear_system`]) and solves them (Gauss–Newton);
-/// point-to-point matches, then solves in closed form (Kabsch/Umeyama).
-/// `None` when no source point has a match.
+/// One pose update from the matches of `points` at `target_from_source`
+/// with the stage's distance and kernel: point-to-plane fuses association
+/// and the normal equations ([`associate_into_linear_system`]) and solves
+/// them (Gauss–Newton); point-to-point matches, then solves in closed form
+/// (Kabsch/Umeyama). `None` when no source point has a match.
 fn compute_update(
     points: &[Point3<f64>],
     target_from_source: &Isometry3<f64>,
     origin: &Vector3<f64>,
     target: &PointCloud,
     target_tree: &KdTree,
-    config: &IcpConfig,
+    stage: &Stage,
     hints: &mut [SearchHint],
 ) -> Result<Option<(Isometry3<f64>, usize)>> {
-    match config.method {
+    match stage.method {
         IcpMethod::PointToPlane => {
             let (system, matches) = associate_into_linear_system(
                 points,
@@ -516,9 +696,9 @@ fn compute_update(
                 origin,
                 target,
                 target_tree,
-                config.max_correspondence_distance,
-                config.kernel,
-                config.kernel_scale,
+                stage.max_correspondence_distance,
+                stage.kernel,
+                stage.kernel_scale,
                 hints,
             );
             if matches == 0 {
@@ -533,51 +713,41 @@ fn compute_update(
                 origin,
                 target,
                 target_tree,
-                config.max_correspondence_distance,
+                stage.max_correspondence_distance,
                 false,
                 hints,
             );
             if correspondences.is_empty() {
                 return Ok(None);
             }
-            let update =
-                solve_point_to_point(&correspondences, config.kernel, config.kernel_scale)?;
+            let update = solve_point_to_point(&correspondences, stage.kernel, stage.kernel_scale)?;
             Ok(Some((update, correspondences.len())))
         }
     }
 }
 
 /// The error for an iteration in which no source point found a match.
-fn no_correspondences(config: &IcpConfig, iterations: usize) -> Error {
+fn no_correspondences(max_correspondence_distance: f64, iterations: usize) -> Error {
     Error::Registration {
         reason: format!(
-            "no correspondences within max_correspondence_distance = {} m after {} iterations",
-            config.max_correspondence_distance, iterations
+            "no correspondences within max_correspondence_distance = {max_correspondence_distance} m after {iterations} iterations"
         ),
     }
 }
 
-/// True when `update` moves less than both tolerances.
-fn is_below_tolerances(update: &Isometry3<f64>, config: &IcpConfig, loosening: f64) -> bool {
-    update.translation.vector.norm() < config.translation_tolerance * loosening
-        && update.rotation.angle() < config.rotation_tolerance * loosening
-}
-
-/// The coarse phase ends once an update is below this many times the
-/// tolerances.
-const COARSE_TOLERANCE_FACTOR: f64 = 10.0;
-
-/// The coarse phase needs at least this many source points.
-const COARSE_MIN_POINTS: usize = 1000;
-
-/// Every `stride`-th source point for the coarse phase of [`register`], or
-/// nothing when the phase is off (`stride ≤ 1` or too few points).
-fn select_coarse_source(source: &[Point3<f64>], stride: usize) -> Vec<Point3<f64>> {
-    if stride <= 1 || source.len() < stride * COARSE_MIN_POINTS {
-        return Vec::new();
+/// A registration error of `stage` with the stage named in its reason.
+fn in_stage(error: Error, stage: StageName) -> Error {
+    match error {
+        Error::Registration { reason } => Error::Registration {
+            reason: format!("{stage}: {reason}"),
+        },
+        other => other,
     }
-    source.iter().step_by(stride).copied().collect()
 }
+
+/// A stage with `stride > 1` needs at least `stride ×` this many source
+/// points, else it is skipped.
+const COARSE_MIN_POINTS: usize = 1000;
 
 /// The origin of the local frame (module docs): the centre of the target's
 /// bounding box (the tree's root box, O(1)) rounded to whole units when it
@@ -595,15 +765,13 @@ fn local_origin(target_tree: &KdTree) -> Vector3<f64> {
     }
 }
 
-/// The result at the final estimate from its correspondences (in the frame
-/// shifted by `origin`).
+/// The result at `target_from_source` from its correspondences (in the
+/// frame shifted by `origin`); `iterations` 0 and `converged` false.
 fn summarize(
     num_source: usize,
     correspondences: &[Correspondence],
     target_from_source: Isometry3<f64>,
     origin: Vector3<f64>,
-    iterations: usize,
-    converged: bool,
     config: &IcpConfig,
 ) -> RegistrationResult {
     let information = match config.method {
@@ -630,8 +798,8 @@ fn summarize(
     let degeneracy = analyse_degeneracy(&geometry, compute_radius_of_gyration(correspondences));
     RegistrationResult {
         target_from_source,
-        converged,
-        iterations,
+        converged: false,
+        iterations: 0,
         num_inliers,
         fitness: num_inliers as f64 / num_source as f64,
         inlier_rmse: (sum_distance_sq * inverse_count).sqrt(),

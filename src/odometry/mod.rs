@@ -14,9 +14,13 @@
 //! 3. prediction with a constant-velocity model;
 //! 4. per-frame k-d tree rebuild on the local map, and normals of its new points;
 //! 5. point-to-plane ICP of the frame against the local map from the
-//!    prediction, with a Geman–McClure kernel of scale σ/3 and a correspondence
-//!    distance 3σ (at most `max_correspondence_voxels` voxels), σ from the
-//!    recent model deviation ([`AdaptiveThreshold`]);
+//!    prediction, Geman–McClure kernel, in two stages ([`IcpConfig::coarse_stages`]):
+//!    a coarse stage with correspondence distance `d_c = min(3σ,
+//!    max_correspondence_voxels · voxel_size)`, kernel scale σ/3 and
+//!    tolerances ×10, then a fine stage with `d_f = min(refine_distance_factor
+//!    · voxel_size, 3σ)` and kernel scale `d_f / 3`, each with
+//!    `max_iterations`; σ from the recent model deviation
+//!    ([`AdaptiveThreshold`]);
 //! 6. the frame joins the local map in the world frame; voxels farther than
 //!    `max_range` from the sensor leave it.
 //!
@@ -42,7 +46,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cloud::PointCloud;
 use crate::error::{Error, Result};
-use crate::icp::{self, IcpConfig, IcpMethod, RegistrationResult, RobustKernel};
+use crate::icp::{self, IcpConfig, IcpMethod, IcpStage, RegistrationResult, RobustKernel};
 use crate::kdtree::KdTree;
 use crate::voxel;
 use rayon::prelude::*;
@@ -73,15 +77,16 @@ pub struct OdometryConfig {
     pub normal_max_nn: usize,
     /// Minimum neighbours for a normal. Default 5.
     pub normal_min_neighbors: usize,
-    /// Cap on the coarse ICP's correspondence distance 3σ, as a multiple of
+    /// Cap on the coarse ICP stage's correspondence distance 3σ, as a multiple of
     /// `voxel_size`. Under fast rotation σ grows to metres, and a k-d tree
     /// then searches metres around every unmatched point (KISS-ICP's
     /// voxel-hash search reaches only the voxels next to a point). Default 6.0
     /// (the BALM figures with and without the cap: `docs/performance.md`).
     pub max_correspondence_voxels: f64,
-    /// Correspondence distance of the refinement ICP as a multiple of `voxel_size`. Default 2.0.
+    /// Correspondence distance of the fine ICP stage as a multiple of `voxel_size`
+    /// (at most 3σ). Default 2.0.
     pub refine_distance_factor: f64,
-    /// ICP iteration cap. Default 30.
+    /// ICP iteration cap of each of the two stages. Default 30.
     pub max_iterations: usize,
     /// ICP convergence: translation update below this, metres. Default 1e-4.
     pub translation_tolerance: f64,
@@ -236,7 +241,7 @@ pub struct FrameResult {
     pub world_from_sensor: Isometry3<f64>,
     /// Tracked, first, or why the prediction was kept.
     pub status: FrameStatus,
-    /// The ICP result when ICP ran.
+    /// The ICP result when ICP succeeded.
     pub registration: Option<RegistrationResult>,
     /// Points used as the ICP source.
     pub source_points: usize,
@@ -469,81 +474,47 @@ impl Odometry {
         let Some(tree) = tree else {
             return (*prediction, FrameStatus::First, None);
         };
+        // One ICP with two stages on one estimate: a wide, loose stage from
+        // the prediction, bounded by the adaptive threshold σ (at most
+        // `max_correspondence_voxels` voxels), brings the estimate into the
+        // basin of a narrow one at the map's own scale, which bounds the
+        // alignment error. Each stage has its own iteration budget.
         let sigma = self.threshold.sigma();
         let coarse_distance = (3.0 * sigma).min(self.config.max_correspondence_voxels * voxel_size);
+        let fine_distance = (self.config.refine_distance_factor * voxel_size).min(3.0 * sigma);
         let config = IcpConfig {
             method: IcpMethod::PointToPlane,
-            max_correspondence_distance: coarse_distance,
+            max_correspondence_distance: fine_distance,
             kernel: RobustKernel::GemanMcClure,
-            kernel_scale: sigma / 3.0,
+            kernel_scale: fine_distance / 3.0,
             max_iterations: self.config.max_iterations,
             translation_tolerance: self.config.translation_tolerance,
             rotation_tolerance: self.config.rotation_tolerance,
             degeneracy_threshold: self.config.degeneracy_threshold,
-            coarse_stride: ODOMETRY_COARSE_STRIDE,
+            coarse_stages: vec![IcpStage {
+                stride: 1,
+                max_correspondence_distance: Some(coarse_distance),
+                kernel_scale: Some(sigma / 3.0),
+                tolerance_factor: COARSE_TOLERANCE_FACTOR,
+                max_iterations: None,
+            }],
         };
-        // The coarse stage only has to bring the estimate into the basin of the
-        // refinement: looser tolerances (10x) end it early.
-        let coarse_config = IcpConfig {
-            translation_tolerance: 10.0 * config.translation_tolerance,
-            rotation_tolerance: 10.0 * config.rotation_tolerance,
-            ..config
-        };
-        let coarse = match icp::register(source, &self.target, tree, prediction, &coarse_config) {
+        let result = match icp::register(source, &self.target, tree, prediction, &config) {
             Ok(r) => r,
-            Err(e) => return (*prediction, FrameStatus::failed("coarse ICP", &e), None),
+            Err(e) => return (*prediction, FrameStatus::failed("ICP", &e), None),
         };
-        let coarse_pose = coarse.target_from_source;
-        // Refinement at the map's own scale: the adaptive threshold bounds the
-        // prediction error, the map resolution bounds the alignment error.
-        let fine_distance = (self.config.refine_distance_factor * voxel_size).min(3.0 * sigma);
-        let fine_config = IcpConfig {
-            method: IcpMethod::PointToPlane,
-            max_correspondence_distance: fine_distance,
-            kernel_scale: fine_distance / 3.0,
-            ..config
-        };
-        let result = match icp::register(
-            source,
-            &self.target,
-            tree,
-            &coarse.target_from_source,
-            &fine_config,
-        ) {
-            Ok(r) => r,
-            Err(e) => {
-                return (
-                    *prediction,
-                    FrameStatus::failed("refinement ICP", &e),
-                    Some(coarse),
-                );
-            }
-        };
+        let correction = prediction.inverse() * result.target_from_source;
         log::debug!(
-            "frame {}: sigma {sigma:.3} m; coarse moved the prediction {:.4} m / {:.4} deg; fine moved coarse {:.4} m / {:.4} deg",
+            "frame {}: sigma {sigma:.3} m; ICP moved the prediction {:.4} m / {:.4} deg in {} iterations",
             self.poses.len(),
-            (prediction.inverse() * coarse_pose)
-                .translation
-                .vector
-                .norm(),
-            (prediction.inverse() * coarse_pose)
-                .rotation
-                .angle()
-                .to_degrees(),
-            (coarse_pose.inverse() * result.target_from_source)
-                .translation
-                .vector
-                .norm(),
-            (coarse_pose.inverse() * result.target_from_source)
-                .rotation
-                .angle()
-                .to_degrees(),
+            correction.translation.vector.norm(),
+            correction.rotation.angle().to_degrees(),
+            result.iterations,
         );
         match result {
             r if r.degenerate => (*prediction, FrameStatus::Degenerate, Some(r)),
             r => {
-                self.threshold
-                    .update(&(prediction.inverse() * r.target_from_source));
+                self.threshold.update(&correction);
                 (r.target_from_source, FrameStatus::Tracked, Some(r))
             }
         }
@@ -576,8 +547,10 @@ impl Odometry {
 /// 50, measured on the BALM scans and the simulated street).
 const VOXELS_PER_RANGE: f64 = 50.0;
 
-/// [`IcpConfig::coarse_stride`] of the per-frame registration.
-const ODOMETRY_COARSE_STRIDE: usize = 1;
+/// [`IcpStage::tolerance_factor`] of the coarse stage of the per-frame
+/// registration: it only has to bring the estimate into the basin of the
+/// fine stage.
+const COARSE_TOLERANCE_FACTOR: f64 = 10.0;
 
 /// `pose` with its rotation quaternion scaled back to unit norm. Rounding in
 /// long chains of pose products otherwise grows (the constant-velocity
