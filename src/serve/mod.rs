@@ -58,9 +58,8 @@
 //!   cartesian layer (point cloud files change only by reload) and during a
 //!   pending reload.
 //!
-//! Rebuilds run on one thread (`pointpipe-rebuild`) at the lowest priority
-//! (`SCHED_IDLE` on Linux, else nice +19): it uses the cores the queries
-//! leave idle and yields to a waking query at once. The replaced snapshot is
+//! Rebuilds run on one thread (`pointpipe-rebuild`) at a lower priority
+//! (nice +10 on Linux), so queries keep the cores; the replaced snapshot is
 //! freed off the query path.
 //!
 //! Geographic answers are GeoJSON FeatureCollections (`application/geo+json`);

@@ -167,20 +167,18 @@ fn rebuild(state: &AppState, slot: usize) {
     }
 }
 
-/// Gives the calling (rebuild) thread the lowest scheduling priority
-/// (`SCHED_IDLE`, Linux; nice +19 where that is refused): it runs on cores
-/// the queries leave idle, and a waking query preempts it at once.
+/// Gives the calling (rebuild) thread a lower scheduling priority (nice
+/// +10, Linux) so that queries keep the cores while a layer is rebuilt.
+/// (`SCHED_IDLE` kept the same p99 and stretched rebuilds under load:
+/// docs/performance.md.)
 fn lower_priority() {
     #[cfg(target_os = "linux")]
-    // SAFETY: plain syscalls on the calling thread (pid 0 = this thread);
-    // `param` outlives the call.
+    // SAFETY: plain syscalls on the calling thread's own id; no memory is
+    // passed.
     unsafe {
-        let param = libc::sched_param { sched_priority: 0 };
-        if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) != 0 {
-            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-            if libc::setpriority(libc::PRIO_PROCESS, tid, 19) != 0 {
-                log::debug!("could not lower the rebuild thread's priority");
-            }
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        if libc::setpriority(libc::PRIO_PROCESS, tid, 10) != 0 {
+            log::debug!("could not lower the rebuild thread's priority");
         }
     }
 }
