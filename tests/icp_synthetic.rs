@@ -310,14 +310,26 @@ fn converged_is_false_when_iterations_run_out() {
     let r = run(&source, &target, &single_stage).unwrap();
     assert_eq!(r.iterations, 2);
     assert!(!r.converged);
-    // The default schedule: one iteration on every 4th point, then one on
-    // all points (each stage has its own budget).
+    // The default schedule: its stride-4 stage shares the budget with the
+    // stage on all points, so two updates in all, and not converged.
     assert!(source.len() >= 4 * 1000, "the coarse stage must be active");
     let config = IcpConfig {
-        max_iterations: 1,
+        max_iterations: 2,
         ..IcpConfig::default()
     };
     let r = run(&source, &target, &config).unwrap();
+    assert_eq!(r.iterations, 2);
+    assert!(!r.converged);
+    // A coarse stage with its own budget does not draw on the shared one.
+    let own = IcpConfig {
+        max_iterations: 1,
+        coarse_stages: vec![IcpStage {
+            max_iterations: Some(1),
+            ..Default::default()
+        }],
+        ..IcpConfig::default()
+    };
+    let r = run(&source, &target, &own).unwrap();
     assert_eq!(r.iterations, 2);
     assert!(!r.converged);
 }

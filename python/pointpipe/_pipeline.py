@@ -253,10 +253,11 @@ def register(
     kernel : {"huber", "cauchy", "geman_mcclure", "tukey", "none"}
         Robust kernel, of scale ``kernel_scale`` metres.
     max_iterations : int
-        Iteration budget of each ICP stage (>= 0).
+        Iteration budget of the coarse stage and the stage on all points
+        together (>= 0).
     coarse_stride : int
         Coarse-to-fine: a first stage on every ``coarse_stride``-th source
-        point (tolerances x10, its own ``max_iterations``) before the stage
+        point (tolerances x10, sharing ``max_iterations``) before the stage
         on all points; 1 turns it off (>= 1).
     target_normals : array_like, shape (m, 3), optional
         For point-to-plane; estimated from ``target`` (radius

@@ -88,8 +88,8 @@ pub struct Args {
         allow_hyphen_values = true
     )]
     kernel_scale: f64,
-    /// Maximum number of ICP iterations of each stage (the coarse stage, see
-    /// --coarse-stride, and the stage on all points).
+    /// Maximum number of ICP iterations, the coarse stage (see
+    /// --coarse-stride) and the stage on all points together.
     #[arg(
         long,
         value_name = "N",

@@ -9,7 +9,7 @@
 //! T ← initial_guess
 //! for each stage s of the schedule (IcpConfig::coarse_stages, then the final stage):
 //!     S ← every s.stride-th source point         (stride > 1 needs ≥ stride·1000 source points, else s is skipped)
-//!     repeat at most s.max_iterations times:
+//!     repeat until s's budget is spent:         (its own max_iterations, or what is left of the config's, shared)
 //!         Δ ← point-to-plane: solve(associate_into_linear_system(S, T))   Gauss–Newton, Low 2004
 //!             point-to-point: Kabsch/Umeyama on associate(S, T)           closed form, SVD
 //!             (matches: nearest target point within s.max_correspondence_distance,
@@ -22,8 +22,10 @@
 //! summarise C at the final T: inliers, fitness, inlier RMSE, information, degeneracy
 //! ```
 //! The final stage is the config's own fields (all source points, tolerance
-//! factor 1), and the reported `converged` is its own; the default schedule puts one stage on every 4th source point
-//! with tolerances ×10 before it (coarse-to-fine over the source, Jost &
+//! factor 1), and the reported `converged` is its own. A stage without a
+//! budget of its own shares `IcpConfig::max_iterations` with the final
+//! stage. The default schedule puts one such stage on every 4th source
+//! point with tolerances ×10 before it (coarse-to-fine over the source, Jost &
 //! Hügli 2003). The odometry runs a wide, loose stage and a narrow one
 //! (`crate::odometry`).
 //!
@@ -107,10 +109,12 @@ pub struct IcpConfig {
     /// Kernel scale `c`, metres: residuals beyond it are down-weighted
     /// (see [`RobustKernel`]). Finite, > 0. Default 0.1 m.
     pub kernel_scale: f64,
-    /// Maximum number of pose updates of the final stage (and of every
-    /// coarse stage whose own budget is `None`). 0 iterates no further than
-    /// the coarse stages (with the default schedule: not at all, the initial
-    /// guess is evaluated); `converged` is then false. Default 30.
+    /// Maximum number of pose updates of the final stage together with the
+    /// coarse stages that have no budget of their own
+    /// ([`IcpStage::max_iterations`] `None`, as in the default schedule). 0
+    /// evaluates the initial guess after the stages with their own budget
+    /// (with the default schedule: the initial guess itself); `converged` is
+    /// then false. Default 30.
     pub max_iterations: usize,
     /// Convergence needs the last update's translation norm below this,
     /// metres (times [`IcpStage::tolerance_factor`] in a coarse stage).
@@ -141,7 +145,7 @@ pub struct IcpConfig {
 /// value of the [`IcpConfig`] (its final stage).
 ///
 /// The stage ends when an update falls below `tolerance_factor` times the
-/// config's tolerances, or after `max_iterations` updates; the next stage
+/// config's tolerances, or when its iteration budget is spent; the next stage
 /// then starts from its estimate (nearest-neighbour search hints start
 /// afresh). No correspondence at all is an [`Error::Registration`] naming the
 /// stage (`coarse_stages[i]`).
@@ -160,8 +164,11 @@ pub struct IcpStage {
     /// The stage converges when an update is below this many times the
     /// config's translation and rotation tolerances. Finite, > 0. Default 10.
     pub tolerance_factor: f64,
-    /// Maximum number of pose updates of this stage; `None`: the config's
-    /// `max_iterations`. Default `None`.
+    /// Maximum number of pose updates of this stage (its own budget).
+    /// `None`: the stage draws on the config's `max_iterations`, which it
+    /// shares with the final stage and the other stages without a budget of
+    /// their own (their updates together are at most `max_iterations`; what
+    /// a coarse stage spends, the final stage no longer has). Default `None`.
     pub max_iterations: Option<usize>,
 }
 
@@ -239,7 +246,7 @@ impl IcpConfig {
                 kernel_scale: s.kernel_scale.unwrap_or(self.kernel_scale),
                 translation_tolerance: self.translation_tolerance * s.tolerance_factor,
                 rotation_tolerance: self.rotation_tolerance * s.tolerance_factor,
-                max_iterations: s.max_iterations.unwrap_or(self.max_iterations),
+                budget: s.max_iterations.map_or(Budget::Shared, Budget::Own),
             });
         coarse.chain([self.final_stage()]).collect()
     }
@@ -255,7 +262,7 @@ impl IcpConfig {
             kernel_scale: self.kernel_scale,
             translation_tolerance: self.translation_tolerance,
             rotation_tolerance: self.rotation_tolerance,
-            max_iterations: self.max_iterations,
+            budget: Budget::Shared,
         }
     }
 }
@@ -311,7 +318,16 @@ struct Stage {
     /// The config's tolerance times the stage's factor.
     translation_tolerance: f64,
     rotation_tolerance: f64,
-    max_iterations: usize,
+    budget: Budget,
+}
+
+/// The iteration budget of a [`Stage`].
+#[derive(Debug, Clone, Copy)]
+enum Budget {
+    /// At most this many updates.
+    Own(usize),
+    /// Draws on [`IcpConfig::max_iterations`], shared with the final stage.
+    Shared,
 }
 
 /// Which stage, for error messages.
@@ -423,8 +439,8 @@ pub struct RegistrationResult {
 /// (point-to-plane) or the 3×3 cross-covariance (point-to-point) with
 /// deterministic chunked reductions, solve, apply the update on the left,
 /// test convergence. Cost per iteration `O((n / stride) log m)` for `n`
-/// source and `m` target points; at most the sum of the stages'
-/// `max_iterations` iterations.
+/// source and `m` target points; at most `max_iterations` iterations plus
+/// the budgets of the stages that have their own.
 ///
 /// # Example
 /// ```
@@ -474,6 +490,7 @@ pub fn register(
     let mut iterations = 0;
     let mut converged = false;
     let mut hints = Vec::new();
+    let mut shared_left = config.max_iterations;
     for stage in config.schedule() {
         if stage.stride > 1 && source.len() < stage.stride * COARSE_MIN_POINTS {
             continue;
@@ -488,7 +505,14 @@ pub fn register(
         hints.clear();
         hints.resize(points.len(), SearchHint::default());
         converged = false;
-        for _ in 0..stage.max_iterations {
+        let limit = match stage.budget {
+            Budget::Own(n) => n,
+            Budget::Shared => shared_left,
+        };
+        for done in 1..=limit {
+            if let Budget::Shared = stage.budget {
+                shared_left = limit - done;
+            }
             let (update, matches) = compute_update(
                 points,
                 &target_from_source,

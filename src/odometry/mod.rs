@@ -496,7 +496,7 @@ impl Odometry {
                 max_correspondence_distance: Some(coarse_distance),
                 kernel_scale: Some(sigma / 3.0),
                 tolerance_factor: COARSE_TOLERANCE_FACTOR,
-                max_iterations: None,
+                max_iterations: Some(self.config.max_iterations),
             }],
         };
         let result = match icp::register(source, &self.target, tree, prediction, &config) {
