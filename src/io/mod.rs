@@ -259,12 +259,12 @@ pub fn write(path: impl AsRef<Path>, cloud: &PointCloud) -> Result<()> {
     write_with_pcd_options(path, cloud, &pcd::PcdOptions::default())
 }
 
-/// [`write`], with `pcd_options` applied when `path` names a PCD file
+/// [`write()`], with `pcd_options` applied when `path` names a PCD file
 /// (e.g. [`pcd::PcdOptions::double`] for `F 8` coordinates, the CLI's
 /// `--pcd-double`); the other formats ignore them.
 ///
 /// # Errors
-/// As [`write`].
+/// As [`write()`].
 pub fn write_with_pcd_options(
     path: impl AsRef<Path>,
     cloud: &PointCloud,

@@ -16,7 +16,7 @@
 //! `las_flags`, `nir`). Points with a non-finite coordinate are dropped and
 //! counted. The comment lines `# pointpipe origin X Y Z` (added back to every
 //! position) and `# pointpipe las_*` (the source LAS header) written by
-//! [`write`] are honoured.
+//! [`write()`] are honoured.
 //!
 //! Normals that are zero for every point carry no information (the BALM
 //! scans store all-zero normal and curvature columns), so they are not kept;

@@ -15,7 +15,7 @@
 //! `point_source_id`, `las_flags`, `nir`) into [`Extras::las_attributes`](crate::cloud::Extras::las_attributes).
 //! Any scalar type (uchar, ushort, ...) is accepted for each and converted.
 //! `comment pointpipe las_*` lines give back the LAS header of the source
-//! (see [`write`]). In ASCII files, `nan` / `inf` tokens are accepted (the
+//! (see [`write()`]). In ASCII files, `nan` / `inf` tokens are accepted (the
 //! point is dropped as non-finite).
 //! Every other property and every other element (faces, the `range_grid` of
 //! range scans) is skipped by a byte-level scanner that still checks that the

@@ -42,7 +42,7 @@
 //!
 //! # Queries
 //! Depth first from the root, nearer child first, a child entered only when
-//! its exact box distance is within the current bound. With a [`SearchHint`]
+//! its exact box distance is within the current bound. With a search hint
 //! the search starts bottom-up in a given leaf instead (the query's own leaf
 //! for the tree's own points, the previous match for ICP) and climbs to the
 //! root; same results, fewer nodes (10.4 instead of 23.4 entered per kNN

@@ -771,7 +771,7 @@ impl KdTree {
     }
 
     /// Number of points within `radius` metres (inclusive). Faster than
-    /// [`KdTree::radius_unsorted`]: nodes whose box lies inside the ball are
+    /// collecting the points: nodes whose box lies inside the ball are
     /// counted without distance evaluations.
     pub fn radius_count(&self, q: &Point3<f64>, radius: f64) -> usize {
         let q = [q.x, q.y, q.z];

@@ -431,7 +431,7 @@ impl Batch {
 
 /// The accepted changes of one geographic layer and the ids they leave
 /// alive: what `PUT`, `POST .../points` and `DELETE .../points/{id}` of
-/// `pointpipe serve` call (see the [module docs](self)). Not thread-safe by
+/// `pointpipe serve` call (see the module docs of `layer::changes`). Not thread-safe by
 /// itself: the service keeps it behind a mutex, with the snapshot swap.
 #[derive(Debug, Clone)]
 pub struct ChangeLog {

@@ -84,7 +84,7 @@ pub(super) fn check_name(name: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// Limits every query obeys, validated in one place ([`QueryLimits::check_k`]
+/// Limits every query obeys, validated in one place ([`QueryLimits::k_ok`]
 /// and friends) for the HTTP service and the `query` command alike.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct QueryLimits {
