@@ -201,14 +201,7 @@ fn register<'py>(
         translation_tolerance,
         rotation_tolerance,
         degeneracy_threshold,
-        // 1: no coarse stage, as the CLI's --coarse-stride.
-        coarse_stages: (coarse_stride != 1)
-            .then_some(IcpStage {
-                stride: coarse_stride,
-                ..IcpStage::default()
-            })
-            .into_iter()
-            .collect(),
+        coarse_stages: IcpStage::strided_schedule(coarse_stride),
     };
     config.validate().map_err(to_py_err)?;
     let init = pose_from_view(init.as_array(), "init")?;

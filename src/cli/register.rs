@@ -98,7 +98,7 @@ pub struct Args {
     )]
     max_iterations: usize,
     /// Coarse-to-fine: a first ICP stage on every N-th source point, with
-    /// tolerances ×10 and its own --max-iterations, before the stage on all
+    /// tolerances ×10 and sharing --max-iterations, before the stage on all
     /// points (1 = all points throughout).
     #[arg(long, value_name = "N", default_value_t = 4)]
     coarse_stride: usize,
@@ -209,14 +209,7 @@ pub fn run(args: Args, ctx: &Context) -> anyhow::Result<()> {
         },
         kernel_scale: args.kernel_scale,
         max_iterations: args.max_iterations,
-        // 1: no coarse stage (a stride-1 stage would still run a loose first pass).
-        coarse_stages: (args.coarse_stride != 1)
-            .then_some(IcpStage {
-                stride: args.coarse_stride,
-                ..IcpStage::default()
-            })
-            .into_iter()
-            .collect(),
+        coarse_stages: IcpStage::strided_schedule(args.coarse_stride),
         ..IcpConfig::default()
     };
     config.validate()?;

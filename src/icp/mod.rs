@@ -268,6 +268,28 @@ impl IcpConfig {
 }
 
 impl IcpStage {
+    /// The default schedule with another stride: one [`IcpStage::default`]
+    /// on every `stride`-th source point, or no coarse stage for `stride` 1
+    /// (a stride-1 stage would still run a loose first pass on all points).
+    /// What the CLI's `--coarse-stride` and Python's `coarse_stride` mean.
+    /// A `stride` of 0 gives a stage that [`IcpConfig::validate`] rejects.
+    ///
+    /// ```
+    /// use pointpipe::icp::{IcpConfig, IcpStage};
+    ///
+    /// assert_eq!(IcpStage::strided_schedule(4), IcpConfig::default().coarse_stages);
+    /// assert!(IcpStage::strided_schedule(1).is_empty());
+    /// ```
+    pub fn strided_schedule(stride: usize) -> Vec<IcpStage> {
+        if stride == 1 {
+            return Vec::new();
+        }
+        vec![IcpStage {
+            stride,
+            ..IcpStage::default()
+        }]
+    }
+
     /// Checks the stage's fields (see [`IcpConfig::validate`]).
     fn validate(&self) -> Result<()> {
         if self.stride == 0 {
@@ -509,10 +531,8 @@ pub fn register(
             Budget::Own(n) => n,
             Budget::Shared => shared_left,
         };
-        for done in 1..=limit {
-            if let Budget::Shared = stage.budget {
-                shared_left = limit - done;
-            }
+        let mut spent = 0;
+        while spent < limit {
             let (update, matches) = compute_update(
                 points,
                 &target_from_source,
@@ -535,6 +555,7 @@ pub fn register(
                 * target_from_source;
             // Products of unit quaternions drift from unit norm by rounding; keep it exact.
             target_from_source.rotation.renormalize();
+            spent += 1;
             iterations += 1;
             converged = update.translation.vector.norm() < stage.translation_tolerance
                 && update.rotation.angle() < stage.rotation_tolerance;
@@ -547,6 +568,9 @@ pub fn register(
             if converged {
                 break;
             }
+        }
+        if let Budget::Shared = stage.budget {
+            shared_left -= spent;
         }
     }
     // The final stage used every source point: `hints` are theirs.
