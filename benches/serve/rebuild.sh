@@ -8,10 +8,14 @@
 #   benches/serve/rebuild.sh [DURATION_S]     (needs `wrk` and `curl`)
 #
 # Env: MODE=reload (default: POST /v1/layers/cities/reload every 0.5 s, each
-# reload reads the file and rebuilds the index) or MODE=points (POST one
+# reload reads the file and rebuilds the index; INTERVAL=0.05 for back-to-back
+# rebuilds) or MODE=points (POST one
 # point every 0.1 s with --rebuild-interval 0.5: incremental rebuilds);
 # LAYER (default ../shared/data/geo/geonames-cities1000.csv), PORT (18182),
-# BIN (default target/release/pointpipe), ROUNDS (2), CONNECTIONS (8).
+# BIN (default target/release/pointpipe), ROUNDS (2), CONNECTIONS (8),
+# THINK_MS (unset: each connection sends its next request at once, which
+# saturates the cores; THINK_MS=1 CONNECTIONS=32 waits 1 ms between a
+# connection's requests, about 20k req/s here: a service with headroom).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION="${1:-10}"
@@ -21,6 +25,7 @@ PORT="${PORT:-18182}"
 BIN="${BIN:-target/release/pointpipe}"
 ROUNDS="${ROUNDS:-2}"
 C="${CONNECTIONS:-8}"
+INTERVAL="${INTERVAL:-0.5}"
 command -v wrk >/dev/null || { echo "wrk not found: apt-get install -y wrk" >&2; exit 1; }
 [ -x "$BIN" ] || cargo build --release --locked >&2
 work="$(mktemp -d)"
@@ -48,6 +53,7 @@ request = function()
   return wrk.format("GET", paths[i])
 end
 LUA
+if [ -n "${THINK_MS:-}" ]; then echo "delay = function() return $THINK_MS end" >> "$work/paths.lua"; fi
 token="bench-$RANDOM$RANDOM"
 printf '%s\n' "$token" > "$work/token"
 
@@ -73,7 +79,7 @@ rebuild_loop() {
       sleep 0.1
     else
       curl -fs -o /dev/null -X POST -H "Authorization: Bearer $token" "$base/v1/layers/cities/reload" || true
-      sleep 0.5
+      sleep "$INTERVAL"
     fi
     i=$((i + 1))
   done
