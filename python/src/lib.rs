@@ -14,6 +14,7 @@
 //! errors become `ValueError` / `OSError` / `RuntimeError` with the
 //! library's message.
 
+mod buffer;
 mod io;
 mod odometry;
 mod pool;

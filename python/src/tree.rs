@@ -17,7 +17,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyList;
 use rayon::prelude::*;
 
-use crate::{as_points, pool, rows_to_py, to_py_err};
+use crate::{as_points, buffer, pool, rows_to_py, to_py_err};
 
 /// Queries per chunk: the GIL is taken back and Ctrl-C checked between chunks.
 const CHUNK: usize = 1 << 16;
@@ -198,8 +198,8 @@ impl PyKdTree {
         // Zeroed (lazily mapped) memory: `fill` writes every slot of a row.
         // Squared distances first, square roots in one vectorised pass after
         // (faster than a root per slot: docs/performance.md).
-        let mut d = vec![0.0f64; size];
-        let mut idx = vec![0i64; size];
+        let mut d = buffer::zeroed::<f64>(size);
+        let mut idx = buffer::zeroed::<i64>(size);
         let tree = &self.tree;
         let threads = pool::threads(workers)?;
         let p = pool::pool(threads)?;

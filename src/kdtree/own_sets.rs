@@ -380,12 +380,37 @@ impl KdTree {
 }
 
 /// The candidates within `bound_sq` m² (finite) of `q` into
-/// `buf[..returned length]`, 8 distances at a time, without branches: every
-/// candidate is written and the length advances only for those within the
-/// bound (the padding is `+inf`, never within). `buf` must hold at least the
-/// padded candidate count.
+/// `buf[..returned length]`, in candidate order, 8 distances at a time: a
+/// block with a candidate within the bound writes all 8 entries and the
+/// length advances only for those within (no branch per candidate; the
+/// padding is `+inf`, never within); a block with none writes nothing.
+/// `buf` must hold at least the padded candidate count. Runs the AVX2 build
+/// of the loop when the CPU has it (runtime detection, x86-64).
 #[inline(always)]
 fn collect_within(s: &LeafScratch, q: &[f64; 3], bound_sq: f64, buf: &mut [SetEntry]) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked above).
+        return unsafe { collect_within_avx2(s, q, bound_sq, buf) };
+    }
+    collect_within_any(s, q, bound_sq, buf)
+}
+
+/// [`collect_within`] compiled for AVX2 (the same operations, so the same
+/// bits: no FMA).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn collect_within_avx2(
+    s: &LeafScratch,
+    q: &[f64; 3],
+    bound_sq: f64,
+    buf: &mut [SetEntry],
+) -> usize {
+    collect_within_any(s, q, bound_sq, buf)
+}
+
+#[inline(always)]
+fn collect_within_any(s: &LeafScratch, q: &[f64; 3], bound_sq: f64, buf: &mut [SetEntry]) -> usize {
     // The real candidates; the padding completes the last block.
     let m = (s.position.len() - LANES).div_ceil(LANES) * LANES;
     let blocks = s.x[..m]
@@ -399,6 +424,10 @@ fn collect_within(s: &LeafScratch, q: &[f64; 3], bound_sq: f64, buf: &mut [SetEn
     let mut len = 0;
     for ((((x, y), z), index), position) in blocks {
         let d = block_distances_sq(x, y, z, q);
+        // Most blocks hold none: skip their writes.
+        if !d.iter().fold(false, |any, &d| any | (d <= bound_sq)) {
+            continue;
+        }
         for j in 0..LANES {
             buf[len] = SetEntry {
                 distance_sq: d[j],
