@@ -100,12 +100,12 @@ impl LeafScratch {
         self.index.clear();
     }
 
-    fn push(&mut self, p: [f64; 3], position: u32, index: u32) {
-        self.x.push(p[0]);
-        self.y.push(p[1]);
-        self.z.push(p[2]);
-        self.position.push(position);
-        self.index.push(index);
+    fn truncate(&mut self, len: usize) {
+        self.x.truncate(len);
+        self.y.truncate(len);
+        self.z.truncate(len);
+        self.position.truncate(len);
+        self.index.truncate(len);
     }
 
     /// Appends the points at tree positions `start..end`.
@@ -370,12 +370,21 @@ impl KdTree {
             s.extend(&self.layout, &self.indices, start, end);
             return;
         }
-        for position in start..end {
-            let p = self.point_at(position);
-            if self.min_distance_sq(target, &p) <= b_sq {
-                s.push(p, position as u32, self.indices[position]);
-            }
+        // The whole leaf appended, then compacted in place without a
+        // branch per point.
+        let first = s.position.len();
+        s.extend(&self.layout, &self.indices, start, end);
+        let mut kept = first;
+        for j in first..s.position.len() {
+            let p = [s.x[j], s.y[j], s.z[j]];
+            s.x[kept] = p[0];
+            s.y[kept] = p[1];
+            s.z[kept] = p[2];
+            s.position[kept] = s.position[j];
+            s.index[kept] = s.index[j];
+            kept += usize::from(self.min_distance_sq(target, &p) <= b_sq);
         }
+        s.truncate(kept);
     }
 }
 
