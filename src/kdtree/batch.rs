@@ -13,7 +13,7 @@
 use nalgebra::Point3;
 use rayon::prelude::*;
 
-use super::query::NoStats;
+use super::query::{NoStats, order_key};
 use super::{KdTree, Neighbor, Neighborhoods, QueryStats, SearchHint};
 
 /// Queries per rayon task: large enough to amortise the task, small enough to
@@ -327,7 +327,7 @@ impl KdTree {
                     index: e.index as usize,
                     distance_sq: e.distance_sq,
                 }));
-                row.sort_unstable_by_key(|nb| (nb.distance_sq.to_bits(), nb.index));
+                row.sort_unstable_by_key(|nb| order_key(nb.distance_sq, nb.index));
                 write(row, slot);
             });
         });

@@ -222,7 +222,7 @@ struct Candidates<'a> {
 /// points are finite), and the bits of a non-negative `f64` are ordered
 /// like its value, so one `u128` comparison replaces two branchy ones.
 #[inline(always)]
-fn order_key(distance_sq: f64, index: usize) -> u128 {
+pub(super) fn order_key(distance_sq: f64, index: usize) -> u128 {
     (u128::from(distance_sq.to_bits()) << 64) | index as u128
 }
 
