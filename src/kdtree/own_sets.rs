@@ -15,11 +15,13 @@
 //!    farthest point on the 0.25 m KITTI cloud) from gathering hundreds.
 //! 3. **Gather.** The leaf's points, then every point of the siblings of
 //!    its ancestors within `B` of its box (subtrees pruned by box-to-box
-//!    distance, whole leaves copied when all of them are within), into a
-//!    padded structure-of-arrays candidate list.
+//!    distance, whole leaves copied when all of them are within, a partly
+//!    covered leaf copied whole and compacted in place without a branch per
+//!    point), into a padded structure-of-arrays candidate list.
 //! 4. **Per query.** Distances from `q` to all candidates, 8 at a time, and
-//!    a branch-free compaction (every candidate is written, the length
-//!    advances for those within the bound), first within a guess
+//!    a compaction without a branch per candidate (a block with one within
+//!    the bound writes its 8 entries and the length advances for those
+//!    within; a block with none writes nothing), first within a guess
 //!    (`GUESS_FACTOR` times the previous query's k-th distance: valid when
 //!    `k` fall within it), else within `min(r, u(q), u'(q), cap)` where
 //!    `u'` is the bound from the previous query's set. Then the `k`
