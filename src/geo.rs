@@ -179,15 +179,18 @@ impl GeoIndex {
             let [lon, lat] = lon_lat[i];
             check_lon_lat(lon, lat).map_err(|e| e.in_context(format_args!("point {i}")))?;
         }
-        let on_sphere: Vec<Point3<f64>> = lon_lat
-            .iter()
-            .map(|&[lon, lat]| unit_vector(lon, lat))
-            .collect();
+        crate::pace::checkpoint();
+        let mut on_sphere: Vec<Point3<f64>> = Vec::with_capacity(lon_lat.len());
+        for chunk in lon_lat.chunks(4096) {
+            on_sphere.extend(chunk.iter().map(|&[lon, lat]| unit_vector(lon, lat)));
+            crate::pace::checkpoint();
+        }
         let config = KdTreeConfig {
             leaf_size: LEAF_SIZE,
             ..KdTreeConfig::default()
         };
         let tree = KdTree::build_with(&on_sphere, &config)?;
+        crate::pace::checkpoint();
         lon_lat.shrink_to_fit();
         Ok(GeoIndex {
             lon_lat,

@@ -18,6 +18,7 @@
 //! | exact geodesic search on WGS84 (lon/lat) | [`geo`] | [`geo::GeoIndex`] |
 //! | proximity layers: kNN, radius, per-category counts | [`layer`] | [`layer::Layer::load`] |
 //! | the layers behind an HTTP API | [`serve`] | [`serve::run`] |
+//! | background work paced next to queries | [`pace`] | [`pace::paced`] |
 //!
 //! Units are metres and radians (seconds for time); poses are
 //! `nalgebra::Isometry3<f64>` named by frames (`target_from_source`,
@@ -100,6 +101,9 @@ pub mod geo;
 pub mod layer;
 
 pub mod serve;
+
+// Background work that shares the cores with queries.
+pub mod pace;
 
 #[cfg(feature = "viewer")]
 pub mod viewer;

@@ -458,6 +458,26 @@ fn item15_nonsense_parameters_are_refused() {
             ],
             "k",
         ),
+        (
+            vec![
+                os("serve"),
+                os("--layer"),
+                os("a=missing.csv"),
+                os("--rebuild-cpu-share"),
+                os("0"),
+            ],
+            "--rebuild-cpu-share 0: must be in (0, 1]",
+        ),
+        (
+            vec![
+                os("serve"),
+                os("--layer"),
+                os("a=missing.csv"),
+                os("--rebuild-cpu-share"),
+                os("1.5"),
+            ],
+            "--rebuild-cpu-share 1.5",
+        ),
     ];
     for (args, expected) in cases {
         let out = run(&args);

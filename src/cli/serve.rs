@@ -51,6 +51,10 @@ pub struct Args {
     /// changes within it share one rebuild. In (0, 3600].
     #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
     rebuild_interval: f64,
+    /// Largest share of one core a background rebuild takes, in (0, 1]: it pauses
+    /// every 250 µs of work so queries never wait long behind it. 1: full speed.
+    #[arg(long, default_value_t = 0.5, value_name = "SHARE")]
+    rebuild_cpu_share: f64,
 }
 
 fn parse_layer(s: &str) -> Result<LayerSpec, String> {
@@ -75,6 +79,12 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<()> {
         anyhow::bail!(
             "--rebuild-interval {}: must be in (0, 3600] seconds",
             args.rebuild_interval
+        );
+    }
+    if !(args.rebuild_cpu_share > 0.0 && args.rebuild_cpu_share <= 1.0) {
+        anyhow::bail!(
+            "--rebuild-cpu-share {}: must be in (0, 1]",
+            args.rebuild_cpu_share
         );
     }
     let admin_token = match &args.admin_token_file {
@@ -106,6 +116,10 @@ pub fn run(args: Args, _ctx: &Context) -> anyhow::Result<()> {
         admin_token,
         shutdown_delay: Duration::from_secs_f64(args.shutdown_delay),
         rebuild_interval: Duration::from_secs_f64(args.rebuild_interval),
+        rebuild_pace: pointpipe::pace::Pace {
+            cpu_share: args.rebuild_cpu_share,
+            ..Default::default()
+        },
     };
     serve::run(config, |addr| {
         use std::io::Write;

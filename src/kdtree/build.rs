@@ -140,6 +140,9 @@ fn partition(items: &mut [Item], levels: usize, parallel_min_points: usize) {
     let mid = items.len() / 2;
     let axis = KeyBox::sampled(items).widest_axis();
     select_median(items, mid, axis);
+    if items.len() >= PACE_MIN_POINTS {
+        crate::pace::checkpoint();
+    }
     let big = items.len() >= parallel_min_points;
     let (left, right) = items.split_at_mut(mid);
     if big {
@@ -239,6 +242,9 @@ fn lay_out(
         out.leaf_bounds[0] = b;
         return;
     }
+    if indices.len() >= PACE_MIN_POINTS && indices.len() < 2 * PACE_MIN_POINTS {
+        crate::pace::checkpoint();
+    }
     let mid = indices.len() / 2;
     let (il, ir) = indices.split_at(mid);
     let (mut ol, mut or) = out.split_at(mid);
@@ -274,6 +280,10 @@ fn prefetch_point(p: &Point3<f64>) {
     prefetch(&p.x);
     prefetch(&p.z);
 }
+
+/// Nodes of at least this many points are where a paced build
+/// ([`crate::pace`]) may pause.
+const PACE_MIN_POINTS: usize = 4096;
 
 /// Points per rayon task in the element-wise passes.
 const MIN_LEN: usize = 4096;
@@ -388,6 +398,9 @@ impl KdTree {
             .with_min_len(MIN_LEN)
             .enumerate()
             .map(|(i, p)| {
+                if i % MIN_LEN == MIN_LEN - 1 {
+                    crate::pace::checkpoint();
+                }
                 if !(p.x.is_finite() && p.y.is_finite() && p.z.is_finite()) {
                     non_finite.store(true, Ordering::Relaxed);
                 }
@@ -401,6 +414,7 @@ impl KdTree {
                 }
             })
             .collect_into_vec(items);
+        crate::pace::checkpoint();
         if non_finite.into_inner() {
             let index = points
                 .iter()
@@ -412,6 +426,7 @@ impl KdTree {
             });
         }
         partition(items, n_levels, config.parallel_min_points.max(2));
+        crate::pace::checkpoint();
 
         self.n_levels = n_levels;
         node_ranges_into(n, n_levels, &mut self.node_start, &mut self.node_end);
@@ -423,6 +438,7 @@ impl KdTree {
         if !keep_scratch {
             self.scratch = BuildScratch::default();
         }
+        crate::pace::checkpoint();
         let n_nodes = self.node_start.len();
         let first_leaf = n_nodes / 2;
         self.node_bounds.clear();
@@ -446,6 +462,7 @@ impl KdTree {
                 );
             }
         });
+        crate::pace::checkpoint();
         for node in (0..first_leaf).rev() {
             node_bounds[node] = union(&node_bounds[2 * node + 1], &node_bounds[2 * node + 2]);
         }
@@ -462,6 +479,7 @@ impl KdTree {
                 .min()
                 .unwrap_or(u32::MAX);
         }
+        crate::pace::checkpoint();
         for node in (0..first_leaf).rev() {
             min_index[node] = min_index[2 * node + 1].min(min_index[2 * node + 2]);
         }
@@ -548,6 +566,28 @@ mod tests {
         assert_eq!(tree, KdTree::build(&[]).unwrap());
         tree.rebuild(&test_cloud(7, 900)).unwrap();
         assert_eq!(tree, KdTree::build(&test_cloud(7, 900)).unwrap());
+    }
+
+    #[test]
+    fn a_paced_build_in_one_thread_equals_a_plain_build() {
+        use crate::kdtree::query::tests::test_cloud;
+        use crate::pace::{Pace, paced};
+        let points = test_cloud(8, 60_000);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let pace = Pace {
+            cpu_share: 0.5,
+            slice: std::time::Duration::from_micros(20),
+        };
+        let (tree, report) = pool.install(|| paced(&pace, || KdTree::build(&points).unwrap()));
+        let plain = KdTree::build(&points).unwrap();
+        assert_eq!(tree, plain);
+        assert_eq!(tree.indices, plain.indices);
+        assert_eq!(tree.node_bounds, plain.node_bounds);
+        assert_eq!(tree.layout, plain.layout);
+        assert!(report.pauses > 0, "{report:?}");
     }
 
     #[test]

@@ -47,6 +47,7 @@ impl LeafLayout {
             v.reserve(n + LANES - v.len());
             let missing = n - v.len();
             v.par_extend(rayon::iter::repeat_n(0.0, missing).with_min_len(ZERO_MIN_LEN));
+            crate::pace::checkpoint();
         }
         fill(x, y, z);
         for v in [x, y, z] {

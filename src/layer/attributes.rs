@@ -99,9 +99,33 @@ impl Column {
 
     /// The values `i` for which `keep(i)` is true, in order.
     pub fn select(&self, keep: impl Fn(usize) -> bool) -> Column {
+        self.select_with_room(keep, None)
+    }
+
+    /// [`Column::select`] into buffers with room for all of `self` and of
+    /// `room` (the values to be appended next): growing a buffer of
+    /// megabytes copies it, work a paced rebuild ([`crate::pace`]) cannot
+    /// cut.
+    pub(crate) fn select_with_room(
+        &self,
+        keep: impl Fn(usize) -> bool,
+        room: Option<&Column>,
+    ) -> Column {
+        let room_values = room.map_or(0, Column::len);
+        let keep = |i: usize| {
+            if i % 4096 == 4095 {
+                crate::pace::checkpoint();
+            }
+            keep(i)
+        };
         match self {
-            Column::Text { .. } => {
+            Column::Text { text, ends } => {
+                let room_bytes = match room {
+                    Some(Column::Text { text, .. }) => text.len(),
+                    _ => 0,
+                };
                 let mut b = TextBuilder::default();
+                b.reserve(ends.len() + room_values, text.len() + room_bytes);
                 for i in (0..self.len()).filter(|&i| keep(i)) {
                     b.push(&self.text(i));
                 }
@@ -110,20 +134,26 @@ impl Column {
                     ends: b.ends,
                 }
             }
-            Column::Number(v) => Column::Number(
-                v.iter()
-                    .enumerate()
-                    .filter(|&(i, _)| keep(i))
-                    .map(|(_, &x)| x)
-                    .collect(),
-            ),
-            Column::Json(v) => Column::Json(
-                v.iter()
-                    .enumerate()
-                    .filter(|&(i, _)| keep(i))
-                    .map(|(_, x)| x.clone())
-                    .collect(),
-            ),
+            Column::Number(v) => {
+                let mut out = Vec::with_capacity(v.len() + room_values);
+                out.extend(
+                    v.iter()
+                        .enumerate()
+                        .filter(|&(i, _)| keep(i))
+                        .map(|(_, &x)| x),
+                );
+                Column::Number(out)
+            }
+            Column::Json(v) => {
+                let mut out = Vec::with_capacity(v.len() + room_values);
+                out.extend(
+                    v.iter()
+                        .enumerate()
+                        .filter(|&(i, _)| keep(i))
+                        .map(|(_, x)| x.clone()),
+                );
+                Column::Json(out)
+            }
         }
     }
 
@@ -212,6 +242,17 @@ impl TextBuilder {
         self.ends.extend(other.ends.iter().map(|&e| base + e));
     }
 
+    /// Reserves room for `values` more values of `bytes` more text.
+    pub(crate) fn reserve(&mut self, values: usize, bytes: usize) {
+        self.ends.reserve(values);
+        self.text.reserve(bytes);
+    }
+
+    /// Bytes of text so far.
+    pub(crate) fn text_len(&self) -> usize {
+        self.text.len()
+    }
+
     pub(crate) fn push(&mut self, value: &str) {
         self.text.push_str(value);
         self.ends.push(self.text.len());
@@ -224,7 +265,10 @@ impl TextBuilder {
         let mut numbers = Vec::with_capacity(self.ends.len());
         let mut any = false;
         let mut start = 0;
-        for &end in &self.ends {
+        for (i, &end) in self.ends.iter().enumerate() {
+            if i % 4096 == 4095 {
+                crate::pace::checkpoint();
+            }
             let s = &self.text[start..end];
             start = end;
             if s.is_empty() {
@@ -369,7 +413,18 @@ impl Rows {
                     bytes: Vec::new(),
                     ends: Vec::with_capacity(rows.len()),
                 };
+                let first = rows.start;
+                let count = rows.len();
                 for i in rows {
+                    if i % 256 == 255 {
+                        crate::pace::checkpoint();
+                    }
+                    if i - first == 256 {
+                        // Doubling a block of megabytes copies it: reserve
+                        // from the first rows' sizes, plus 10 %.
+                        let more = (block.bytes.len() * count / 256) * 11 / 10;
+                        block.bytes.reserve(more.saturating_sub(block.bytes.len()));
+                    }
                     for (prefix, column) in prefixes.iter().zip(&attributes.columns) {
                         block.bytes.extend_from_slice(prefix);
                         column.write_json(i, &mut block.bytes).ok()?;

@@ -390,22 +390,41 @@ impl Batch {
                 // the points and every column must keep the same positions.
                 let kept_mask: Vec<bool> = (0..current.len())
                     .map(|pos| {
+                        if pos % 4096 == 4095 {
+                            crate::pace::checkpoint();
+                        }
                         !current.tombstones.contains(pos)
                             && !self.deleted.contains(&current.point_id(pos))
                     })
                     .collect();
                 let keep = |pos: usize| kept_mask[pos];
-                let kept: Vec<usize> = (0..current.len()).filter(|&p| keep(p)).collect();
+                let mut kept: Vec<usize> = Vec::with_capacity(current.len());
+                kept.extend((0..current.len()).filter(|&p| keep(p)));
+                crate::pace::checkpoint();
+                // Room for the appended points: no buffer is copied to grow.
+                let appended = self.appended.as_ref();
+                let room = kept.len() + appended.map_or(0, NewPoints::len);
+                let mut ids = Vec::with_capacity(room);
+                let mut lon_lat = Vec::with_capacity(room);
+                for part in kept.chunks(4096) {
+                    ids.extend(part.iter().map(|&p| current.point_id(p)));
+                    lon_lat.extend(part.iter().map(|&p| index.lon_lat(p)));
+                    crate::pace::checkpoint();
+                }
                 NewPoints {
-                    ids: kept.iter().map(|&p| current.point_id(p)).collect(),
-                    lon_lat: kept.iter().map(|&p| index.lon_lat(p)).collect(),
+                    ids,
+                    lon_lat,
                     attributes: Attributes {
                         names: current.attributes.names.clone(),
                         columns: current
                             .attributes
                             .columns
                             .iter()
-                            .map(|c| c.select(keep))
+                            .enumerate()
+                            .map(|(c, column)| {
+                                let room = appended.and_then(|a| a.attributes.columns.get(c));
+                                column.select_with_room(keep, room)
+                            })
                             .collect(),
                     },
                 }

@@ -29,13 +29,20 @@ pub(super) struct CsvContent {
 /// (a file cut in its last row included), an unparsable or out-of-range
 /// coordinate, invalid UTF-8, or a header without latitude/longitude columns.
 pub(super) fn read(path: &Path, spec: &LayerSpec) -> Result<CsvContent> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::pace::read_file(path).map_err(|e| Error::io(path, e))?;
     let raw = parse(&bytes, spec).map_err(|reason| Error::format(path, reason))?;
     Ok(CsvContent {
         lon_lat: raw.lon_lat,
         attributes: Attributes {
             names: raw.names,
-            columns: raw.columns.into_iter().map(TextBuilder::finish).collect(),
+            columns: raw
+                .columns
+                .into_iter()
+                .map(|c| {
+                    crate::pace::checkpoint();
+                    c.finish()
+                })
+                .collect(),
         },
     })
 }
@@ -106,7 +113,10 @@ fn parse_in_chunks(
         .into_par_iter()
         .map(|range| table.parse_chunk(&data[range], &attribute_cols))
         .collect();
-    let mut lon_lat = Vec::with_capacity(chunks.iter().map(|c| c.lon_lat.len()).sum());
+    let mut lon_lat = Vec::new();
+    if chunks.len() > 1 {
+        lon_lat.reserve_exact(chunks.iter().map(|c| c.lon_lat.len()).sum());
+    }
     let mut columns: Vec<TextBuilder> = attribute_cols
         .iter()
         .map(|_| TextBuilder::default())
@@ -119,10 +129,15 @@ fn parse_in_chunks(
             return Err(message(line + local));
         }
         line += chunk.lines;
-        lon_lat.extend_from_slice(&chunk.lon_lat);
+        if lon_lat.is_empty() {
+            lon_lat = chunk.lon_lat;
+        } else {
+            lon_lat.extend_from_slice(&chunk.lon_lat);
+        }
         for (all, part) in columns.iter_mut().zip(chunk.columns) {
             all.append(part);
         }
+        crate::pace::checkpoint();
     }
     Ok(CsvRaw {
         lon_lat,
@@ -149,6 +164,28 @@ struct Chunk {
 }
 
 type ChunkError = Box<dyn FnOnce(u64) -> String + Send>;
+
+/// Rows after which a chunk reserves its buffers for the whole chunk.
+const SIZE_SAMPLE_ROWS: usize = 256;
+
+impl Chunk {
+    /// Reserves the points and columns of a chunk of `total_bytes` from
+    /// the sizes of the rows so far (`bytes_so_far` of input), plus 10 %:
+    /// growing multi-megabyte buffers by doubling copies them, work a paced
+    /// rebuild ([`crate::pace`]) cannot cut.
+    fn reserve_like_sample(&mut self, bytes_so_far: u64, total_bytes: usize) {
+        let rows = self.lon_lat.len();
+        if rows == 0 || bytes_so_far == 0 {
+            return;
+        }
+        let scale = total_bytes as f64 / bytes_so_far as f64 * 1.1;
+        let more = |have: usize| ((have as f64 * scale) as usize).saturating_sub(have);
+        self.lon_lat.reserve(more(rows));
+        for c in &mut self.columns {
+            c.reserve(more(rows), more(c.text_len()));
+        }
+    }
+}
 
 impl Table<'_> {
     fn parse_chunk(&self, data: &[u8], attribute_cols: &[usize]) -> Chunk {
@@ -188,6 +225,12 @@ impl Table<'_> {
                 break;
             }
             chunk.lines += 1;
+            if chunk.lines.is_multiple_of(256) {
+                crate::pace::checkpoint();
+            }
+            if chunk.lon_lat.len() == SIZE_SAMPLE_ROWS {
+                chunk.reserve_like_sample(reader.position().byte(), data.len());
+            }
             if quoted {
                 chunk.lines += record
                     .iter()

@@ -24,7 +24,7 @@ pub(crate) struct GeoJsonContent {
 /// file (and the feature) for text that is not a FeatureCollection, a
 /// feature without a Point geometry, or a coordinate out of range.
 pub(super) fn read(path: &Path) -> Result<GeoJsonContent> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::pace::read_file(path).map_err(|e| Error::io(path, e))?;
     parse(&bytes).map_err(|reason| Error::format(path, reason))
 }
 
@@ -45,6 +45,9 @@ pub(crate) fn from_features(
     let mut columns: Vec<Vec<Value>> = Vec::new();
     let mut lon_lat = Vec::with_capacity(features.len());
     for (i, feature) in features.into_iter().enumerate() {
+        if i % 1024 == 1023 {
+            crate::pace::checkpoint();
+        }
         let Some(geometry) = feature.geometry else {
             return Err(format!("feature {i}: no geometry (a Point is required)"));
         };

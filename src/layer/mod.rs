@@ -192,6 +192,7 @@ impl Layer {
         let (kind, index, mut attributes, bbox, crs) = match content {
             Content::Geographic(lon_lat, attributes) => {
                 let bbox = bbox_of(lon_lat.iter().map(|p| p.as_slice()), 2);
+                crate::pace::checkpoint();
                 let index = GeoIndex::build(lon_lat)?;
                 (
                     LayerKind::Geographic,
@@ -236,6 +237,7 @@ impl Layer {
                 *name = format!("source_{name}");
             }
         }
+        crate::pace::checkpoint();
         let rows = match kind {
             LayerKind::Geographic => attributes::Rows::render(&attributes, n),
             LayerKind::Cartesian => None,
@@ -647,7 +649,10 @@ fn bbox_of<'a>(points: impl Iterator<Item = &'a [f64]>, dims: usize) -> Vec<f64>
     let mut lo = vec![f64::INFINITY; dims];
     let mut hi = vec![f64::NEG_INFINITY; dims];
     let mut any = false;
-    for p in points {
+    for (i, p) in points.enumerate() {
+        if i % 8192 == 8191 {
+            crate::pace::checkpoint();
+        }
         any = true;
         for d in 0..dims {
             lo[d] = lo[d].min(p[d]);

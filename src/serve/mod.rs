@@ -117,6 +117,10 @@ pub struct ServeConfig {
     /// `DELETE .../points/{id}`) and the start of the rebuild that applies
     /// it; changes within it are batched. Default 1 s; in (0, 1 h].
     pub rebuild_interval: Duration,
+    /// How a background rebuild shares the cores with queries: at most
+    /// `cpu_share` of one core, in pauses every `slice` of work. Default
+    /// half a core in 250 µs slices; `cpu_share` 1 rebuilds at full speed.
+    pub rebuild_pace: crate::pace::Pace,
 }
 
 impl Default for ServeConfig {
@@ -132,6 +136,7 @@ impl Default for ServeConfig {
             admin_token: None,
             shutdown_delay: Duration::ZERO,
             rebuild_interval: Duration::from_secs(1),
+            rebuild_pace: crate::pace::Pace::default(),
         }
     }
 }
@@ -180,6 +185,7 @@ impl ServeConfig {
                 "must be in (0, 3600] seconds",
             ));
         }
+        self.rebuild_pace.validate()?;
         if self.workers == Some(0) {
             return Err(Error::invalid("workers", 0, "must be at least 1"));
         }
@@ -227,6 +233,7 @@ pub(crate) struct AppState {
     /// Per-request metric handles (registered after the recorder).
     pub(crate) metrics_handles: metrics::Handles,
     pub(crate) rebuild_interval: Duration,
+    pub(crate) rebuild_pace: crate::pace::Pace,
 }
 
 impl AppState {
@@ -302,6 +309,7 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(SocketAddr) + Send) ->
         metrics: prometheus,
         metrics_handles: metrics::Handles::new(),
         rebuild_interval: config.rebuild_interval,
+        rebuild_pace: config.rebuild_pace,
     });
     if let Some(handle) = state.metrics.clone() {
         tokio::spawn(async move {

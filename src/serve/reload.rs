@@ -117,10 +117,25 @@ fn rebuild(state: &AppState, slot: usize) {
         .thread_name(|_| "pointpipe-rebuild".to_owned())
         .start_handler(|_| lower_priority())
         .build();
-    let built = match pool {
-        Ok(pool) => pool.install(|| batch.build(&current, &s.spec, generation)),
-        Err(_) => batch.build(&current, &s.spec, generation),
+    let build = || {
+        crate::pace::paced(&state.rebuild_pace, || {
+            batch.build(&current, &s.spec, generation)
+        })
     };
+    let (built, paced) = match pool {
+        Ok(pool) => pool.install(build),
+        Err(_) => build(),
+    };
+    log::debug!(
+        "rebuild of layer '{}': {} pauses, {:.1} ms paused, longest stretch {:.0} µs (ended at {})",
+        s.spec.name,
+        paced.pauses,
+        paced.paused.as_secs_f64() * 1e3,
+        paced.longest_stretch.as_secs_f64() * 1e6,
+        paced
+            .longest_stretch_end
+            .map_or_else(|| "the end".to_owned(), ToString::to_string)
+    );
     let mut changes = lock(&s.changes);
     changes.building = None;
     match built {
