@@ -108,6 +108,8 @@ pub struct PaceReport {
 struct State {
     pace: Pace,
     stretch_start: Instant,
+    /// Sleep beyond the pauses asked for so far, taken off the next one.
+    overslept: Duration,
     report: PaceReport,
 }
 
@@ -130,6 +132,7 @@ pub fn paced<R>(pace: &Pace, work: impl FnOnce() -> R) -> (R, PaceReport) {
         s.replace(Some(State {
             pace: *pace,
             stretch_start: Instant::now(),
+            overslept: Duration::ZERO,
             report: PaceReport::default(),
         }))
     });
@@ -181,12 +184,17 @@ fn pause_if_due(cell: &Cell<Option<State>>, mut st: State, at: &'static Location
         st.report.longest_stretch = ran;
         st.report.longest_stretch_end = Some(at);
     }
-    let pause = ran.mul_f64((1.0 - st.pace.cpu_share) / st.pace.cpu_share);
+    // A sleep lasts longer than asked (timer slack, wake-up): the excess is
+    // taken off the next pause, so the share holds on average.
+    let owed = ran.mul_f64((1.0 - st.pace.cpu_share) / st.pace.cpu_share);
+    let pause = owed.saturating_sub(st.overslept).max(owed / 4);
     let before = Instant::now();
     std::thread::sleep(pause);
     let after = Instant::now();
+    let slept = after - before;
+    st.overslept = (st.overslept + slept).saturating_sub(owed);
     st.report.pauses += 1;
-    st.report.paused += after - before;
+    st.report.paused += slept;
     st.stretch_start = after;
     cell.set(Some(st));
 }

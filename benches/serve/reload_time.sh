@@ -8,7 +8,8 @@
 #   benches/serve/reload_time.sh [LAYER.csv] [RELOADS]
 #
 # LAYER defaults to ../shared/data/geo/geonames-cities1000.csv; synthetic
-# layers come from benches/serve/synthetic.sh. Env: PORT (18183), BIN.
+# layers come from benches/serve/synthetic.sh. Env: PORT (18183), BIN,
+# SERVE_ARGS (more `pointpipe serve` flags, e.g. "--rebuild-cpu-share 1").
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 LAYER="${1:-../shared/data/geo/geonames-cities1000.csv}"
@@ -21,7 +22,7 @@ trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm
 base="http://127.0.0.1:$PORT"
 token="bench-$RANDOM$RANDOM"
 printf '%s\n' "$token" > "$work/token"
-"$BIN" serve --layer "s=$LAYER" --addr "127.0.0.1:$PORT" --admin-token-file "$work/token" \
+"$BIN" serve --layer "s=$LAYER" --addr "127.0.0.1:$PORT" --admin-token-file "$work/token" ${SERVE_ARGS:-} \
   > "$work/serve.out" 2> "$work/serve.err" &
 server=$!
 for _ in $(seq 1 3000); do
