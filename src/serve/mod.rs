@@ -18,6 +18,9 @@
 //!   background; also on SIGHUP and, with [`ServeConfig::watch`], when the
 //!   file changes. The new layer replaces the old with one atomic swap; a
 //!   failed reload keeps the old one and is reported (`last_reload_error`).
+//!   Rebuilds run on one thread, paced by [`ServeConfig::rebuild_pace`]
+//!   ([`crate::pace`]: short stretches of work, then sleeps) so that
+//!   queries never wait long behind them.
 //! - `GET /metrics`: Prometheus text (names in the `metrics` module docs).
 //! - Incremental layers (bearer token, geographic layers only; see below):
 //!   `PUT /v1/layers/{name}`, `POST /v1/layers/{name}/points`,

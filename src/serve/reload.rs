@@ -1,6 +1,7 @@
 //! Double-buffered live reload: a layer is reloaded and re-indexed on a
 //! background thread while queries keep reading the current snapshot, then
-//! published with one atomic pointer swap. One rebuild per layer at a time;
+//! published with one atomic pointer swap. The rebuild runs on one thread,
+//! paced ([`crate::pace`]) by `--rebuild-cpu-share`. One rebuild per layer at a time;
 //! requests that arrive meanwhile are coalesced into one more rebuild. A
 //! failed reload keeps the current layer serving and is reported.
 //!
