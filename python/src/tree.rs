@@ -195,11 +195,13 @@ impl PyKdTree {
             .checked_mul(k)
             .ok_or_else(|| PyValueError::new_err("m * k overflows"))?;
         let missing = self.tree.len() as i64;
-        // Zeroed (lazily mapped) memory: `fill` writes every slot of a row.
-        // Squared distances first, square roots in one vectorised pass after
-        // (faster than a root per slot: docs/performance.md).
-        let mut d = buffer::zeroed::<f64>(size);
-        let mut idx = buffer::zeroed::<i64>(size);
+        // Recycled output memory (`buffer`): every slot of every row is
+        // written (`fill`), so no earlier values show. Squared distances
+        // first, square roots in one vectorised pass after (faster than a
+        // root per slot: docs/performance.md).
+        let mut d_out = buffer::OutBuf::<f64>::new(size)?;
+        let mut idx_out = buffer::OutBuf::<i64>::new(size)?;
+        let (d, idx) = (d_out.as_mut_slice(), idx_out.as_mut_slice());
         let tree = &self.tree;
         let threads = pool::threads(workers)?;
         let p = pool::pool(threads)?;
@@ -228,13 +230,13 @@ impl PyKdTree {
                     let done = tree.search_batch_into(Queries::All, search, rows, |found, row| {
                         fill(row.0, row.1, below(found, distance_upper_bound));
                     });
-                    take_roots(&mut d);
+                    take_roots(d);
                     done
                 })
             })
             .map_err(to_py_err)?;
             py.check_signals()?;
-            return Ok((rows_to_py(py, d, k), rows_to_py(py, idx, k)));
+            return Ok((d_out.into_pyarray(py, k)?, idx_out.into_pyarray(py, k)?));
         }
         let row =
             |q: &Point3<f64>, d_row: &mut [f64], i_row: &mut [i64], buf: &mut Vec<Neighbor>| {
@@ -272,7 +274,7 @@ impl PyKdTree {
             }
             py.check_signals()?;
         }
-        Ok((rows_to_py(py, d, k), rows_to_py(py, idx, k)))
+        Ok((d_out.into_pyarray(py, k)?, idx_out.into_pyarray(py, k)?))
     }
 
     /// Indices of the points within `r[i]` metres (inclusive) of row `i` of

@@ -201,6 +201,41 @@ def test_whole_frame_in_scan_order_equals_scipy(workers):
         assert_same_knn(data, data, d, i, d_ref, i_ref, len(data), d_ext)
 
 
+def test_recycled_output_buffers_never_show_old_values():
+    # Output buffers of 1 MiB and more are kept when numpy frees them and
+    # reused by the next query: every slot must be written again, and a
+    # live array must never be written by a later query.
+    data = random_points()
+    tree, ref = pointpipe.KDTree(data), scipy_spatial.cKDTree(data)
+    d, i = tree.query(data, k=10)
+    first_d, first_i = d.copy(), i.copy()
+    del d, i
+    d, i = tree.query(data, k=10)
+    np.testing.assert_array_equal(d, first_d)
+    np.testing.assert_array_equal(i, first_i)
+    assert d.flags.writeable and d.flags.c_contiguous and d.base is not None
+    held_d, held_i = d, i
+    del d, i
+    # Same size, other queries, most rows without 10 within the bound.
+    moved = data + 0.5
+    d2, i2 = tree.query(moved, k=10, distance_upper_bound=2.0)
+    d_ref, i_ref = ref.query(moved, k=10, distance_upper_bound=2.0)
+    np.testing.assert_array_equal(np.isinf(d2), np.isinf(d_ref))
+    np.testing.assert_array_equal(i2[np.isinf(d2)], len(data))
+    np.testing.assert_allclose(d2[~np.isinf(d2)], d_ref[~np.isinf(d_ref)], rtol=0, atol=1e-12)
+    # The held arrays are untouched and still writable.
+    np.testing.assert_array_equal(held_d, first_d)
+    np.testing.assert_array_equal(held_i, first_i)
+    held_d[0, 0] = -1.0
+    assert held_d[0, 0] == -1.0
+    # The tree's own points again, into recycled memory, with a bound.
+    del held_d, held_i, d2, i2
+    d3, i3 = tree.query(data, k=10, distance_upper_bound=1.0)
+    d3_ref, i3_ref = ref.query(data, k=10, distance_upper_bound=1.0)
+    np.testing.assert_array_equal(np.isinf(d3), np.isinf(d3_ref))
+    np.testing.assert_array_equal(i3[np.isinf(d3)], len(data))
+
+
 def test_queries_release_the_gil():
     import threading
     import time

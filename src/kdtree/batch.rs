@@ -312,14 +312,10 @@ impl KdTree {
         F: Fn(&[Neighbor], &mut T) + Sync,
     {
         let kk = k.min(self.len());
-        // The rows in tree order, so that a leaf's rows are read in sequence.
-        let mut rows: Vec<Option<T>> = rows.into_iter().map(Some).collect();
-        let mut by_position: Vec<T> = self
-            .indices
-            .iter()
-            .filter_map(|&i| rows[i as usize].take())
-            .collect();
-        drop(rows);
+        // The rows in tree order, so that a leaf's rows are read in sequence
+        // (in place: no second buffer of rows to allocate and fault in).
+        let mut by_position = rows;
+        gather_in_place(&mut by_position, &self.indices);
         self.for_each_own_set(f64::INFINITY, kk, &mut by_position, |_, set, slot| {
             ROW.with_borrow_mut(|row| {
                 row.clear();
@@ -453,5 +449,30 @@ impl KdTree {
             neighbors.extend_from_slice(&found);
         }
         Neighborhoods { offsets, neighbors }
+    }
+}
+
+/// Reorders `items` in place so that `items[p]` becomes the old
+/// `items[order[p]]`; `order` is a permutation of `0..items.len()`.
+/// O(n) swaps along the permutation's cycles, n bits of bookkeeping.
+pub(super) fn gather_in_place<T>(items: &mut [T], order: &[u32]) {
+    debug_assert_eq!(items.len(), order.len());
+    let mut done = vec![0u64; items.len().div_ceil(64)];
+    for start in 0..items.len() {
+        if done[start / 64] >> (start % 64) & 1 == 1 {
+            continue;
+        }
+        // Position `p` takes the item at `order[p]`, which then carries the
+        // cycle's first item on to the next position.
+        let mut p = start;
+        loop {
+            done[p / 64] |= 1 << (p % 64);
+            let from = order[p] as usize;
+            if from == start {
+                break;
+            }
+            items.swap(p, from);
+            p = from;
+        }
     }
 }

@@ -475,3 +475,29 @@ fn distance_matches_nalgebra_norm_squared() {
         assert_eq!(n.distance_sq, (points[n.index] - q).norm_squared());
     }
 }
+
+#[test]
+fn gather_in_place_equals_a_gather_into_a_new_buffer() {
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for n in [0usize, 1, 2, 3, 64, 65, 1000] {
+        for round in 0..4 {
+            let mut order: Vec<u32> = (0..n as u32).collect();
+            if round > 0 {
+                for i in (1..n).rev() {
+                    order.swap(i, (next() % (i as u64 + 1)) as usize);
+                }
+            }
+            let items: Vec<String> = (0..n).map(|i| format!("item {i}")).collect();
+            let expected: Vec<String> = order.iter().map(|&i| items[i as usize].clone()).collect();
+            let mut got = items;
+            super::batch::gather_in_place(&mut got, &order);
+            assert_eq!(got, expected, "n {n} round {round}");
+        }
+    }
+}
