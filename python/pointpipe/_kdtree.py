@@ -202,6 +202,13 @@ class KDTree:
             The indices of the neighbours in ``data``; missing neighbours
             get index ``self.n``.
 
+        Notes
+        -----
+        Output arrays of 1 MiB or more are 2 MiB-aligned and, once numpy
+        frees them, kept for the next query of a similar size (at most 4
+        buffers, 256 MiB in all, per process): repeated queries then write
+        into memory already mapped instead of faulting in fresh pages.
+
         Raises
         ------
         ValueError
