@@ -10,8 +10,8 @@
 //! never for more than about a slice at a time.
 //!
 //! Stretches are wall time: time the thread spent preempted counts as work,
-//! so on a saturated machine the work backs off further (a 144k-point layer
-//! rebuild took 0.13 s idle and about 0.7 s next to a saturating load).
+//! so on a saturated machine the work backs off further (figures in
+//! docs/performance.md, "p99 while rebuilding: paced rebuilds").
 //!
 //! Why sleep rather than lower the thread's priority: on a saturated
 //! machine the scheduler still lets a nice or `SCHED_IDLE` thread run for

@@ -4,8 +4,8 @@
 //! The kNN rows of [`crate::tree`] are written in the tree's order, so a
 //! fresh output array is first touched at random rows: one page fault per
 //! 4 KiB page without huge pages. Even with them, the kernel zeroes every
-//! fresh page (about a tenth of `KDTree.query(data, k=10)`:
-//! docs/performance.md). A buffer whose array numpy frees is kept (at most
+//! fresh page (docs/performance.md, "Python kNN: output buffers
+//! recycled"). A buffer whose array numpy frees is kept (at most
 //! [`KEEP_BUFFERS`] of them, [`KEEP_BYTES`] in all) for the next query of a
 //! similar size, which then writes into memory already mapped.
 
