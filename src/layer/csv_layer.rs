@@ -113,10 +113,13 @@ fn parse_in_chunks(
         .into_par_iter()
         .map(|range| table.parse_chunk(&data[range], &attribute_cols))
         .collect();
-    let mut lon_lat = Vec::new();
-    if chunks.len() > 1 {
-        lon_lat.reserve_exact(chunks.iter().map(|c| c.lon_lat.len()).sum());
-    }
+    // One chunk: its points are moved, not copied.
+    let single = chunks.len() == 1;
+    let mut lon_lat = if single {
+        Vec::new()
+    } else {
+        Vec::with_capacity(chunks.iter().map(|c| c.lon_lat.len()).sum())
+    };
     let mut columns: Vec<TextBuilder> = attribute_cols
         .iter()
         .map(|_| TextBuilder::default())
@@ -129,7 +132,7 @@ fn parse_in_chunks(
             return Err(message(line + local));
         }
         line += chunk.lines;
-        if lon_lat.is_empty() {
+        if single {
             lon_lat = chunk.lon_lat;
         } else {
             lon_lat.extend_from_slice(&chunk.lon_lat);
