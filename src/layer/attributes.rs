@@ -134,26 +134,8 @@ impl Column {
                     ends: b.ends,
                 }
             }
-            Column::Number(v) => {
-                let mut out = Vec::with_capacity(v.len() + room_values);
-                out.extend(
-                    v.iter()
-                        .enumerate()
-                        .filter(|&(i, _)| keep(i))
-                        .map(|(_, &x)| x),
-                );
-                Column::Number(out)
-            }
-            Column::Json(v) => {
-                let mut out = Vec::with_capacity(v.len() + room_values);
-                out.extend(
-                    v.iter()
-                        .enumerate()
-                        .filter(|&(i, _)| keep(i))
-                        .map(|(_, x)| x.clone()),
-                );
-                Column::Json(out)
-            }
+            Column::Number(v) => Column::Number(select_values(v, keep, room_values)),
+            Column::Json(v) => Column::Json(select_values(v, keep, room_values)),
         }
     }
 
@@ -203,6 +185,19 @@ impl Column {
             Column::Json(v) => v.capacity() * size_of::<Value>(),
         }
     }
+}
+
+/// The values `v[i]` for which `keep(i)` is true, in order, in a vector
+/// with room for `room` more.
+fn select_values<T: Clone>(v: &[T], keep: impl Fn(usize) -> bool, room: usize) -> Vec<T> {
+    let mut out = Vec::with_capacity(v.len() + room);
+    out.extend(
+        v.iter()
+            .enumerate()
+            .filter(|&(i, _)| keep(i))
+            .map(|(_, x)| x.clone()),
+    );
+    out
 }
 
 /// A JSON number for `x`: an integer when `x` is integral and within ±2^53,
